@@ -1,0 +1,218 @@
+"""Machinery shared by the converters: safe output staging, writing, progress."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def check_raw(raw: str | os.PathLike, dataset: str) -> Path:
+    """Return ``raw`` as a Path, or raise a clear error when it is not a folder."""
+    raw = Path(raw)
+    if not raw.exists():
+        raise FileNotFoundError(
+            f"raw {dataset} folder {raw} does not exist; download and extract the dataset "
+            f"first (see data/README.md)"
+        )
+    if not raw.is_dir():
+        raise NotADirectoryError(
+            f"raw {dataset} path {raw} is a file; extract the archive and pass the folder"
+        )
+    return raw
+
+
+def require(path: Path, dataset: str, what: str) -> Path:
+    """Raise FileNotFoundError naming ``path`` when an expected raw entry is missing."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"raw {dataset} layout not recognised: expected {what} at {path} "
+            f"(see data/README.md for the layout the converter expects)"
+        )
+    return path
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+@contextmanager
+def staged_output(
+    out: str | os.PathLike, raw: str | os.PathLike | None = None, overwrite: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary folder next to ``out``; on success rename it to ``out``.
+
+    A crash (or Ctrl-C) inside the block removes the temporary folder, so ``out`` is either
+    absent/untouched or complete, never half written.
+
+    Raises:
+        ValueError: ``out`` is inside ``raw`` (or ``raw`` inside ``out``), so writing or
+            overwriting could touch the raw download.
+        FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False.
+        NotADirectoryError: ``out`` is a file.
+    """
+    out = Path(out).expanduser().resolve()
+    if raw is not None:
+        raw_r = Path(raw).expanduser().resolve()
+        if _inside(out, raw_r):
+            raise ValueError(
+                f"output folder {out} is inside the raw folder {raw_r}; converters never "
+                f"write into the raw download, choose an output outside it"
+            )
+        if _inside(raw_r, out):
+            raise ValueError(f"raw folder {raw_r} is inside the output folder {out}; choose another output")
+    if out.exists():
+        if not out.is_dir():
+            raise NotADirectoryError(f"output {out} is a file, expected a folder path")
+        if any(out.iterdir()) and not overwrite:
+            raise FileExistsError(
+                f"output folder {out} exists and is not empty; pass overwrite=True "
+                f"(--overwrite) to replace it"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def progress(items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None):
+    """A tqdm progress bar (disabled when ``enabled`` is False)."""
+    return tqdm(items, desc=desc, total=total, disable=not enabled, unit="img")
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def save_png(image: Image.Image | np.ndarray, dst: Path) -> None:
+    """Write an image (PIL or uint8 array) as PNG, creating the folder."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image.save(dst, format="PNG")
+
+
+def save_mask(mask: np.ndarray, dst: Path) -> None:
+    """Write a boolean mask as a 0/255 8-bit PNG."""
+    save_png((np.asarray(mask) > 0).astype(np.uint8) * 255, dst)
+
+
+class UniqueNames:
+    """Hands out file stems that are unique within one output folder."""
+
+    def __init__(self) -> None:
+        self._used: set[tuple[str, str]] = set()
+
+    def __call__(self, folder: str, stem: str) -> str:
+        stem = "_".join(stem.split())  # no whitespace in output names
+        candidate, i = stem, 1
+        while (folder, candidate.lower()) in self._used:
+            candidate = f"{stem}_{i}"
+            i += 1
+        self._used.add((folder, candidate.lower()))
+        return candidate
+
+
+# --------------------------------------------------------------------------- writing plans
+
+
+class Item:
+    """One output image of a converter.
+
+    Args:
+        key: unique name used by the protocol's normal split (sorted, then split).
+        defect: ``"good"`` or the defect type (output folder name).
+        image: a source file to copy byte for byte, or a callable returning the pixels.
+        mask: a mask file, a callable returning a boolean array, or None.
+        suffix: output suffix when ``image`` is a file that is copied.
+    """
+
+    __slots__ = ("key", "defect", "image", "mask", "suffix")
+
+    def __init__(self, key, defect, image, mask=None, suffix=None):
+        self.key = key
+        self.defect = defect
+        self.image = image
+        self.mask = mask
+        if suffix is None:
+            suffix = image.suffix.lower() if isinstance(image, Path) else ".png"
+        self.suffix = suffix
+
+
+def protocol_plan(normals: list[Item], anomalies: list[Item]) -> list[tuple[str, Item]]:
+    """Normals split 75/25 (``train_test_split``, random_state=42, sorted keys); every
+    anomaly goes to test."""
+    from ..splits import split_normals
+
+    keys = [it.key for it in normals]
+    if len(set(keys)) != len(keys):
+        raise ValueError("internal error: duplicate normal keys")
+    _, test_keys = split_normals(keys)
+    test_set = set(test_keys)
+    plan = [("test" if it.key in test_set else "train", it) for it in normals]
+    plan += [("test", it) for it in anomalies]
+    return plan
+
+
+def write_plan(
+    cat_root: Path, plan: list[tuple[str, Item]], desc: str, enabled: bool = True
+) -> dict[str, int]:
+    """Write every planned item under ``cat_root`` in the canonical layout.
+
+    Returns counts per ``"<split>/<defect>"`` folder.
+    """
+    from ..images import load_mask
+
+    names = UniqueNames()
+    counts: dict[str, int] = {}
+    for split, item in progress(plan, desc, enabled):
+        folder = f"{split}/{item.defect}"
+        stem = names(folder, item.key)
+        dst = cat_root / split / item.defect / f"{stem}{item.suffix}"
+        if isinstance(item.image, Path):
+            copy_file(item.image, dst)
+        else:
+            save_png(item.image(), dst)
+        if item.mask is not None:
+            mask = load_mask(item.mask) if isinstance(item.mask, Path) else item.mask()
+            save_mask(mask, cat_root / "ground_truth" / item.defect / f"{stem}_mask.png")
+        counts[folder] = counts.get(folder, 0) + 1
+    return counts
+
+
+@functools.lru_cache(maxsize=4)
+def load_pixels(path: Path) -> np.ndarray:
+    """Decode a raw image once (cached) as uint8 gray (H, W) or RGB (H, W, 3).
+
+    Gray stays gray so that crops of gray datasets (AITEX, KolektorSDD) stay small; the
+    model-side loader turns them into RGB later.
+    """
+    from ..images import _open_fully, load_image
+
+    img = _open_fully(Path(path), "image")
+    if img.mode == "L":
+        return np.asarray(img)
+    return np.asarray(load_image(path))

@@ -1,0 +1,40 @@
+"""MVTec AD: already in the canonical layout, so conversion is a validated copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..layout import CanonicalDataset
+from ._common import check_raw, copy_file, progress, staged_output
+
+__all__ = ["convert_mvtec"]
+
+
+def convert_mvtec(
+    raw: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> Path:
+    """Validate an extracted ``mvtec_anomaly_detection`` folder and copy it to ``out``.
+
+    The raw tree (``<category>/train/good``, ``test/<defect>``, ``ground_truth/<defect>``)
+    is already canonical; copying (rather than linking) keeps ``out`` independent of the
+    download. Top-level files (license, readme) are copied too; hidden files are not.
+
+    Returns:
+        the output root.
+    """
+    raw = check_raw(raw, "MVTec AD")
+    CanonicalDataset(raw, name="mvtec")  # raises a clear error when the layout is wrong
+    files = sorted(
+        p
+        for p in raw.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(raw).parts)
+    )
+    with staged_output(out, raw, overwrite) as tmp:
+        for src in progress(files, "mvtec", show_progress):
+            copy_file(src, tmp / src.relative_to(raw))
+    return Path(out)
