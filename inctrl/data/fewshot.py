@@ -1,0 +1,155 @@
+"""Few-shot prompt sets: K normal images per category, drawn reproducibly and saved.
+
+The official release shipped pre-processed prompt tensors without file names; a
+:class:`PromptSet` records which files were drawn (paths relative to the dataset root),
+so a result can be reproduced and shared as a small JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PROMPT_SET_FORMAT", "PromptSet", "draw_many"]
+
+#: Value of the ``format`` field of a saved prompt set.
+PROMPT_SET_FORMAT = "inctrl-prompt-set/1"
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """K normal prompt images of one category.
+
+    Attributes:
+        dataset: dataset name (e.g. ``"mvtec"``, ``"elpv"``).
+        category: category name.
+        k: number of prompts.
+        seed: seed of the draw.
+        paths: POSIX paths of the images, relative to the dataset root, in draw order.
+    """
+
+    dataset: str
+    category: str
+    k: int
+    seed: int
+    paths: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", tuple(str(p) for p in self.paths))
+        if len(self.paths) != self.k:
+            raise ValueError(f"prompt set says k={self.k} but lists {len(self.paths)} paths")
+        if len(set(self.paths)) != len(self.paths):
+            raise ValueError("prompt set lists the same image twice")
+
+    @classmethod
+    def draw(cls, dataset, category: str, k: int, seed: int) -> PromptSet:
+        """Draw ``k`` distinct images of ``category``'s train/good split.
+
+        ``dataset`` is a :class:`~inctrl.data.layout.CanonicalDataset` (or anything with
+        ``root``, ``name`` and ``train_normals``). The pool is sorted by path and a
+        ``numpy.random.default_rng(seed)`` permutation picks the first ``k``, so for one
+        seed the draws are nested: the K=2 set is the start of the K=4 set, which is the
+        start of the K=8 set.
+
+        Raises:
+            ValueError: ``k < 1``, or ``k`` exceeds the number of train/good images.
+        """
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"k (number of prompts) must be at least 1, got {k}")
+        pool = sorted(s.path for s in dataset.train_normals(category))
+        if k > len(pool):
+            raise ValueError(
+                f"cannot draw k={k} prompts for category {category!r}: its train/good split "
+                f"holds only {len(pool)} images"
+            )
+        order = np.random.default_rng(seed).permutation(len(pool))[:k]
+        root = Path(dataset.root)
+        paths = tuple(_relative(pool[i], root) for i in order)
+        return cls(dataset.name, category, k, int(seed), paths)
+
+    def resolve(self, root: str | os.PathLike) -> list[Path]:
+        """Absolute image paths under ``root``; raises FileNotFoundError naming a missing one."""
+        root = Path(root)
+        out = []
+        for rel in self.paths:
+            path = root / rel
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"prompt image {rel} of prompt set {self.dataset}/{self.category} "
+                    f"(k={self.k}, seed={self.seed}) not found under {root}"
+                )
+            out.append(path)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "format": PROMPT_SET_FORMAT,
+            "dataset": self.dataset,
+            "category": self.category,
+            "k": self.k,
+            "seed": self.seed,
+            "paths": list(self.paths),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PromptSet:
+        missing = {"dataset", "category", "k", "seed", "paths"} - set(data)
+        if missing:
+            raise ValueError(f"prompt set is missing fields {sorted(missing)}")
+        fmt = data.get("format", PROMPT_SET_FORMAT)
+        if fmt != PROMPT_SET_FORMAT:
+            raise ValueError(f"unknown prompt set format {fmt!r}, expected {PROMPT_SET_FORMAT}")
+        return cls(data["dataset"], data["category"], int(data["k"]), int(data["seed"]), tuple(data["paths"]))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the set as JSON, atomically (temp file in the same folder + ``os.replace``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.to_dict(), fh, indent=2)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PromptSet:
+        """Read a set written by :meth:`save`; errors name the file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"prompt set file {path} does not exist") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"prompt set file {path} is not valid JSON ({err})") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"prompt set file {path} must hold a JSON object")
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"prompt set file {path}: {err}") from err
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+
+
+def draw_many(dataset, category: str, k: int, seeds: Sequence[int] = (0, 1, 2)) -> list[PromptSet]:
+    """One :meth:`PromptSet.draw` per seed (results are reported as mean ± std over them)."""
+    if len(seeds) == 0:
+        raise ValueError("seeds must not be empty")
+    return [PromptSet.draw(dataset, category, k, seed) for seed in seeds]
