@@ -1,0 +1,235 @@
+"""The frozen CLIP backbone: an open_clip ViT with taps on intermediate blocks (method.md §1).
+
+Two profiles ship with the package:
+
+* ``"paper"`` - open_clip ``ViT-B-16-plus-240`` with the ``laion400m_e32`` weights, as in the
+  paper (downloaded by open_clip, or read from a local file);
+* ``"tiny"`` - a small ViT registered with open_clip under ``inctrl-tiny-vit``, randomly
+  initialised from a fixed seed. It keeps the paper's geometry (240 px input, 16 px patches,
+  a 15x15 grid, 640-d embedding) so every head has its published shape, and runs on a laptop
+  CPU with nothing to download. Its numbers are *not* the paper's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import transforms
+
+TINY_MODEL = "inctrl-tiny-vit"
+open_clip.add_model_config(Path(__file__).with_name(f"{TINY_MODEL}.json"))
+
+# OpenAI CLIP normalisation, used by the official preprocessing.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# Blocks 7, 9 and 11 (counted from 1) of the 12-block paper backbone.
+PAPER_TAPS = (7, 9, 11)
+WEIGHTS_ENV = "INCTRL_CLIP_WEIGHTS"
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The pretrained CLIP weights could not be downloaded or read."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which open_clip model to build and where its weights come from.
+
+    ``pretrained`` is an open_clip tag (``"laion400m_e32"``), a path to a local weights file,
+    or None for a random initialisation from ``seed``. ``taps`` are 1-based block indices;
+    None picks the paper's relative depths (7/12, 9/12, 11/12 of the depth).
+    """
+
+    model_name: str
+    pretrained: str | None = None
+    taps: tuple[int, ...] | None = None
+    seed: int = 0
+
+
+PROFILES = {
+    "paper": BackboneSpec("ViT-B-16-plus-240", "laion400m_e32", PAPER_TAPS),
+    "tiny": BackboneSpec(TINY_MODEL, None, None, seed=0),
+}
+
+
+def profile_spec(profile: str, *, pretrained: str | None | bool = True) -> BackboneSpec:
+    """The spec of a named profile. ``pretrained=False`` asks for random weights (no download);
+    a string replaces the weights (a tag or a local file)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
+    spec = PROFILES[profile]
+    if pretrained is False or pretrained is None:
+        return replace(spec, pretrained=None)
+    if isinstance(pretrained, str):
+        return replace(spec, pretrained=pretrained)
+    if profile == "paper" and os.environ.get(WEIGHTS_ENV):
+        return replace(spec, pretrained=os.environ[WEIGHTS_ENV])
+    return spec
+
+
+def default_taps(depth: int) -> tuple[int, ...]:
+    """The paper's tapped depths (7, 9, 11 of 12) scaled to a ViT of ``depth`` blocks."""
+    taps = tuple(max(1, min(depth, int(depth * t / 12 + 0.5))) for t in PAPER_TAPS)
+    return tuple(sorted(set(taps)))
+
+
+@dataclass
+class ImageFeatures:
+    """What the backbone gives per image.
+
+    ``embedding``: g(x), the projected class token, [B, E] (not normalised).
+    ``tokens``: the raw residual-stream patch tokens of the tapped blocks, [L, B, N, D]
+    (class token dropped, no ``ln_post``, no projection).
+    """
+
+    embedding: torch.Tensor
+    tokens: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.embedding.shape[0]
+
+    def __getitem__(self, index) -> ImageFeatures:
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return ImageFeatures(self.embedding[index], self.tokens[:, index])
+
+    def to(self, *args, **kwargs) -> ImageFeatures:
+        return ImageFeatures(self.embedding.to(*args, **kwargs), self.tokens.to(*args, **kwargs))
+
+    @staticmethod
+    def cat(parts: list[ImageFeatures]) -> ImageFeatures:
+        if not parts:
+            raise ValueError("no image features to concatenate")
+        return ImageFeatures(torch.cat([p.embedding for p in parts]),
+                             torch.cat([p.tokens for p in parts], dim=1))
+
+
+@contextlib.contextmanager
+def _quiet_open_clip():
+    # open_clip warns on every random initialisation; that is what we asked for.
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _create_clip(spec: BackboneSpec) -> nn.Module:
+    """Build the open_clip model on the CPU; random weights come from ``spec.seed``."""
+    if spec.model_name not in open_clip.list_models():
+        raise ValueError(f"open_clip has no model called {spec.model_name!r}")
+    if spec.pretrained is None:
+        with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+            torch.manual_seed(spec.seed)
+            return open_clip.create_model(spec.model_name, pretrained=None)
+    looks_like_file = os.sep in spec.pretrained or Path(spec.pretrained).suffix != ""
+    if looks_like_file and not Path(spec.pretrained).is_file():
+        raise WeightsUnavailableError(f"CLIP weights file not found: {spec.pretrained}")
+    try:
+        return open_clip.create_model(spec.model_name, pretrained=spec.pretrained)
+    except Exception as error:  # open_clip raises many kinds when the hub cannot be reached
+        raise WeightsUnavailableError(
+            f"could not load the {spec.model_name} weights {spec.pretrained!r} ({error}). "
+            "Without internet access, download the open_clip weights on another machine "
+            f"(open_clip.create_model('{spec.model_name}', pretrained='laion400m_e32') caches "
+            "them) and pass the local file: inctrl.load('paper', weights='PATH'), "
+            f"or set the environment variable {WEIGHTS_ENV}=PATH. An official InCTRL "
+            "checkpoint also carries the CLIP weights: inctrl.load('PATH/checkpoint.pyth')."
+        ) from error
+
+
+class Backbone(nn.Module):
+    """A frozen open_clip model that returns g(x), tapped patch tokens, and text embeddings."""
+
+    def __init__(self, spec: BackboneSpec, clip: nn.Module | None = None):
+        super().__init__()
+        self.spec = spec
+        self.clip = clip if clip is not None else _create_clip(spec)
+        self.clip.requires_grad_(False)
+        self.clip.eval()
+        visual = self.clip.visual
+        if not hasattr(visual, "transformer") or not hasattr(visual, "conv1"):
+            raise ValueError(f"{spec.model_name} is not an open_clip ViT: InCTRL needs patch tokens")
+        depth = len(visual.transformer.resblocks)
+        taps = spec.taps or default_taps(depth)
+        if not all(1 <= t <= depth for t in taps):
+            raise ValueError(f"taps {taps} are outside the {depth} blocks of {spec.model_name}")
+        self.taps = tuple(taps)
+        self.image_size = int(visual.image_size[0])
+        self.grid = tuple(int(g) for g in visual.grid_size)
+        self.embed_dim = int(visual.output_dim)
+        self.tokenizer = open_clip.get_tokenizer(spec.model_name)
+        self.transform = transforms.Compose([
+            transforms.Resize(self.image_size, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(self.image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(CLIP_MEAN, CLIP_STD),
+        ])
+
+    @property
+    def n_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.clip.visual.conv1.weight.device
+
+    def train(self, mode: bool = True) -> Backbone:
+        # The backbone is frozen: it stays in eval mode whatever the model around it does.
+        super().train(mode)
+        self.clip.eval()
+        return self
+
+    def encode_images(self, pixels: torch.Tensor) -> ImageFeatures:
+        """Preprocessed images [B, 3, S, S] -> ImageFeatures (g(x) and tapped patch tokens)."""
+        if pixels.ndim != 4 or pixels.shape[1] != 3:
+            raise ValueError(f"expected preprocessed images of shape [B, 3, H, W], got {tuple(pixels.shape)}")
+        if tuple(pixels.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(f"expected {self.image_size}x{self.image_size} images, got "
+                             f"{tuple(pixels.shape[-2:])}: preprocess them with model.transform")
+        blocks = self.clip.visual.transformer.resblocks
+        batch_first = getattr(self.clip.visual.transformer, "batch_first", True)
+        taken: list[torch.Tensor] = []
+
+        def keep(_module, _inputs, output):
+            taken.append(output if batch_first else output.transpose(0, 1))
+
+        handles = [blocks[t - 1].register_forward_hook(keep) for t in self.taps]
+        try:
+            embedding = self.clip.visual(pixels)
+        finally:
+            for handle in handles:
+                handle.remove()
+        tokens = torch.stack([t[:, 1:, :] for t in taken])  # [L, B, N, D], class token dropped
+        return ImageFeatures(embedding, tokens)
+
+    def encode_text(self, sentences: list[str]) -> torch.Tensor:
+        """Sentences -> open_clip text embeddings [n, E] (EOT token, ln_final, projection)."""
+        tokens = self.tokenizer(sentences).to(self.device)
+        return self.clip.encode_text(tokens)
+
+    def state_fingerprint(self) -> str:
+        """A short hash of the backbone weights, stored in checkpoints to catch mismatches."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.clip.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes()[:4096])
+            digest.update(str(float(tensor.detach().float().sum())).encode())
+        return digest.hexdigest()[:16]
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, dim=-1)

@@ -1,0 +1,206 @@
+"""Checkpoints: the project's own format, and import of the official InCTRL releases.
+
+Own format (``torch.save`` of plain containers, loadable with ``weights_only=True``)::
+
+    {"format": "inctrl", "version": 1, "config": {...}, "trainable": {...},
+     "backbone_fingerprint": str, "backbone": state dict or None, "meta": {...}}
+
+The frozen backbone is rebuilt from the config (tiny: from its seed; paper: from the open_clip
+weights) and checked against the stored fingerprint; its weights are stored only when they
+came from an imported official checkpoint (``pretrained == "embedded"``).
+
+Official format (official_checkpoint.md): a plain state dict, or one under ``model_state``,
+with the CLIP keys at top level and ``adapter.*``, ``diff_head.*`` (phi) and
+``diff_head_ref.*`` (eta).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import open_clip
+import torch
+
+from . import atomic
+from .device import resolve_device
+from .model import InCTRL, InCTRLConfig
+
+FORMAT = "inctrl"
+VERSION = 1
+EMBEDDED = "embedded"  # config.pretrained value: backbone weights live in the checkpoint
+OPTIONAL_OFFICIAL_KEYS = {"logit_scale"}
+# official prefix -> our module prefix
+OFFICIAL_PREFIXES = {"adapter.": "adapter.", "diff_head_ref.": "image_head.",
+                     "diff_head.": "holistic_head."}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded as asked; the message lists what is wrong."""
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). Only files "
+            "holding tensors and plain containers are accepted (torch.load weights_only=True)."
+        ) from error
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a checkpoint dictionary")
+    return dict(data)
+
+
+def _key_list(keys, limit: int = 20) -> str:
+    keys = sorted(keys)
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``model``'s trainable weights, config and backbone fingerprint atomically."""
+    config = model.config
+    backbone = None
+    if config.pretrained == EMBEDDED:
+        backbone = {k: v.cpu() for k, v in model.backbone.clip.state_dict().items()}
+    data = {
+        "format": FORMAT, "version": VERSION, "config": config.to_dict(),
+        "trainable": {k: v.cpu() for k, v in model.trainable_state_dict().items()},
+        "backbone_fingerprint": model.backbone.state_fingerprint(),
+        "backbone": backbone, "meta": dict(meta or {}),
+    }
+    return atomic.torch_save(data, path)
+
+
+def _load_own(data: dict, device) -> InCTRL:
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"unsupported inctrl checkpoint version {data.get('version')!r}")
+    raw = dict(data["config"])
+    raw["taps"] = tuple(raw["taps"]) if raw.get("taps") is not None else None
+    config = InCTRLConfig(**raw)
+    if config.pretrained == EMBEDDED:
+        if not data.get("backbone"):
+            raise CheckpointError("checkpoint says its backbone is embedded but holds none")
+        model = InCTRL(InCTRLConfig(**{**raw, "pretrained": None}))
+        _load_exact(model.backbone.clip, data["backbone"], "backbone")
+        model.config = config
+    else:
+        model = InCTRL(config)
+    fingerprint = model.backbone.state_fingerprint()
+    if data.get("backbone_fingerprint") not in (None, fingerprint):
+        raise CheckpointError(
+            f"the backbone rebuilt for profile {config.profile!r} ({config.model_name}, "
+            f"weights {config.pretrained!r}) differs from the one this checkpoint was trained "
+            f"with (fingerprint {fingerprint} != {data['backbone_fingerprint']}); scores would "
+            "be meaningless. Use the same backbone weights (and open_clip version) as in training.")
+    trainable = {k: v for k, v in data["trainable"].items()}
+    _load_exact(model, trainable, "trainable weights", only_prefixes=tuple(OFFICIAL_PREFIXES.values()))
+    return model.to(device).eval()
+
+
+def _load_exact(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str,
+                only_prefixes: tuple[str, ...] = (), optional: set[str] = frozenset()) -> None:
+    """load_state_dict that reports missing, unexpected and mis-shaped keys together."""
+    expected = {k: v for k, v in module.state_dict().items()
+                if not only_prefixes or k.startswith(only_prefixes)}
+    missing = set(expected) - set(state) - set(optional)
+    unexpected = set(state) - set(expected)
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+             for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_key_list(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_key_list(unexpected)}")
+    if wrong:
+        problems.append(f"wrong shapes: {_key_list(wrong)}")
+    if problems:
+        raise CheckpointError(f"cannot load {what}: " + "; ".join(problems))
+    module.load_state_dict({**{k: v for k, v in expected.items() if k in optional}, **state},
+                           strict=not only_prefixes)
+
+
+def official_state_dict(data: Mapping) -> dict[str, torch.Tensor]:
+    """The state dict inside an official checkpoint (plain, or under ``model_state``)."""
+    state = data.get("model_state", data)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError("not an official InCTRL checkpoint: expected a state dict of tensors "
+                              "(plain or under 'model_state')")
+    return dict(state)
+
+
+def guess_official_model(state: Mapping[str, torch.Tensor]) -> str:
+    """Which open_clip architecture an official-format state dict belongs to (by its shapes)."""
+    key = "visual.conv1.weight"
+    if key not in state:
+        raise CheckpointError(f"not an official InCTRL checkpoint: it has no {key!r}")
+    width, _, patch, _ = state[key].shape
+    depth = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
+    for name in ("ViT-B-16-plus-240", "inctrl-tiny-vit", *open_clip.list_models()):
+        cfg = open_clip.get_model_config(name) or {}
+        vision = cfg.get("vision_cfg", {})
+        if (vision.get("width"), vision.get("patch_size"), vision.get("layers")) == (width, patch, depth):
+            return name
+    raise CheckpointError(f"no open_clip ViT has width {width}, patch {patch} and {depth} blocks")
+
+
+def import_official(source: str | Path | Mapping, profile: str | None = None,
+                    device="cpu") -> InCTRL:
+    """Load an official InCTRL ``checkpoint.pyth`` (or its state dict) into an InCTRL model.
+
+    Every key must be accounted for: trainable keys map onto the adapter, eta and phi, CLIP keys
+    onto the open_clip model; only ``logit_scale`` may be absent. Anything missing, unexpected
+    or mis-shaped raises a CheckpointError listing the keys.
+    """
+    data = _read(source) if isinstance(source, (str, Path)) else dict(source)
+    state = official_state_dict(data)
+    model_name = guess_official_model(state)
+    if profile is None:
+        profile = {"ViT-B-16-plus-240": "paper", "inctrl-tiny-vit": "tiny"}.get(model_name, "custom")
+    base = InCTRLConfig.from_profile(profile, pretrained=False) if profile in ("paper", "tiny") \
+        else InCTRLConfig(profile, model_name, None)
+    if base.model_name != model_name:
+        raise CheckpointError(f"checkpoint is for {model_name}, not the {profile!r} profile "
+                              f"({base.model_name})")
+    model = InCTRL(base)
+    mapped = {}
+    for key, value in state.items():
+        prefix = next((p for p in OFFICIAL_PREFIXES if key.startswith(p)), None)
+        mapped[OFFICIAL_PREFIXES[prefix] + key[len(prefix):] if prefix else "backbone.clip." + key] = value
+    _load_exact(model, mapped, "official checkpoint",
+                optional={"backbone.clip." + k for k in OPTIONAL_OFFICIAL_KEYS})
+    model.config.pretrained = EMBEDDED
+    model.backbone.spec = model.config.backbone_spec
+    return model.to(resolve_device(device)).eval()
+
+
+def load_checkpoint(path: str | Path, device="auto") -> InCTRL:
+    """Load an inctrl checkpoint or an official InCTRL checkpoint, whichever ``path`` holds."""
+    data = _read(path)
+    device = resolve_device(device)
+    if data.get("format") == FORMAT:
+        return _load_own(data, device)
+    if "model_state" in data or "adapter.fc.0.weight" in data:
+        return import_official(data, device=device)
+    raise CheckpointError(f"{path} is neither an inctrl checkpoint nor an official InCTRL checkpoint "
+                          f"(top-level keys: {_key_list(data)})")
+
+
+def load(source: str | Path = "tiny", *, device="auto", weights: str | None = None,
+         pretrained: bool = True, head_seed: int = 0) -> InCTRL:
+    """Build or load an InCTRL model.
+
+    ``source`` is a profile name (``"tiny"``: offline, random backbone; ``"paper"``:
+    ViT-B-16-plus-240 / laion400m_e32, downloaded by open_clip or read from ``weights``) or a
+    checkpoint path (inctrl or official format). A fresh profile has untrained heads.
+    ``pretrained=False`` builds the paper architecture with random weights (no download).
+    """
+    if str(source) in ("tiny", "paper"):
+        config = InCTRLConfig.from_profile(str(source), pretrained=weights or pretrained,
+                                           head_seed=head_seed)
+        return InCTRL(config).to(resolve_device(device)).eval()
+    return load_checkpoint(source, device=device)

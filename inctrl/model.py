@@ -1,0 +1,392 @@
+"""InCTRL: in-context residual learning with few-shot sample prompts (method.md §2-5).
+
+Shapes used below: B queries, K prompts, L tapped layers, N = h*w patches per image,
+D token width, E joint embedding width (640 for both shipped profiles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from .backbone import Backbone, BackboneSpec, ImageFeatures, profile_spec
+from .device import autocast
+from .prompts import object_name, prompt_ensemble
+
+TEXT_TEMPERATURE = 100.0  # fixed in the official code; CLIP's logit_scale is not used
+
+
+@dataclass
+class InCTRLConfig:
+    """Everything needed to rebuild a model (stored in checkpoints)."""
+
+    profile: str = "tiny"
+    model_name: str = "inctrl-tiny-vit"
+    pretrained: str | None = None
+    taps: tuple[int, ...] | None = None
+    backbone_seed: int = 0
+    head_seed: int = 0
+
+    @classmethod
+    def from_profile(cls, profile: str, pretrained: str | None | bool = True,
+                     head_seed: int = 0) -> InCTRLConfig:
+        spec = profile_spec(profile, pretrained=pretrained)
+        return cls(profile, spec.model_name, spec.pretrained, spec.taps, spec.seed, head_seed)
+
+    @property
+    def backbone_spec(self) -> BackboneSpec:
+        taps = tuple(self.taps) if self.taps is not None else None
+        return BackboneSpec(self.model_name, self.pretrained, taps, self.backbone_seed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Adapter(nn.Module):
+    """psi: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU (Eq. 3)."""
+
+    def __init__(self, dim: int, hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or dim // 4
+        self.fc = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.ReLU(),
+                                nn.Linear(hidden, dim, bias=False), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class ScoreHead(nn.Module):
+    """eta and phi: Linear -> ReLU -> BN -> Linear -> ReLU -> BN -> Linear -> sigmoid.
+
+    Attribute names follow the official code so its checkpoints map one to one; ``bn1`` is
+    never used in ``forward`` but exists in the released weights.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(dim)  # unused, kept for checkpoint compatibility
+        self.projection1 = nn.Linear(dim, 128)
+        self.bn2 = nn.BatchNorm1d(128)
+        self.projection2 = nn.Linear(128, 64)
+        self.bn3 = nn.BatchNorm1d(64)
+        self.projection3 = nn.Linear(64, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn2(F.relu(self.projection1(x)))
+        x = self.bn3(F.relu(self.projection2(x)))
+        return torch.sigmoid(self.projection3(x)).squeeze(-1)
+
+
+@dataclass
+class PromptBank:
+    """Everything InCTRL needs from the K normal prompts of one category, computed once.
+
+    ``tokens`` [L, K*N, D]: the prompts' tapped patch tokens, L2-normalised and pooled.
+    ``embeddings`` [K, E]: g(p_k). ``prototype`` [E]: mean_k psi(g(p_k)) with the adapter
+    weights of the moment the bank was built. ``text`` [2, E]: t_n and t_a of ``name``.
+    """
+
+    name: str
+    tokens: torch.Tensor
+    embeddings: torch.Tensor
+    prototype: torch.Tensor
+    text: torch.Tensor
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def k(self) -> int:
+        return self.embeddings.shape[0]
+
+
+@dataclass
+class InCTRLOutput:
+    """Scores and maps for a batch of queries; every intermediate of the paper is here.
+
+    ``score`` s(x) (Eq. 8), ``image_score`` s_i (Eq. 5), ``text_score`` s_a (Eq. 6),
+    ``patch_score`` s_p = max M, ``patch_map`` M [B, h, w] (Eq. 2), ``layer_maps`` M^l
+    [B, L, h, w] (Eq. 1), ``holistic_map`` M+ = M + s_i + s_a [B, h, w] (Eq. 7),
+    ``holistic_score`` phi(M+).
+    """
+
+    score: torch.Tensor
+    image_score: torch.Tensor
+    text_score: torch.Tensor
+    patch_score: torch.Tensor
+    holistic_score: torch.Tensor
+    patch_map: torch.Tensor
+    holistic_map: torch.Tensor
+    layer_maps: torch.Tensor
+    image_size: int = 240
+
+    def __len__(self) -> int:
+        return self.score.shape[0]
+
+    def anomaly_map(self, size: int | tuple[int, int] | None = None,
+                    kind: str = "patch") -> torch.Tensor:
+        """The patch map M (``kind="patch"``) or M+ (``"holistic"``) upsampled bilinearly to
+        ``size`` (default: the model's input size) -> [B, H, W]."""
+        maps = {"patch": self.patch_map, "holistic": self.holistic_map}
+        if kind not in maps:
+            raise ValueError(f"kind must be 'patch' or 'holistic', got {kind!r}")
+        size = size or self.image_size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        grid = maps[kind].float().unsqueeze(1)
+        return F.interpolate(grid, size=size, mode="bilinear", align_corners=False).squeeze(1)
+
+    def cpu(self) -> InCTRLOutput:
+        return self._map(lambda t: t.detach().cpu())
+
+    def _map(self, fn) -> InCTRLOutput:
+        values = {k: (fn(v) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
+        return InCTRLOutput(**values)
+
+    @staticmethod
+    def cat(parts: Sequence[InCTRLOutput]) -> InCTRLOutput:
+        first = parts[0]
+        values = {k: (torch.cat([getattr(p, k) for p in parts]) if isinstance(v, torch.Tensor)
+                      else v) for k, v in vars(first).items()}
+        return InCTRLOutput(**values)
+
+    def scores(self) -> dict[str, list[float]]:
+        """The four scalar scores as plain lists (for tables and JSON)."""
+        return {name: getattr(self, name).detach().float().cpu().tolist()
+                for name in ("score", "patch_score", "image_score", "text_score")}
+
+
+def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
+                            max_elements: int = 2**26) -> torch.Tensor:
+    """Eq. 1: for each query patch, min over prompt patches of 0.5 * (1 - cos).
+
+    ``query`` [L, B, N, D] and ``prompts`` [L, P, M, D] must already be L2-normalised; P is 1
+    (one bank shared by all queries) or B (each query has its own prompts, as in training).
+    Queries are processed in chunks so that no similarity block exceeds ``max_elements``.
+    Returns [L, B, N].
+    """
+    n_layers, batch, n_patches, _ = query.shape
+    shared = prompts.shape[1] == 1
+    if not shared and prompts.shape[1] != batch:
+        raise ValueError(f"prompts for {prompts.shape[1]} queries given to a batch of {batch}")
+    per_query = n_layers * n_patches * prompts.shape[2]
+    chunk = max(1, max_elements // per_query)
+    out = []
+    for start in range(0, batch, chunk):
+        q = query[:, start:start + chunk]
+        b = q.shape[1]
+        if shared:  # one [L, b*N, D] x [L, D, M] product for the whole chunk
+            sims = torch.matmul(q.reshape(n_layers, b * n_patches, -1), prompts[:, 0].transpose(1, 2))
+            best = sims.amax(dim=-1).reshape(n_layers, b, n_patches)
+        else:
+            p = prompts[:, start:start + chunk]
+            best = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
+        out.append(best)
+    return 0.5 * (1.0 - torch.cat(out, dim=1).float())
+
+
+class InCTRL(nn.Module):
+    """The InCTRL model: a frozen CLIP backbone, the adapter psi and the heads eta and phi."""
+
+    def __init__(self, config: InCTRLConfig | None = None, backbone: Backbone | None = None):
+        super().__init__()
+        self.config = config or InCTRLConfig()
+        self.backbone = backbone or Backbone(self.config.backbone_spec)
+        dim = self.backbone.embed_dim
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.head_seed)
+            self.adapter = Adapter(dim)                                # psi
+            self.image_head = ScoreHead(dim)                           # eta (official diff_head_ref)
+            self.holistic_head = ScoreHead(self.backbone.n_patches)    # phi (official diff_head)
+        self._text_cache: dict[str, torch.Tensor] = {}
+        self.eval()
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
+    @property
+    def transform(self):
+        return self.backbone.transform
+
+    def to(self, *args, **kwargs) -> InCTRL:
+        self._text_cache.clear()
+        return super().to(*args, **kwargs)
+
+    def prepare(self, images) -> torch.Tensor:
+        """Paths, a folder, PIL images or a preprocessed tensor -> [B, 3, S, S] on the CPU.
+
+        A tensor is taken as already preprocessed (``model.transform``): [3, S, S] or
+        [B, 3, S, S].
+        """
+        if isinstance(images, torch.Tensor):
+            return images.unsqueeze(0) if images.ndim == 3 else images
+        from .data.images import list_images, load_image
+
+        if isinstance(images, (str, Path)):
+            path = Path(images)
+            images = list_images(path) if path.is_dir() else [path]
+        elif isinstance(images, Image.Image):
+            images = [images]
+        items = list(images)
+        if not items:
+            raise ValueError("no images were given")
+        pixels = []
+        for item in items:
+            if isinstance(item, torch.Tensor):
+                pixels.append(item)
+                continue
+            image = item.convert("RGB") if isinstance(item, Image.Image) else load_image(item)
+            pixels.append(self.transform(image))
+        return torch.stack(pixels)
+
+    # ------------------------------------------------------------------ encoders
+    @torch.no_grad()
+    def encode(self, images, batch_size: int = 32, progress: bool = False,
+               amp: bool = False) -> ImageFeatures:
+        """Backbone features of any images, computed in batches (no gradient)."""
+        if not isinstance(images, torch.Tensor):
+            images = self._as_list(images)
+        n = len(images)
+        parts = []
+        steps = range(0, n, batch_size)
+        for start in tqdm(steps, desc="encoding images", disable=not progress, leave=False):
+            pixels = self.prepare(images[start:start + batch_size]).to(self.device)
+            with autocast(self.device, amp):
+                feats = self.backbone.encode_images(pixels)
+            parts.append(ImageFeatures(feats.embedding.float(), feats.tokens))
+        return ImageFeatures.cat(parts)
+
+    def _as_list(self, images) -> list:
+        if isinstance(images, (str, Path)) and Path(images).is_dir():
+            from .data.images import list_images
+
+            return list_images(Path(images))
+        if isinstance(images, (str, Path, Image.Image)):
+            return [images]
+        return list(images)
+
+    @torch.no_grad()
+    def text_features(self, name: str) -> torch.Tensor:
+        """[t_n, t_a] for a category name, [2, E]; computed once per name and cached."""
+        key = object_name(name)
+        if key not in self._text_cache:
+            normal, anomalous = prompt_ensemble(key)
+            states = []
+            for sentences in (normal, anomalous):
+                emb = F.normalize(self.backbone.encode_text(sentences).float(), dim=-1)
+                states.append(F.normalize(emb.mean(dim=0), dim=-1))
+            self._text_cache[key] = torch.stack(states)
+        return self._text_cache[key]
+
+    # ------------------------------------------------------------------ prompt bank
+    def prompt_bank(self, images, name: str, batch_size: int = 32, amp: bool = False) -> PromptBank:
+        """Encode the K normal prompt images of category ``name`` once, for any number of
+        queries. ``name`` drives the text prior (``"metal_nut"`` -> "metal nut")."""
+        items = images if isinstance(images, torch.Tensor) else self._as_list(images)
+        if len(items) == 0:
+            raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
+        sources = [] if isinstance(items, torch.Tensor) else [
+            str(i) for i in items if isinstance(i, (str, Path))]
+        feats = self.encode(items, batch_size=batch_size, amp=amp)
+        return self.prompt_bank_from_features(feats, name, sources)
+
+    @torch.no_grad()
+    def prompt_bank_from_features(self, feats: ImageFeatures, name: str,
+                                  sources: Iterable[str] = ()) -> PromptBank:
+        """A prompt bank from already computed backbone features of the K prompts."""
+        if len(feats) == 0:
+            raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
+        feats = feats.to(self.device)
+        n_layers, k, n, d = feats.tokens.shape
+        tokens = F.normalize(feats.tokens, dim=-1).reshape(n_layers, k * n, d)
+        was_training = self.training
+        self.eval()
+        prototype = self.adapter(feats.embedding.float()).mean(dim=0)
+        self.train(was_training)
+        return PromptBank(object_name(name), tokens, feats.embedding.float(), prototype,
+                          self.text_features(name), list(sources))
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, images, bank: PromptBank, batch_size: int = 32, progress: bool = False,
+              amp: bool = False) -> InCTRLOutput:
+        """Score query images against a prompt bank. Any batch size gives the same scores as
+        scoring the queries one at a time. ``amp`` uses bf16 autocast on a GPU."""
+        items = images if isinstance(images, torch.Tensor) else self._as_list(images)
+        if len(items) == 0:
+            raise ValueError("no query images were given")
+        parts = []
+        steps = range(0, len(items), batch_size)
+        for start in tqdm(steps, desc="scoring", disable=not progress, leave=False):
+            feats = self.encode(items[start:start + batch_size], batch_size=batch_size, amp=amp)
+            parts.append(self.score_features(feats, bank, amp=amp))
+        return InCTRLOutput.cat(parts)
+
+    @torch.no_grad()
+    def score_features(self, feats: ImageFeatures, bank: PromptBank,
+                       amp: bool = False) -> InCTRLOutput:
+        """Score queries from their backbone features (eval mode, no gradient)."""
+        was_training = self.training
+        self.eval()
+        try:
+            feats = feats.to(self.device)
+            with autocast(self.device, amp):
+                return self._fuse(feats.embedding, feats.tokens, bank.tokens.unsqueeze(1),
+                                  bank.prototype.unsqueeze(0), bank.text.unsqueeze(0))
+        finally:
+            self.train(was_training)
+
+    def forward_episodes(self, query: ImageFeatures, prompt_embeddings: torch.Tensor,
+                         prompt_tokens: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
+        """Training forward: each query has its own K prompts and category text.
+
+        ``prompt_embeddings`` [B, K, E], ``prompt_tokens`` [L, B, K, N, D], ``text`` [B, 2, E].
+        Gradients flow into the adapter and both heads.
+        """
+        n_layers, batch, k, n, d = prompt_tokens.shape
+        prompts = F.normalize(prompt_tokens, dim=-1).reshape(n_layers, batch, k * n, d)
+        prototype = self.adapter(prompt_embeddings).mean(dim=1)
+        return self._fuse(query.embedding, query.tokens, prompts, prototype, text)
+
+    def _fuse(self, embedding: torch.Tensor, tokens: torch.Tensor, prompt_tokens: torch.Tensor,
+              prototype: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
+        """Eq. 1-8 for B queries; prompt-side tensors have a leading size of 1 or B."""
+        h, w = self.backbone.grid
+        batch = embedding.shape[0]
+        # Patch level (Eq. 1-2): nearest prompt patch per query patch, averaged over layers.
+        query_tokens = F.normalize(tokens, dim=-1).to(prompt_tokens.dtype)
+        layer_maps = nearest_prompt_distance(query_tokens, prompt_tokens).transpose(0, 1)  # [B, L, N]
+        patch_map = layer_maps.mean(dim=1)                                                 # M [B, N]
+        patch_score = patch_map.amax(dim=1)                                                # s_p [B]
+        # The heads are tiny: keep them in fp32 for stable scores under autocast.
+        with torch.autocast(embedding.device.type, enabled=False):
+            g = embedding.float()
+            # Image level (Eq. 3-5): prototype minus the adapted query, then eta.
+            residual = prototype.float() - self.adapter(g)                                 # F_x [B, E]
+            image_score = self.image_head(residual)                                        # s_i [B]
+            # Text prior (Eq. 6) at the fixed temperature 100.
+            g_hat = F.normalize(g, dim=-1)
+            logits = TEXT_TEMPERATURE * torch.einsum("be,bse->bs", g_hat,
+                                                      text.float().expand(batch, -1, -1))
+            text_score = logits.softmax(dim=-1)[:, 1]                                      # s_a [B]
+            # Holistic map (Eq. 7) and final score (Eq. 8, official alpha = 1, halved).
+            holistic_map = patch_map + image_score[:, None] + text_score[:, None]          # M+ [B, N]
+            holistic_score = self.holistic_head(holistic_map)
+            score = (holistic_score + patch_score) / 2
+        return InCTRLOutput(
+            score=score, image_score=image_score, text_score=text_score, patch_score=patch_score,
+            holistic_score=holistic_score, patch_map=patch_map.reshape(batch, h, w),
+            holistic_map=holistic_map.reshape(batch, h, w),
+            layer_maps=layer_maps.reshape(batch, -1, h, w), image_size=self.backbone.image_size)
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights that InCTRL trains: adapter, image head and holistic head."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if not name.startswith("backbone.")]
