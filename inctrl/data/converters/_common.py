@@ -107,17 +107,17 @@ def copy_file(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-def save_png(image: Image.Image | np.ndarray, dst: Path) -> None:
+def save_png(image: Image.Image | np.ndarray, dst: Path, compress_level: int = 6) -> None:
     """Write an image (PIL or uint8 array) as PNG, creating the folder."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    image.save(dst, format="PNG")
+    image.save(dst, format="PNG", compress_level=compress_level)
 
 
 def save_mask(mask: np.ndarray, dst: Path) -> None:
     """Write a boolean mask as a 0/255 8-bit PNG."""
-    save_png((np.asarray(mask) > 0).astype(np.uint8) * 255, dst)
+    save_png((np.asarray(mask) > 0).astype(np.uint8) * 255, dst, compress_level=9)
 
 
 class UniqueNames:
