@@ -251,3 +251,17 @@ def test_one_vs_all(tmp_path, convert, classes):
     assert tree_checksum(again) == tree_checksum(tmp_path / "out")  # seeded
     with pytest.raises(ValueError, match="unknown classes"):
         convert(raw, tmp_path / "o3", classes=["nope"], show_progress=False)
+
+
+def test_committed_elpv_prompt_sets_match_a_fresh_draw(elpv):
+    from pathlib import Path
+
+    from inctrl.data.fewshot import PromptSet
+
+    files = sorted((Path(__file__).parents[1] / "data" / "prompts" / "elpv").glob("*.json"))
+    assert len(files) == 9
+    ds = CanonicalDataset(elpv, name="elpv")
+    for f in files:
+        ps = PromptSet.load(f)
+        assert ps == PromptSet.draw(ds, "elpv", ps.k, ps.seed)
+        assert len(ps.resolve(elpv)) == ps.k
