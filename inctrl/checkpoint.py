@@ -23,6 +23,7 @@ import open_clip
 import torch
 
 from . import atomic
+from .backbone import PROFILES
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
 
@@ -133,6 +134,21 @@ def official_state_dict(data: Mapping) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def to_official_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our model's state dict under the official key names (the inverse of the import)."""
+    ours_to_official = {v: k for k, v in OFFICIAL_PREFIXES.items()}
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in ours_to_official if key.startswith(p)), None)
+        if prefix:
+            out[ours_to_official[prefix] + key[len(prefix):]] = value
+        elif key.startswith("backbone.clip."):
+            out[key[len("backbone.clip."):]] = value
+        else:
+            raise KeyError(f"{key} has no official name")
+    return out
+
+
 def guess_official_model(state: Mapping[str, torch.Tensor]) -> str:
     """Which open_clip architecture an official-format state dict belongs to (by its shapes)."""
     key = "visual.conv1.weight"
@@ -199,8 +215,11 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
     checkpoint path (inctrl or official format). A fresh profile has untrained heads.
     ``pretrained=False`` builds the paper architecture with random weights (no download).
     """
-    if str(source) in ("tiny", "paper"):
+    if str(source) in PROFILES:
         config = InCTRLConfig.from_profile(str(source), pretrained=weights or pretrained,
                                            head_seed=head_seed)
         return InCTRL(config).to(resolve_device(device)).eval()
+    if not Path(source).exists():
+        raise ValueError(f"{source!r} is neither a profile ({', '.join(PROFILES)}) nor an existing "
+                         "checkpoint file")
     return load_checkpoint(source, device=device)
