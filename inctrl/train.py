@@ -1,0 +1,377 @@
+"""Training InCTRL on an auxiliary labelled dataset (method.md §6).
+
+AdamW (lr 1e-3, betas (0.9, 0.999), weight decay 0.01, no schedule, no clipping), epochs x
+steps of 8 normal + 8 anomalous queries, K prompts per query re-drawn every step from the
+normal images of the query's category, loss FL(s) + FL(s_i) (official focal form). Only the
+adapter and the two heads train.
+
+The backbone is frozen and there is no augmentation, so the features of every auxiliary
+image are computed once (:mod:`inctrl.features`) and each step just gathers rows: the
+scores are exactly those of re-encoding the images every step.
+
+Files written to ``out_dir`` (all atomically):
+
+* ``epoch_{n}.pt`` and ``last.pt`` - inctrl checkpoints (``inctrl.load(path)``), meta has
+  epoch, step, loss and the training config;
+* ``last_state.pt`` - optimizer state and the sampler's RNG state, so ``resume=True``
+  continues exactly where training stopped (kept out of the checkpoints, which stay small
+  and loadable anywhere);
+* ``loss_log.csv`` - one row per step: epoch, step, loss, loss_final, loss_image, lr, seconds;
+* ``train_summary.json`` - config, per-epoch mean loss, timings, checkpoint paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import atomic
+from .backbone import ImageFeatures
+from .checkpoint import load, load_checkpoint, save_checkpoint
+from .data.layout import CanonicalDataset
+from .data.sampler import TrainingSampler
+from .device import autocast, resolve_device
+from .features import CachedFeatures, encode_paths
+from .loss import focal_loss
+from .model import TEXT_TEMPERATURE, InCTRLOutput
+
+LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines the trained weights (besides the device)."""
+
+    aux_roots: list[str]
+    shots: int = 2
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    n_normal: int = 8
+    n_anomalous: int = 8
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    exclude_query: bool = False
+    loss_form: str = "official"
+    profile: str = "tiny"
+    amp: bool = False
+    seed: int = 10
+
+    def __post_init__(self) -> None:
+        self.aux_roots = [str(r) for r in ([self.aux_roots] if isinstance(self.aux_roots, (str, Path))
+                                            else self.aux_roots)]
+        self.betas = tuple(float(b) for b in self.betas)
+        if not self.aux_roots:
+            raise ValueError("training needs at least one auxiliary dataset root")
+        for name in ("shots", "epochs", "steps_per_epoch"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    def same_run(self, other: TrainConfig) -> bool:
+        """True when ``other`` trains the same weights (it may only ask for more epochs)."""
+        a, b = self.to_dict(), other.to_dict()
+        a.pop("epochs"), b.pop("epochs")
+        return a == b
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced. ``history`` holds the loss-log rows (dicts)."""
+
+    model: torch.nn.Module
+    config: TrainConfig
+    out_dir: Path
+    checkpoint: Path
+    checkpoints: list[Path]
+    log_csv: Path
+    summary_json: Path
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def dataframe(self):
+        """The loss log as a pandas DataFrame (for plots)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history, columns=list(LOG_COLUMNS))
+
+
+def auxiliary_samples(roots) -> list:
+    """All samples (every split) of one or several canonical auxiliary datasets."""
+    samples = []
+    for root in roots:
+        samples.extend(CanonicalDataset(root).samples())
+    return samples
+
+
+def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch: int = 100, *,
+          n_normal: int = 8, n_anomalous: int = 8, lr: float = 1e-3, weight_decay: float = 0.01,
+          exclude_query: bool = False, loss_form: str = "official", profile: str = "tiny",
+          device="auto", amp: bool = False, seed: int = 10, resume: bool = False,
+          progress: bool = True, features: CachedFeatures | None = None,
+          cache_dir=None, pair_table: bool | PatchTable | None = None) -> TrainResult:
+    """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
+
+    ``profile`` picks the frozen backbone ("tiny" offline, or "paper"); the heads start from
+    ``seed``. ``features`` (a :class:`~inctrl.features.CachedFeatures` holding every
+    auxiliary image) or ``cache_dir`` (where the feature cache file lives) avoid re-encoding
+    when several models are trained on the same data. ``resume=True`` continues from
+    ``out_dir/last_state.pt`` up to ``epochs`` in total and gives exactly the weights of an
+    uninterrupted run. Same seed and device -> identical weights.
+    """
+    config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
+                         (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed)
+    return train_with_config(config, out_dir, device=device, resume=resume, progress=progress,
+                             features=features, cache_dir=cache_dir, pair_table=pair_table)
+
+
+PAIR_TABLE_BYTES = 2 * 1024**3
+
+
+class PatchTable:
+    """Exact shortcut for the patch level (Eq. 1) during training.
+
+    M^l(j) is the minimum over the K prompts of the minimum over each prompt's patches, so
+    it is the minimum over k of a per-(query, prompt) table of nearest-patch similarities.
+    Prompts are always normal images of the query's category, so the table holds every
+    (sample, normal sample of the same category) pair: [pairs, L, N]. Computing it once
+    costs less than a few hundred training steps at K = 8, and each step then only gathers
+    K rows. Values equal ``model.forward_episodes`` up to float rounding of the dot
+    products (tested); the memory is pairs x L x N x 4 bytes.
+    """
+
+    def __init__(self, offset: torch.Tensor, qpos: torch.Tensor, ppos: torch.Tensor,
+                 width: torch.Tensor, sims: torch.Tensor):
+        self.offset, self.qpos, self.ppos, self.width, self.sims = offset, qpos, ppos, width, sims
+
+    @staticmethod
+    def size_bytes(samples, tokens: torch.Tensor) -> int:
+        counts: dict[str, list[int]] = {}
+        for s in samples:
+            c = counts.setdefault(s.category, [0, 0])
+            c[0] += 1
+            c[1] += s.label == 0
+        pairs = sum(n * m for n, m in counts.values())
+        return pairs * tokens.shape[0] * tokens.shape[2] * 4
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, samples, rows: torch.Tensor, tokens: torch.Tensor, progress: bool = False) -> PatchTable:
+        n = len(samples)
+        offset, qpos, ppos, width = (torch.zeros(n, dtype=torch.long) for _ in range(4))
+        blocks, start = [], 0
+        categories = sorted({s.category for s in samples})
+        for cat in tqdm(categories, desc="patch table", disable=not progress, leave=False):
+            members = [i for i, s in enumerate(samples) if s.category == cat]
+            normals = [i for i in members if samples[i].label == 0]
+            qpos[members] = torch.arange(len(members))
+            ppos[normals] = torch.arange(len(normals))
+            offset[members], width[members] = start, len(normals)
+            q = F.normalize(tokens[:, rows[members]].float(), dim=-1)       # [L, Q, N, D]
+            p = F.normalize(tokens[:, rows[normals]].float(), dim=-1)       # [L, P, N, D]
+            best = _pair_max(q, p)                                          # [Q, P, L, N]
+            blocks.append(best.reshape(-1, *best.shape[2:]))
+            start += len(members) * len(normals)
+        return cls(offset, qpos, ppos, width, torch.cat(blocks))
+
+    def layer_maps(self, query_index: torch.Tensor, prompt_index: torch.Tensor) -> torch.Tensor:
+        """M^l for queries [B] with prompts [B, K] (sample indices) -> [B, L, N]."""
+        idx = (self.offset[query_index] + self.qpos[query_index] * self.width[query_index])[:, None] \
+            + self.ppos[prompt_index]
+        best = self.sims[idx.to(self.sims.device)].amax(dim=1)                  # [B, L, N]
+        return 0.5 * (1.0 - best.float())
+
+
+def _pair_max(q: torch.Tensor, p: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """max_m cos(q_j, p_m) for every (query, prompt) pair: [L, Q, N, D] x [L, P, M, D] -> [Q, P, L, N]."""
+    out = []
+    for s in range(0, q.shape[1], chunk):
+        sims = torch.matmul(q[:, s:s + chunk, None], p[:, None].transpose(-1, -2)).amax(-1)  # [L, q, P, N]
+        out.append(sims.permute(1, 2, 0, 3))
+    return torch.cat(out)
+
+
+def _use_table(choice: bool | None, samples, tokens) -> bool:
+    if choice is not None:
+        return bool(choice)
+    return PatchTable.size_bytes(samples, tokens) <= PAIR_TABLE_BYTES
+
+
+def fuse_from_layer_maps(model, layer_maps: torch.Tensor, embedding: torch.Tensor,
+                         prompt_embeddings: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
+    """``model.forward_episodes`` given the patch distances M^l [B, L, N] instead of tokens.
+
+    Mirrors ``InCTRL._fuse`` after Eq. 1 (a test checks they agree); the core has no entry
+    point that accepts precomputed layer maps.
+    """
+    h, w = model.backbone.grid
+    batch = embedding.shape[0]
+    prototype = model.adapter(prompt_embeddings).mean(dim=1)
+    patch_map = layer_maps.mean(dim=1)
+    patch_score = patch_map.amax(dim=1)
+    with torch.autocast(embedding.device.type, enabled=False):
+        g = embedding.float()
+        image_score = model.image_head(prototype.float() - model.adapter(g))
+        logits = TEXT_TEMPERATURE * torch.einsum("be,bse->bs", F.normalize(g, dim=-1), text.float())
+        text_score = logits.softmax(dim=-1)[:, 1]
+        holistic_map = patch_map + image_score[:, None] + text_score[:, None]
+        holistic_score = model.holistic_head(holistic_map)
+        score = (holistic_score + patch_score) / 2
+    return InCTRLOutput(
+        score=score, image_score=image_score, text_score=text_score, patch_score=patch_score,
+        holistic_score=holistic_score, patch_map=patch_map.reshape(batch, h, w),
+        holistic_map=holistic_map.reshape(batch, h, w), layer_maps=layer_maps.reshape(batch, -1, h, w),
+        image_size=model.backbone.image_size)
+
+
+def _read_log(path: Path, max_step: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = [{k: (int(v) if k in ("epoch", "step") else float(v)) for k, v in row.items()}
+                for row in csv.DictReader(fh)]
+    return [r for r in rows if r["step"] <= max_step]
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, buf.getvalue())
+
+
+def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool = False,
+                      progress: bool = True, features: CachedFeatures | None = None,
+                      cache_dir=None, pair_table: bool | PatchTable | None = None) -> TrainResult:
+    """:func:`train` for a ready :class:`TrainConfig`. ``pair_table``: see :class:`PatchTable`
+    (None: use it when it fits in :data:`PAIR_TABLE_BYTES`; a built table for these samples
+    is reused as is)."""
+    out_dir = Path(out_dir)
+    device = resolve_device(device)
+    samples = auxiliary_samples(config.aux_roots)
+    sampler = TrainingSampler(samples, config.shots, config.n_normal, config.n_anomalous,
+                              config.exclude_query, seed=config.seed)
+    state_file, last = out_dir / "last_state.pt", out_dir / "last.pt"
+    start_epoch, elapsed, history, state = 0, 0.0, [], None
+    if resume and state_file.is_file():
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        previous = TrainConfig(**json.loads(state["config"]))
+        if not config.same_run(previous):
+            raise ValueError(f"cannot resume {out_dir}: it was trained with a different configuration "
+                             f"({previous.to_dict()})")
+        start_epoch, elapsed = int(state["epoch"]), float(state["seconds"])
+        history = _read_log(out_dir / "loss_log.csv", start_epoch * config.steps_per_epoch)
+        model = load_checkpoint(last, device=device)
+        sampler._rng.bit_generator.state = json.loads(state["sampler"])  # no public setter
+    else:
+        model = load(config.profile, device=device, head_seed=config.seed)
+    model.train()
+    params = model.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas,
+                                  weight_decay=config.weight_decay)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    checkpoints = [out_dir / f"epoch_{e}.pt" for e in range(1, start_epoch + 1)]
+
+    if start_epoch < config.epochs:
+        if features is None:
+            features = encode_paths(model, [s.path for s in samples], cache_dir=cache_dir,
+                                    progress=progress, amp=config.amp)
+        rows = features.rows([s.path for s in samples])  # sample index -> cache row
+        embedding = features.features.embedding.to(device)
+        tokens = features.features.tokens.to(device)
+        categories = sorted({s.category for s in samples})
+        text = torch.stack([model.text_features(c) for c in categories])
+        text_row = {c: i for i, c in enumerate(categories)}
+        table = pair_table if isinstance(pair_table, PatchTable) else (
+            PatchTable.build(samples, rows, tokens, progress) if _use_table(pair_table, samples, tokens)
+            else None)
+        torch.manual_seed(config.seed)  # nothing random uses torch today; keep it that way if added
+        total = (config.epochs - start_epoch) * config.steps_per_epoch
+        bar = tqdm(total=total, desc=f"training K={config.shots}", disable=not progress)
+        t0 = time.perf_counter() - elapsed
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            for i in range(config.steps_per_epoch):
+                batch = sampler.batch()
+                q = rows[batch.query_index].to(device)
+                p = rows[batch.prompt_index].to(device)                       # [B, K]
+                cat_text = text[[text_row[c] for c in batch.categories]].to(device)  # [B, 2, E]
+                labels = batch.labels.to(device)
+                with autocast(device, config.amp):
+                    if table is not None:
+                        layer_maps = table.layer_maps(batch.query_index, batch.prompt_index)
+                        out = fuse_from_layer_maps(model, layer_maps, embedding[q].float(),
+                                                   embedding[p].float(), cat_text)
+                    else:
+                        b, k = p.shape
+                        query = ImageFeatures(embedding[q].float(), tokens[:, q].float())
+                        prompt_tokens = tokens[:, p.reshape(-1)].float()
+                        prompt_tokens = prompt_tokens.reshape(tokens.shape[0], b, k, *tokens.shape[2:])
+                        out = model.forward_episodes(query, embedding[p].float(), prompt_tokens, cat_text)
+                loss_final = focal_loss(out.score.float(), labels, form=config.loss_form)
+                loss_image = focal_loss(out.image_score.float(), labels, form=config.loss_form)
+                loss = loss_final + loss_image
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step = (epoch - 1) * config.steps_per_epoch + i + 1
+                history.append({"epoch": epoch, "step": step, "loss": loss.item(),
+                                "loss_final": loss_final.item(), "loss_image": loss_image.item(),
+                                "lr": optimizer.param_groups[0]["lr"],
+                                "seconds": round(time.perf_counter() - t0, 3)})
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+            elapsed = time.perf_counter() - t0
+            _save_epoch(model, optimizer, sampler, config, out_dir, epoch, history, elapsed)
+            checkpoints.append(out_dir / f"epoch_{epoch}.pt")
+        bar.close()
+    model.eval()
+    summary = _write_summary(config, out_dir, history, checkpoints, elapsed)
+    return TrainResult(model, config, out_dir, last, checkpoints, out_dir / "loss_log.csv", summary,
+                       history, elapsed)
+
+
+def _save_epoch(model, optimizer, sampler, config: TrainConfig, out_dir: Path, epoch: int,
+                history: list[dict], elapsed: float) -> None:
+    step = epoch * config.steps_per_epoch
+    epoch_losses = [r["loss"] for r in history if r["epoch"] == epoch]
+    meta = {"epoch": epoch, "step": step, "loss": float(np.mean(epoch_losses)),
+            "train_config": config.to_dict()}
+    save_checkpoint(model, out_dir / f"epoch_{epoch}.pt", meta)
+    save_checkpoint(model, out_dir / "last.pt", meta)
+    _write_log(out_dir / "loss_log.csv", history)
+    # Written last: its presence means everything of this epoch is on disk.
+    atomic.torch_save({"epoch": epoch, "step": step, "seconds": elapsed,
+                       "optimizer": optimizer.state_dict(),
+                       "sampler": json.dumps(sampler._rng.bit_generator.state),
+                       "config": json.dumps(config.to_dict())}, out_dir / "last_state.pt")
+
+
+def _write_summary(config: TrainConfig, out_dir: Path, history: list[dict], checkpoints: list[Path],
+                   elapsed: float) -> Path:
+    epochs = sorted({r["epoch"] for r in history})
+    per_epoch = [{"epoch": e, "mean_loss": float(np.mean([r["loss"] for r in history if r["epoch"] == e]))}
+                 for e in epochs]
+    summary = {"config": config.to_dict(), "epochs_done": epochs[-1] if epochs else 0,
+               "steps_done": history[-1]["step"] if history else 0, "seconds": round(elapsed, 3),
+               "final_loss": per_epoch[-1]["mean_loss"] if per_epoch else None,
+               "per_epoch": per_epoch, "checkpoints": [p.name for p in checkpoints],
+               "loss_log": "loss_log.csv"}
+    return atomic.write_json(out_dir / "train_summary.json", summary)
+
+
+__all__ = ["LOG_COLUMNS", "TrainConfig", "TrainResult", "auxiliary_samples", "train", "train_with_config"]
