@@ -1,0 +1,322 @@
+"""Command line: ``inctrl`` / ``python -m inctrl`` with prepare, train, eval and detect.
+
+Every failure the user can cause (bad argument, missing folder, corrupt image, K larger
+than the images available, unreadable checkpoint) ends with one line
+``inctrl: error: ...`` on stderr and a non-zero exit status, never a traceback. Outputs
+are written atomically, and never inside the input folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+EXIT_ERROR = 1  # runtime errors; argparse uses 2 for malformed command lines
+
+PREPARE_EPILOG = """examples:
+  inctrl prepare elpv --out data/elpv                      # from the elpv-dataset package
+  inctrl prepare synthetic --out data/synthetic --seed 0
+  inctrl prepare mvtec --raw ~/downloads/mvtec_anomaly_detection --out data/mvtec
+  inctrl prepare visa --raw ~/downloads/VisA --out data/visa
+"""
+TRAIN_EPILOG = """examples:
+  inctrl train --aux data/synthetic --out runs/k2 --shots 2
+  inctrl train --aux data/mvtec --out runs/paper_k4 --shots 4 --profile paper --amp
+  inctrl train --aux data/synthetic --out runs/k2 --shots 2 --epochs 12 --resume
+"""
+EVAL_EPILOG = """examples:
+  inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv
+  inctrl eval --checkpoint runs/k2/last.pt runs/k4/last.pt runs/k8/last.pt \\
+              --data data/elpv --shots 2 4 8 --seeds 0 1 2 --out results/elpv
+"""
+DETECT_EPILOG = """examples:
+  inctrl detect --checkpoint runs/k4/last.pt --normal good/ --query new/ --name screw \\
+                --out results.csv --heatmaps heatmaps/
+  inctrl detect --checkpoint runs/k4/last.pt --normal good/ --query new/ --name screw \\
+                --shots 4 --threshold auto --out results.csv
+
+--threshold auto: K prompts are drawn from the normal images (--shots, --seed) and the
+threshold is the --percentile (default 99th) percentile of the scores of the remaining
+(held-out) normal images. A query is anomalous iff score >= threshold.
+"""
+
+
+class CLIError(Exception):
+    """A user error detected by the command line itself."""
+
+
+def _error_types() -> tuple[type[BaseException], ...]:
+    from .backbone import WeightsUnavailableError
+    from .checkpoint import CheckpointError
+    from .data.images import ImageLoadError
+
+    return (CLIError, ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
+            CheckpointError, ImageLoadError, WeightsUnavailableError, ImportError, KeyError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="inctrl", description=
+                                     "InCTRL generalist anomaly detection (Zhu & Pang, CVPR 2024).",
+                                     formatter_class=fmt,
+                                     epilog="run 'inctrl <command> --help' for examples")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="convert a dataset to the canonical layout",
+                       epilog=PREPARE_EPILOG, formatter_class=fmt)
+    p.add_argument("dataset", help="elpv, synthetic, mvtec, visa, aitex, sdd, brainmri, headct, "
+                   "mnist or cifar10")
+    p.add_argument("--out", required=True, help="output folder (created; must be empty)")
+    p.add_argument("--raw", help="raw download folder (not needed for elpv and synthetic)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("train", help="train InCTRL on auxiliary dataset(s)", epilog=TRAIN_EPILOG,
+                       formatter_class=fmt)
+    p.add_argument("--aux", nargs="+", required=True, help="canonical auxiliary dataset root(s)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, loss log, summary")
+    p.add_argument("--shots", type=int, default=2, help="K prompts per query (default 2)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps", type=int, default=100, help="steps per epoch (default 100)")
+    p.add_argument("--seed", type=int, default=10, help="seed (official code: 10)")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast on a GPU")
+    p.add_argument("--exclude-query", action="store_true", help="never use a query as its own prompt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last_state.pt")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("eval", help="benchmark a model on a canonical dataset", epilog=EVAL_EPILOG,
+                       formatter_class=fmt)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", nargs="+", help="one checkpoint, or one per --shots value")
+    src.add_argument("--profile", choices=["tiny", "paper"], help="untrained heads (sanity check)")
+    p.add_argument("--data", required=True, help="canonical dataset root")
+    p.add_argument("--name", help="dataset name (default: folder name)")
+    p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="prompt-draw seeds")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-pixel", action="store_true", help="skip pixel AUROC")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("detect", help="score your own images against normal examples",
+                       epilog=DETECT_EPILOG, formatter_class=fmt)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint")
+    src.add_argument("--profile", choices=["tiny", "paper"])
+    p.add_argument("--normal", nargs="+", required=True, help="normal images or folders")
+    p.add_argument("--query", nargs="+", required=True, help="images or folders to score")
+    p.add_argument("--name", required=True, help="object / category name, e.g. 'metal_nut'")
+    p.add_argument("--out", required=True, help="CSV of scores")
+    p.add_argument("--heatmaps", help="folder for PNG heatmap overlays")
+    p.add_argument("--threshold", help="a number, or 'auto' (from held-out normal images)")
+    p.add_argument("--percentile", type=float, default=99.0, help="for --threshold auto")
+    p.add_argument("--shots", type=int, help="K prompts drawn from --normal (default: all, or "
+                   "half of them up to 8 with --threshold auto)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prompt draw")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _refuse_inside(outputs, inputs) -> None:
+    for out in outputs:
+        for folder in inputs:
+            folder = Path(folder)
+            folder = folder if folder.is_dir() else folder.parent
+            if out is not None and _inside(Path(out), folder):
+                raise CLIError(f"refusing to write {out} inside the input folder {folder}")
+
+
+def _expand(items) -> list[Path]:
+    from .data.images import list_images
+
+    paths = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(list_images(path))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FileNotFoundError(f"no such image or folder: {path}")
+    return paths
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_prepare(args) -> None:
+    out = Path(args.out)
+    if args.dataset == "synthetic":
+        from .data.synthetic import make_synthetic_dataset
+
+        make_synthetic_dataset(out, seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
+    else:
+        from .data.converters import CONVERTERS
+
+        if args.dataset not in CONVERTERS:
+            raise CLIError(f"unknown dataset {args.dataset!r}; choose synthetic or one of "
+                           f"{', '.join(sorted(CONVERTERS))}")
+        if args.raw is None and args.dataset != "elpv":
+            raise CLIError(f"prepare {args.dataset} needs --raw (the folder of the raw download)")
+        if args.raw is not None:
+            _refuse_inside([out], [args.raw])
+        CONVERTERS[args.dataset](args.raw, out, overwrite=args.overwrite, show_progress=not args.quiet)
+    print(f"prepared {args.dataset} in {out}")
+
+
+def cmd_train(args) -> None:
+    from .train import train
+
+    _refuse_inside([args.out], args.aux)
+    result = train(args.aux, args.out, shots=args.shots, epochs=args.epochs, steps_per_epoch=args.steps,
+                   exclude_query=args.exclude_query, profile=args.profile, device=args.device,
+                   amp=args.amp, seed=args.seed, resume=args.resume, progress=not args.quiet)
+    last = result.history[-1]["loss"] if result.history else float("nan")
+    print(f"trained K={args.shots}: last step loss {last:.4f}; checkpoint {result.checkpoint}; "
+          f"loss log {result.log_csv}")
+
+
+def cmd_eval(args) -> None:
+    from . import load
+    from .evaluate import evaluate
+
+    _refuse_inside([args.out], [args.data])
+    if args.profile:
+        models = load(args.profile, device=args.device)
+    elif len(args.checkpoint) == 1:
+        models = load(args.checkpoint[0], device=args.device)
+    elif len(args.checkpoint) == len(args.shots):
+        models = {k: load(c, device=args.device) for k, c in zip(args.shots, args.checkpoint)}
+    else:
+        raise CLIError(f"give one checkpoint, or one per --shots value ({len(args.shots)}), "
+                       f"not {len(args.checkpoint)}")
+    result = evaluate(models, args.data, shots=args.shots, seeds=args.seeds, out_dir=args.out,
+                      name=args.name, pixel=not args.no_pixel, progress=not args.quiet)
+    print(result.markdown())
+    print(f"results written to {args.out}")
+
+
+def cmd_detect(args) -> None:
+    import numpy as np
+
+    from . import load
+    from .threshold import apply_threshold, normal_threshold
+
+    _refuse_inside([args.out, args.heatmaps], list(args.normal) + list(args.query))
+    normals, queries = _expand(args.normal), _expand(args.query)
+    if not normals:
+        raise CLIError("--normal holds no image")
+    if not queries:
+        raise CLIError("--query holds no image")
+    auto = args.threshold == "auto"
+    threshold = None
+    if args.threshold is not None and not auto:
+        try:
+            threshold = float(args.threshold)
+        except ValueError:
+            raise CLIError(f"--threshold must be a number or 'auto', got {args.threshold!r}") from None
+    n = len(normals)
+    k = args.shots if args.shots is not None else (max(1, min(8, n // 2)) if auto else n)
+    if k < 1:
+        raise CLIError(f"--shots must be at least 1, got {k}")
+    if k > n or (auto and k >= n):
+        need = "more than" if auto else "at least"
+        raise CLIError(f"--shots {k} needs {need} {k} normal images (held-out ones for --threshold auto); "
+                       f"--normal has {n}")
+    order = np.random.default_rng(args.seed).permutation(n)
+    prompts = [normals[i] for i in sorted(order[:k])]
+    held_out = [normals[i] for i in sorted(order[k:])]
+
+    model = load(args.checkpoint or args.profile, device=args.device)
+    bank = model.prompt_bank(prompts, name=args.name)
+    out = model.score(queries, bank, progress=not args.quiet).cpu()
+    if auto:
+        threshold = normal_threshold(model.score(held_out, bank).score.numpy(), args.percentile)
+    scores = out.scores()
+    rows = []
+    heat_paths = _write_heatmaps(model, queries, out, Path(args.heatmaps)) if args.heatmaps else None
+    decisions = apply_threshold(scores["score"], threshold) if threshold is not None else None
+    for i, path in enumerate(queries):
+        row = {"path": str(path), **{name: values[i] for name, values in scores.items()},
+               "holistic_score": float(out.holistic_score[i])}
+        if decisions is not None:
+            row["threshold"], row["anomalous"] = threshold, int(decisions[i])
+        if heat_paths is not None:
+            row["heatmap"] = str(heat_paths[i])
+        rows.append(row)
+    _write_csv(Path(args.out), rows)
+    flagged = f"; {int(decisions.sum())} of {len(rows)} anomalous at threshold {threshold:.4f}" \
+        if decisions is not None else ""
+    print(f"scored {len(rows)} images with K={k} prompts -> {args.out}{flagged}")
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    from .atomic import write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
+    """PNG overlays in the model's frame (resized, centre-cropped). One colour scale for all
+    images (0 to the largest patch distance of the batch), so heatmaps are comparable."""
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+    from torchvision import transforms
+
+    from .atomic import atomic_path
+    from .data.images import load_image
+
+    size = model.backbone.image_size
+    frame = transforms.Compose([transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
+                                transforms.CenterCrop(size)])
+    maps = out.anomaly_map(size).numpy()
+    scale = max(float(maps.max()), 1e-8)
+    cmap = colormaps["jet"]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, used = [], set()
+    for i, query in enumerate(queries):
+        image = np.asarray(frame(load_image(query)), dtype=np.float32) / 255
+        heat = cmap(np.clip(maps[i] / scale, 0, 1))[..., :3]
+        blend = (0.5 * image + 0.5 * heat) * 255
+        name = Path(query).stem
+        name = name if name not in used else f"{name}_{i}"
+        used.add(name)
+        target = folder / f"{name}_heatmap.png"
+        with atomic_path(target) as tmp:
+            Image.fromarray(blend.astype(np.uint8)).save(tmp, format="PNG")
+        paths.append(target)
+    return paths
+
+
+COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "detect": cmd_detect}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``inctrl`` and ``python -m inctrl``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except _error_types() as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        text = " ".join(str(message).split())
+        print(f"inctrl: error: {text}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("inctrl: error: interrupted", file=sys.stderr)
+        return 130
+    return 0
