@@ -161,13 +161,15 @@ class InCTRLOutput:
 
 
 def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
-                            max_elements: int = 2**26) -> torch.Tensor:
+                            max_elements: int = 2**24) -> torch.Tensor:
     """Eq. 1: for each query patch, min over prompt patches of 0.5 * (1 - cos).
 
-    ``query`` [L, B, N, D] and ``prompts`` [L, P, M, D] must already be L2-normalised; P is 1
-    (one bank shared by all queries) or B (each query has its own prompts, as in training).
-    Queries are processed in chunks so that no similarity block exceeds ``max_elements``.
-    Returns [L, B, N].
+    ``query`` [L, B, N, D] may be raw tokens: the best dot product of each query patch is
+    divided by its norm, which equals normalising the query first without a normalised copy
+    of all query tokens. ``prompts`` [L, P, M, D] must already be L2-normalised; P is 1 (one
+    bank shared by all queries) or B (each query has its own prompts, as in training).
+    Queries are processed in chunks so that no similarity block exceeds ``max_elements``; all
+    layers of a chunk go through one batched matrix product. Returns [L, B, N].
     """
     n_layers, batch, n_patches, _ = query.shape
     shared = prompts.shape[1] == 1
@@ -185,8 +187,10 @@ def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
         else:
             p = prompts[:, start:start + chunk]
             best = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
-        out.append(best)
-    return 0.5 * (1.0 - torch.cat(out, dim=1).float())
+        # max_m <q/|q|, p_m> = max_m <q, p_m> / |q|, with F.normalize's eps
+        norms = torch.linalg.vector_norm(q.float(), dim=-1).clamp_min(1e-12)
+        out.append(best.float() / norms)
+    return 0.5 * (1.0 - torch.cat(out, dim=1))
 
 
 class InCTRL(nn.Module):
@@ -313,19 +317,26 @@ class InCTRL(nn.Module):
                           self.text_features(name), list(sources))
 
     # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
     def score(self, images, bank: PromptBank, batch_size: int = 32, progress: bool = False,
               amp: bool = False) -> InCTRLOutput:
         """Score query images against a prompt bank. Any batch size gives the same scores as
-        scoring the queries one at a time. ``amp`` uses bf16 autocast on a GPU."""
+        scoring the queries one at a time. ``amp`` uses bf16 autocast on a GPU.
+
+        Per batch: one image-encoder forward (with hooks on the tapped blocks), then batched
+        residuals on the device; nothing is copied back to the host until the caller asks.
+        """
         items = images if isinstance(images, torch.Tensor) else self._as_list(images)
         if len(items) == 0:
             raise ValueError("no query images were given")
         parts = []
         steps = range(0, len(items), batch_size)
         for start in tqdm(steps, desc="scoring", disable=not progress, leave=False):
-            feats = self.encode(items[start:start + batch_size], batch_size=batch_size, amp=amp)
+            pixels = self.prepare(items[start:start + batch_size]).to(self.device, non_blocking=True)
+            with autocast(self.device, amp):
+                feats = self.backbone.encode_images(pixels)
             parts.append(self.score_features(feats, bank, amp=amp))
-        return InCTRLOutput.cat(parts)
+        return parts[0] if len(parts) == 1 else InCTRLOutput.cat(parts)
 
     @torch.no_grad()
     def score_features(self, feats: ImageFeatures, bank: PromptBank,
@@ -359,7 +370,8 @@ class InCTRL(nn.Module):
         h, w = self.backbone.grid
         batch = embedding.shape[0]
         # Patch level (Eq. 1-2): nearest prompt patch per query patch, averaged over layers.
-        query_tokens = F.normalize(tokens, dim=-1).to(prompt_tokens.dtype)
+        # Raw query tokens: nearest_prompt_distance divides by their norms (no normalised copy).
+        query_tokens = tokens.to(prompt_tokens.dtype)
         layer_maps = nearest_prompt_distance(query_tokens, prompt_tokens).transpose(0, 1)  # [B, L, N]
         patch_map = layer_maps.mean(dim=1)                                                 # M [B, N]
         patch_score = patch_map.amax(dim=1)                                                # s_p [B]
