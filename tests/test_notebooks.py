@@ -1,0 +1,162 @@
+"""Execute every chapter listed in _toc.yml with papermill at small sizes, then check the
+numbers each chapter wrote to its metrics.json.
+
+Chapters are discovered from the toc, so a chapter added there is executed here too; give
+it small parameters in ``OVERRIDES`` and specific checks in ``CHECKS``. Every run gets its
+own ``output_dir`` under tmp_path and shares one ``data_dir`` per session, so ELPV is
+prepared once. Set INCTRL_TEST_DATA_DIR to reuse an already prepared data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from test_book import resolve, toc_files
+
+papermill = pytest.importorskip("papermill")
+
+#: Small parameters per chapter (file stem -> papermill parameters).
+SMALL = {"n_normal": 6, "n_anomalous": 6}
+OVERRIDES: dict[str, dict] = {
+    "index": {},
+    "01_in_context_learning": {**SMALL, "shots": 2, "toy_points": 50},
+    "02_patch_residuals": {**SMALL, "shots": 2, "ks": [1, 2], "prompt_seeds": [0, 1]},
+    "03_image_residuals": {**SMALL, "shots": 2},
+    "04_text_priors": {**SMALL, "n_show": 2},
+}
+
+#: Extra runs: the Colab path (paper architecture) on random weights, no download.
+EXTRA_RUNS = {
+    "02_patch_residuals[paper-random]": (
+        "02_patch_residuals",
+        {"profile": "paper", "pretrained": False, "n_normal": 2, "n_anomalous": 2, "shots": 1,
+         "ks": [1], "prompt_seeds": [0], "batch_size": 4},
+    ),
+}
+
+
+def _notebook_entries() -> list[str]:
+    return [e for e in toc_files() if resolve(e).suffix == ".ipynb"]
+
+
+RUNS = {Path(e).name: (Path(e).name, OVERRIDES.get(Path(e).name, {})) for e in _notebook_entries()}
+RUNS.update(EXTRA_RUNS)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    shared = os.environ.get("INCTRL_TEST_DATA_DIR")
+    return Path(shared) if shared else tmp_path_factory.mktemp("data")
+
+
+def _auroc_like(metrics, path=""):
+    """Every value whose key mentions auroc/auprc, with its dotted path."""
+    if isinstance(metrics, dict):
+        for key, value in metrics.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if any(word in str(key) for word in ("auroc", "auprc")):
+                for leaf in _leaves(value):
+                    yield sub, leaf
+            else:
+                yield from _auroc_like(value, sub)
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+# ------------------------------------------------------------------ per-chapter checks
+def check_index(m, params):
+    assert m["profile"] == params.get("profile", "tiny")
+    # psi 640*160*2 (no bias) + two heads of about 0.1 M each: the paper's ~0.33 M
+    assert 300_000 < m["n_trainable_parameters"] < 360_000
+    assert m["n_backbone_parameters"] > m["n_trainable_parameters"]
+
+
+def check_01(m, params):
+    assert m["shots"] == params["shots"]
+    assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
+    toy = m["toy_auroc"]
+    # the in-context residual works in both contexts; the absolute detector only in A
+    assert toy["residual_A"] > 0.95 and toy["residual_B"] > 0.95
+    assert toy["absolute_A"] > 0.95 and toy["absolute_B"] < 0.2
+    assert set(m["contexts"]) == {"ELPV", "textures"}
+    for ctx in m["contexts"].values():
+        assert 0 <= ctx["mean_sp_normal"] <= 1 and 0 <= ctx["mean_sp_anomalous"] <= 1
+    # normal solar cells are closer to solar-cell prompts than to texture prompts
+    assert m["contexts"]["ELPV"]["mean_sp_normal"] < m["contexts"]["textures"]["mean_sp_normal"]
+
+
+def check_02(m, params):
+    assert m["shots"] == params["shots"]
+    assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
+    assert m["profile"] == params.get("profile", "tiny")
+    assert m["map_shape"] == [15, 15] and m["n_layers"] == 3
+    assert 0 <= m["patch_map_min"] <= m["patch_map_max"] <= 1
+    assert m["sp_equals_max_of_map"] is True
+    assert all(0 <= d <= 1 for d in m["nearest_distances"])
+    ks = [str(k) for k in params["ks"]]
+    assert list(m["auroc_sp_by_k"]) == ks
+    assert all(len(v) == len(params["prompt_seeds"]) for v in m["auroc_sp_by_k"].values())
+    if params.get("profile", "tiny") == "tiny":
+        assert m["label"] == "tiny profile, random backbone"
+    else:
+        assert m["label"] == "paper profile, random weights"
+
+
+def check_03(m, params):
+    assert m["shots"] == params["shots"] and m["heads_trained"] is False
+    assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
+    assert m["residual_dim"] == 640
+    assert m["n_adapter_parameters"] == 2 * 640 * 160
+    assert m["si_max_abs_diff"] < 1e-5  # the notebook's eta(F_x) is the model's s_i
+    assert 0 < m["image_score_min"] <= m["image_score_max"] < 1
+    assert set(m["auroc"]) == {"raw_residual_norm", "adapted_residual_norm", "s_i"}
+    assert 0 < m["pca_explained_variance"] <= 1
+
+
+def check_04(m, params):
+    assert (m["n_normal_sentences"], m["n_anomalous_sentences"]) == (154, 88)
+    assert (m["n_cifar_normal"], m["n_cifar_anomalous"]) == (1, 1)
+    assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
+    assert m["text_shape"] == [2, 640]
+    assert -1 <= m["cos_tn_ta"] <= 1
+    assert m["sa_max_abs_diff"] < 1e-4  # Eq. 6 recomputed equals the model's text_score
+    assert 0 < m["sa_mean"] < 1
+
+
+CHECKS = {"index": check_index, "01_in_context_learning": check_01, "02_patch_residuals": check_02,
+          "03_image_residuals": check_03, "04_text_priors": check_04}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_chapter_executes(run, data_dir, tmp_path):
+    stem, overrides = RUNS[run]
+    entry = next(e for e in _notebook_entries() if Path(e).name == stem)
+    source = resolve(entry)
+    out_dir = tmp_path / "outputs"
+    params = {"data_dir": str(data_dir), "output_dir": str(out_dir), "device": "cpu", **overrides}
+    executed = tmp_path / source.name
+    papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
+                               cwd=str(source.parent), progress_bar=False)
+    metrics_path = out_dir / "metrics.json"
+    assert metrics_path.is_file(), f"{source.name} wrote no metrics.json into output_dir"
+    metrics = json.loads(metrics_path.read_text())
+    assert isinstance(metrics, dict) and metrics, f"{source.name}: empty metrics"
+    for key, value in _auroc_like(metrics):
+        assert isinstance(value, (int, float)), f"{source.name}: {key} = {value!r} is not a number"
+        assert math.isnan(value) or 0.0 <= value <= 1.0, f"{source.name}: {key} = {value} outside [0, 1]"
+    if stem in CHECKS:
+        CHECKS[stem](metrics, {**overrides})
