@@ -304,41 +304,49 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         total = (config.epochs - start_epoch) * config.steps_per_epoch
         bar = tqdm(total=total, desc=f"training K={config.shots}", disable=not progress)
         t0 = time.perf_counter() - elapsed
-        for epoch in range(start_epoch + 1, config.epochs + 1):
-            for i in range(config.steps_per_epoch):
-                batch = sampler.batch()
-                q = rows[batch.query_index].to(device)
-                p = rows[batch.prompt_index].to(device)                       # [B, K]
-                cat_text = text[[text_row[c] for c in batch.categories]].to(device)  # [B, 2, E]
-                labels = batch.labels.to(device)
-                with autocast(device, config.amp):
-                    if table is not None:
-                        layer_maps = table.layer_maps(batch.query_index, batch.prompt_index)
-                        out = fuse_from_layer_maps(model, layer_maps, embedding[q].float(),
-                                                   embedding[p].float(), cat_text)
-                    else:
-                        b, k = p.shape
-                        query = ImageFeatures(embedding[q].float(), tokens[:, q].float())
-                        prompt_tokens = tokens[:, p.reshape(-1)].float()
-                        prompt_tokens = prompt_tokens.reshape(tokens.shape[0], b, k, *tokens.shape[2:])
-                        out = model.forward_episodes(query, embedding[p].float(), prompt_tokens, cat_text)
-                loss_final = focal_loss(out.score.float(), labels, form=config.loss_form)
-                loss_image = focal_loss(out.image_score.float(), labels, form=config.loss_form)
-                loss = loss_final + loss_image
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step = (epoch - 1) * config.steps_per_epoch + i + 1
-                history.append({"epoch": epoch, "step": step, "loss": loss.item(),
-                                "loss_final": loss_final.item(), "loss_image": loss_image.item(),
-                                "lr": optimizer.param_groups[0]["lr"],
-                                "seconds": round(time.perf_counter() - t0, 3)})
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
-            elapsed = time.perf_counter() - t0
-            _save_epoch(model, optimizer, sampler, config, out_dir, epoch, history, elapsed)
-            checkpoints.append(out_dir / f"epoch_{epoch}.pt")
-        bar.close()
+        threads = torch.get_num_threads()
+        if table is not None and device.type == "cpu":
+            # With the table a step is a few tiny matmuls; on a busy CPU, synchronising
+            # threads costs more than it saves (measured 10x slower with 2 threads at load 5).
+            torch.set_num_threads(1)
+        try:
+            for epoch in range(start_epoch + 1, config.epochs + 1):
+                for i in range(config.steps_per_epoch):
+                    batch = sampler.batch()
+                    q = rows[batch.query_index].to(device)
+                    p = rows[batch.prompt_index].to(device)                       # [B, K]
+                    cat_text = text[[text_row[c] for c in batch.categories]].to(device)  # [B, 2, E]
+                    labels = batch.labels.to(device)
+                    with autocast(device, config.amp):
+                        if table is not None:
+                            layer_maps = table.layer_maps(batch.query_index, batch.prompt_index)
+                            out = fuse_from_layer_maps(model, layer_maps, embedding[q].float(),
+                                                       embedding[p].float(), cat_text)
+                        else:
+                            b, k = p.shape
+                            query = ImageFeatures(embedding[q].float(), tokens[:, q].float())
+                            prompt_tokens = tokens[:, p.reshape(-1)].float()
+                            prompt_tokens = prompt_tokens.reshape(tokens.shape[0], b, k, *tokens.shape[2:])
+                            out = model.forward_episodes(query, embedding[p].float(), prompt_tokens, cat_text)
+                    loss_final = focal_loss(out.score.float(), labels, form=config.loss_form)
+                    loss_image = focal_loss(out.image_score.float(), labels, form=config.loss_form)
+                    loss = loss_final + loss_image
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    step = (epoch - 1) * config.steps_per_epoch + i + 1
+                    history.append({"epoch": epoch, "step": step, "loss": loss.item(),
+                                    "loss_final": loss_final.item(), "loss_image": loss_image.item(),
+                                    "lr": optimizer.param_groups[0]["lr"],
+                                    "seconds": round(time.perf_counter() - t0, 3)})
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+                elapsed = time.perf_counter() - t0
+                _save_epoch(model, optimizer, sampler, config, out_dir, epoch, history, elapsed)
+                checkpoints.append(out_dir / f"epoch_{epoch}.pt")
+        finally:
+            torch.set_num_threads(threads)
+            bar.close()
     model.eval()
     summary = _write_summary(config, out_dir, history, checkpoints, elapsed)
     return TrainResult(model, config, out_dir, last, checkpoints, out_dir / "loss_log.csv", summary,
