@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (created; must be empty)")
     p.add_argument("--raw", help="raw download folder (not needed for elpv and synthetic)")
     p.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
+    p.add_argument("--n-normal", type=int, default=80, help="synthetic: normal images per category")
+    p.add_argument("--n-anomalous", type=int, default=40, help="synthetic: anomalies per category")
+    p.add_argument("--size", type=int, default=240, help="synthetic: image side in pixels")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -159,7 +162,8 @@ def cmd_prepare(args) -> None:
     if args.dataset == "synthetic":
         from .data.synthetic import make_synthetic_dataset
 
-        make_synthetic_dataset(out, seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
+        make_synthetic_dataset(out, n_normal=args.n_normal, n_anomalous=args.n_anomalous, size=args.size,
+                               seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
     else:
         from .data.converters import CONVERTERS
 
