@@ -27,7 +27,15 @@ OVERRIDES: dict[str, dict] = {
     "02_patch_residuals": {**SMALL, "shots": 2, "ks": [1, 2], "prompt_seeds": [0, 1]},
     "03_image_residuals": {**SMALL, "shots": 2},
     "04_text_priors": {**SMALL, "n_show": 2},
+    # 05-07 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
+    "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2},
+    "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40},
+    "07_your_own_images": {"shots": 2, "n_good": 6, "n_new": 8},
+    "08_speed": {"shots": 2, "n_live": 4, "live_batch_sizes": [1, 4], "n_official": 1, "repeats": 1},
 }
+
+#: Chapters that read or write the shared offline experiment (trained once per session).
+SHARED_EXPERIMENT = {"05_training", "06_benchmark", "07_your_own_images"}
 
 #: Extra runs: the Colab path (paper architecture) on random weights, no download.
 EXTRA_RUNS = {
@@ -136,18 +144,85 @@ def check_04(m, params):
     assert 0 < m["sa_mean"] < 1
 
 
+def check_05(m, params):
+    shots = [str(k) for k in params["shots"]]
+    assert m["profile"] == "tiny" and m["label"] == "tiny profile, random backbone"
+    assert m["aux_categories"] == ["brick", "fabric", "grid", "gravel", "pill", "wood"]
+    assert m["aux_images"] == 6 * (40 + 20) and m["aux_anomalous"] == 6 * 20
+    assert m["batch_size"] == 16 and m["batch_prompts_same_category"] is True
+    assert list(m["loss"]) == shots
+    for loss in m["loss"].values():
+        assert loss["steps"] == params["epochs"] * params["steps_per_epoch"]
+        # two focal terms, each at most the worst case FL(z=1, y=0) = 0.70 of the official form
+        worst = math.log1p(math.e) * (1 - math.exp(-math.log1p(math.e))) ** 2
+        assert 0 < loss["last_epoch"] < 2 * worst
+    # official focal form at a perfect score: BCEWithLogits(1, 1) = log(1 + e^-1) -> 0.0227;
+    # BCEWithLogits(0, 0) = log 2, pt = 1/2 -> log(2) / 4
+    b = math.log1p(math.exp(-1))
+    assert abs(m["loss_curve_official"]["best_anomalous"] - (1 - math.exp(-b)) ** 2 * b) < 1e-5
+    assert abs(m["loss_curve_official"]["best_normal"] - math.log(2) / 4) < 1e-5
+    assert m["n_trainable"] == 334_916  # official_checkpoint.md
+    for files in m["checkpoints"].values():
+        assert {"last.pt", "loss_log.csv", "epoch_1.pt"} <= set(files)
+
+
+def check_06(m, params):
+    shots = [str(k) for k in params["shots"]]
+    assert m["profile"] == "tiny" and m["checkpoint_dir"] is None and m["targets"] == ["elpv"]
+    assert list(m["full_auroc"]) == shots and list(m["full_auprc"]) == shots
+    rows = m["table"]["elpv"]
+    assert len(rows) == 4 * len(shots) and {r["score"] for r in rows} == {"full", "s_p", "s_i", "s_a"}
+    # the published numbers are carried separately, never as this run's
+    assert m["paper_auroc"] == {k: v for k, v in {"2": 0.839, "4": 0.846, "8": 0.872}.items() if k in shots}
+    assert all(isinstance(v, bool) for v in m["full_beats_every_part"].values())
+    assert m["roc"]["n"] == params["roc_queries"] and set(m["roc"]["curves"]) >= {"full s", "s_p (patch)"}
+
+
+def check_07(m, params):
+    assert m["n_good"] == params["n_good"] and m["n_new"] == params["n_new"]
+    assert m["n_defective"] == params["n_new"] - params["n_new"] // 2
+    assert m["n_held_out"] == params["n_good"] - params["shots"]
+    assert m["checkpoint"] is not None and m["checkpoint"].endswith("last.pt")
+    assert 0 < m["thresholds"]["best_f1"] <= 1
+    cli = m["cli"]
+    assert cli["returncode"] == 0 and cli["rows"] == params["n_new"] and cli["heatmaps"] == params["n_new"]
+    assert {"path", "score", "patch_score", "image_score", "text_score", "threshold", "anomalous",
+            "heatmap"} <= set(cli["columns"])
+    # a user error: one line, non-zero exit, no traceback
+    assert cli["bad_returncode"] != 0 and "Traceback" not in cli["bad_message"]
+    assert "--shots" in cli["bad_message"]
+
+
+def check_08(m, params):
+    assert m["batch_invariance_max_abs_diff"] < 1e-5  # batching never changes a score
+    assert m["work_counts"] == {"n_test": 1092, "official_image_passes_k8": 1092 * 9,
+                                "inctrl_image_passes_k8": 1092 + 8}
+    assert m["n_live"] == params["n_live"] and m["batch_sizes"] == params["live_batch_sizes"]
+    # timings are reported, never compared: only that each was measured
+    assert set(m["live_seconds_per_query"]) == {"official-style", "one at a time", "batched, B=4"}
+    assert all(v > 0 for v in m["live_seconds_per_query"].values())
+
+
 CHECKS = {"index": check_index, "01_in_context_learning": check_01, "02_patch_residuals": check_02,
-          "03_image_residuals": check_03, "04_text_priors": check_04}
+          "03_image_residuals": check_03, "04_text_priors": check_04, "05_training": check_05,
+          "06_benchmark": check_06, "07_your_own_images": check_07, "08_speed": check_08}
+
+
+@pytest.fixture(scope="session")
+def experiment_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("offline-elpv")
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("run", sorted(RUNS))
-def test_chapter_executes(run, data_dir, tmp_path):
+def test_chapter_executes(run, data_dir, experiment_dir, tmp_path):
     stem, overrides = RUNS[run]
     entry = next(e for e in _notebook_entries() if Path(e).name == stem)
     source = resolve(entry)
     out_dir = tmp_path / "outputs"
     params = {"data_dir": str(data_dir), "output_dir": str(out_dir), "device": "cpu", **overrides}
+    if stem in SHARED_EXPERIMENT:
+        params["experiment_dir"] = str(experiment_dir)
     executed = tmp_path / source.name
     papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
                                cwd=str(source.parent), progress_bar=False)
