@@ -11,7 +11,7 @@ PY := .venv/bin/python
 install: .venv/.installed
 
 book: .venv/.installed
-	$(PY) -m jupyter_book build --all --warningiserror --keep-going .
+	.venv/bin/jupyter-book build --all --warningiserror --keep-going .
 
 test: .venv/.installed
 	$(PY) -m pytest -q
