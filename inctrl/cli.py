@@ -136,6 +136,8 @@ def _refuse_inside(outputs, inputs) -> None:
     for out in outputs:
         for folder in inputs:
             folder = Path(folder)
+            if not folder.exists():
+                continue  # reported as missing by the command itself
             folder = folder if folder.is_dir() else folder.parent
             if out is not None and _inside(Path(out), folder):
                 raise CLIError(f"refusing to write {out} inside the input folder {folder}")

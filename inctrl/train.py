@@ -305,12 +305,13 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         bar = tqdm(total=total, desc=f"training K={config.shots}", disable=not progress)
         t0 = time.perf_counter() - elapsed
         threads = torch.get_num_threads()
-        if table is not None and device.type == "cpu":
-            # With the table a step is a few tiny matmuls; on a busy CPU, synchronising
-            # threads costs more than it saves (measured 10x slower with 2 threads at load 5).
-            torch.set_num_threads(1)
+        # With the table a step is a few tiny matmuls; on a busy CPU, synchronising threads
+        # costs more than it saves (measured 10x slower with 2 threads at load 5). Checkpoints
+        # are saved with the normal thread count: the backbone fingerprint is a float sum.
+        step_threads = 1 if table is not None and device.type == "cpu" else threads
         try:
             for epoch in range(start_epoch + 1, config.epochs + 1):
+                torch.set_num_threads(step_threads)
                 for i in range(config.steps_per_epoch):
                     batch = sampler.batch()
                     q = rows[batch.query_index].to(device)
@@ -342,6 +343,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
                 elapsed = time.perf_counter() - t0
+                torch.set_num_threads(threads)
                 _save_epoch(model, optimizer, sampler, config, out_dir, epoch, history, elapsed)
                 checkpoints.append(out_dir / f"epoch_{epoch}.pt")
         finally:
