@@ -347,32 +347,40 @@ class InCTRL(nn.Module):
         try:
             feats = feats.to(self.device)
             with autocast(self.device, amp):
-                return self._fuse(feats.embedding, feats.tokens, bank.tokens.unsqueeze(1),
-                                  bank.prototype.unsqueeze(0), bank.text.unsqueeze(0))
+                # Eq. 1: raw query tokens; nearest_prompt_distance divides by their norms.
+                layer_maps = nearest_prompt_distance(feats.tokens.to(bank.tokens.dtype),
+                                                     bank.tokens.unsqueeze(1)).transpose(0, 1)
+                return self._fuse(feats.embedding, layer_maps, bank.prototype.unsqueeze(0),
+                                  bank.text.unsqueeze(0))
         finally:
             self.train(was_training)
 
-    def forward_episodes(self, query: ImageFeatures, prompt_embeddings: torch.Tensor,
-                         prompt_tokens: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
+    def forward_episodes(self, query_embedding: torch.Tensor, prompt_embeddings: torch.Tensor,
+                         text: torch.Tensor, *, query_tokens: torch.Tensor | None = None,
+                         prompt_tokens: torch.Tensor | None = None,
+                         layer_maps: torch.Tensor | None = None) -> InCTRLOutput:
         """Training forward: each query has its own K prompts and category text.
 
-        ``prompt_embeddings`` [B, K, E], ``prompt_tokens`` [L, B, K, N, D], ``text`` [B, 2, E].
-        Gradients flow into the adapter and both heads.
+        ``query_embedding`` [B, E], ``prompt_embeddings`` [B, K, E], ``text`` [B, 2, E], and
+        either the tokens (``query_tokens`` [L, B, N, D], ``prompt_tokens`` [L, B, K, N, D]) or
+        the patch distances they give, ``layer_maps`` M^l [B, L, N] (e.g. precomputed: the
+        backbone is frozen). Gradients flow into the adapter and both heads.
         """
-        n_layers, batch, k, n, d = prompt_tokens.shape
-        prompts = F.normalize(prompt_tokens, dim=-1).reshape(n_layers, batch, k * n, d)
+        if layer_maps is None:
+            if query_tokens is None or prompt_tokens is None:
+                raise ValueError("give either layer_maps or both query_tokens and prompt_tokens")
+            n_layers, batch, k, n, d = prompt_tokens.shape
+            prompts = F.normalize(prompt_tokens, dim=-1).reshape(n_layers, batch, k * n, d)
+            layer_maps = nearest_prompt_distance(query_tokens.to(prompts.dtype), prompts).transpose(0, 1)
         prototype = self.adapter(prompt_embeddings).mean(dim=1)
-        return self._fuse(query.embedding, query.tokens, prompts, prototype, text)
+        return self._fuse(query_embedding, layer_maps, prototype, text)
 
-    def _fuse(self, embedding: torch.Tensor, tokens: torch.Tensor, prompt_tokens: torch.Tensor,
-              prototype: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
-        """Eq. 1-8 for B queries; prompt-side tensors have a leading size of 1 or B."""
+    def _fuse(self, embedding: torch.Tensor, layer_maps: torch.Tensor, prototype: torch.Tensor,
+              text: torch.Tensor) -> InCTRLOutput:
+        """Eq. 2-8 for B queries from their patch distances M^l [B, L, N]; prompt-side tensors
+        (prototype, text) have a leading size of 1 or B."""
         h, w = self.backbone.grid
         batch = embedding.shape[0]
-        # Patch level (Eq. 1-2): nearest prompt patch per query patch, averaged over layers.
-        # Raw query tokens: nearest_prompt_distance divides by their norms (no normalised copy).
-        query_tokens = tokens.to(prompt_tokens.dtype)
-        layer_maps = nearest_prompt_distance(query_tokens, prompt_tokens).transpose(0, 1)  # [B, L, N]
         patch_map = layer_maps.mean(dim=1)                                                 # M [B, N]
         patch_score = patch_map.amax(dim=1)                                                # s_p [B]
         # The heads are tiny: keep them in fp32 for stable scores under autocast.

@@ -35,14 +35,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import atomic
-from .backbone import ImageFeatures
 from .checkpoint import load, load_checkpoint, save_checkpoint
 from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
 from .device import autocast, resolve_device
 from .features import CachedFeatures, encode_paths
 from .loss import focal_loss
-from .model import TEXT_TEMPERATURE, InCTRLOutput
 
 LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 
@@ -210,33 +208,6 @@ def _use_table(choice: bool | None, samples, tokens) -> bool:
     return PatchTable.size_bytes(samples, tokens) <= PAIR_TABLE_BYTES
 
 
-def fuse_from_layer_maps(model, layer_maps: torch.Tensor, embedding: torch.Tensor,
-                         prompt_embeddings: torch.Tensor, text: torch.Tensor) -> InCTRLOutput:
-    """``model.forward_episodes`` given the patch distances M^l [B, L, N] instead of tokens.
-
-    Mirrors ``InCTRL._fuse`` after Eq. 1 (a test checks they agree); the core has no entry
-    point that accepts precomputed layer maps.
-    """
-    h, w = model.backbone.grid
-    batch = embedding.shape[0]
-    prototype = model.adapter(prompt_embeddings).mean(dim=1)
-    patch_map = layer_maps.mean(dim=1)
-    patch_score = patch_map.amax(dim=1)
-    with torch.autocast(embedding.device.type, enabled=False):
-        g = embedding.float()
-        image_score = model.image_head(prototype.float() - model.adapter(g))
-        logits = TEXT_TEMPERATURE * torch.einsum("be,bse->bs", F.normalize(g, dim=-1), text.float())
-        text_score = logits.softmax(dim=-1)[:, 1]
-        holistic_map = patch_map + image_score[:, None] + text_score[:, None]
-        holistic_score = model.holistic_head(holistic_map)
-        score = (holistic_score + patch_score) / 2
-    return InCTRLOutput(
-        score=score, image_score=image_score, text_score=text_score, patch_score=patch_score,
-        holistic_score=holistic_score, patch_map=patch_map.reshape(batch, h, w),
-        holistic_map=holistic_map.reshape(batch, h, w), layer_maps=layer_maps.reshape(batch, -1, h, w),
-        image_size=model.backbone.image_size)
-
-
 def _read_log(path: Path, max_step: int) -> list[dict]:
     if not path.is_file():
         return []
@@ -276,7 +247,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         start_epoch, elapsed = int(state["epoch"]), float(state["seconds"])
         history = _read_log(out_dir / "loss_log.csv", start_epoch * config.steps_per_epoch)
         model = load_checkpoint(last, device=device)
-        sampler._rng.bit_generator.state = json.loads(state["sampler"])  # no public setter
+        sampler.state = json.loads(state["sampler"])
     else:
         model = load(config.profile, device=device, head_seed=config.seed)
     model.train()
@@ -306,8 +277,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         t0 = time.perf_counter() - elapsed
         threads = torch.get_num_threads()
         # With the table a step is a few tiny matmuls; on a busy CPU, synchronising threads
-        # costs more than it saves (measured 10x slower with 2 threads at load 5). Checkpoints
-        # are saved with the normal thread count: the backbone fingerprint is a float sum.
+        # costs more than it saves (measured 10x slower with 2 threads at load 5).
         step_threads = 1 if table is not None and device.type == "cpu" else threads
         try:
             for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -321,14 +291,15 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                     with autocast(device, config.amp):
                         if table is not None:
                             layer_maps = table.layer_maps(batch.query_index, batch.prompt_index)
-                            out = fuse_from_layer_maps(model, layer_maps, embedding[q].float(),
-                                                       embedding[p].float(), cat_text)
+                            out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
+                                                         cat_text, layer_maps=layer_maps)
                         else:
                             b, k = p.shape
-                            query = ImageFeatures(embedding[q].float(), tokens[:, q].float())
                             prompt_tokens = tokens[:, p.reshape(-1)].float()
                             prompt_tokens = prompt_tokens.reshape(tokens.shape[0], b, k, *tokens.shape[2:])
-                            out = model.forward_episodes(query, embedding[p].float(), prompt_tokens, cat_text)
+                            out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
+                                                         cat_text, query_tokens=tokens[:, q].float(),
+                                                         prompt_tokens=prompt_tokens)
                     loss_final = focal_loss(out.score.float(), labels, form=config.loss_form)
                     loss_image = focal_loss(out.image_score.float(), labels, form=config.loss_form)
                     loss = loss_final + loss_image
@@ -367,7 +338,7 @@ def _save_epoch(model, optimizer, sampler, config: TrainConfig, out_dir: Path, e
     # Written last: its presence means everything of this epoch is on disk.
     atomic.torch_save({"epoch": epoch, "step": step, "seconds": elapsed,
                        "optimizer": optimizer.state_dict(),
-                       "sampler": json.dumps(sampler._rng.bit_generator.state),
+                       "sampler": json.dumps(sampler.state),
                        "config": json.dumps(config.to_dict())}, out_dir / "last_state.pt")
 
 

@@ -137,9 +137,12 @@ def test_training_forward_equals_inference_with_shared_prompts(tiny_model, image
     b = len(query)
     with torch.no_grad():
         episodes = tiny_model.forward_episodes(
-            query, prompts.embedding.expand(b, -1, -1),
-            prompts.tokens.unsqueeze(1).expand(-1, b, -1, -1, -1),
-            tiny_model.text_features("elpv").expand(b, -1, -1))
+            query.embedding, prompts.embedding.expand(b, -1, -1),
+            tiny_model.text_features("elpv").expand(b, -1, -1), query_tokens=query.tokens,
+            prompt_tokens=prompts.tokens.unsqueeze(1).expand(-1, b, -1, -1, -1))
+    with pytest.raises(ValueError, match="layer_maps or both"):
+        tiny_model.forward_episodes(query.embedding, prompts.embedding.expand(b, -1, -1),
+                                    tiny_model.text_features("elpv").expand(b, -1, -1))
     assert torch.allclose(episodes.score, tiny_model.score_features(query, bank).score, atol=1e-5)
 
 
@@ -247,6 +250,13 @@ def test_profiles_are_deterministic(images):
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
     c = inctrl.load("tiny", device="cpu", head_seed=1)
+    threads = torch.get_num_threads()
+    try:  # the fingerprint must not depend on how many threads compute it
+        torch.set_num_threads(1)
+        single = a.backbone.state_fingerprint()
+    finally:
+        torch.set_num_threads(threads)
+    assert single == a.backbone.state_fingerprint()
     assert not torch.equal(a.adapter.fc[0].weight, c.adapter.fc[0].weight)
     assert a.backbone.state_fingerprint() == c.backbone.state_fingerprint()
     assert isinstance(a, InCTRL)

@@ -8,11 +8,10 @@ import pytest
 import torch
 
 import inctrl
-from inctrl.backbone import ImageFeatures
 from inctrl.data.sampler import TrainingSampler
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.features import cache_key, encode_paths
-from inctrl.train import LOG_COLUMNS, PatchTable, auxiliary_samples, fuse_from_layer_maps, train
+from inctrl.train import LOG_COLUMNS, PatchTable, auxiliary_samples, train
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +95,10 @@ def test_pair_table_equals_forward_episodes(aux, aux_features, tiny_model):
     prompt_tokens = tok[:, p.reshape(-1)].reshape(tok.shape[0], *p.shape, *tok.shape[2:])
     tiny_model.train()
     try:
-        direct = tiny_model.forward_episodes(ImageFeatures(emb[q], tok[:, q]), emb[p], prompt_tokens, text)
-        fast = fuse_from_layer_maps(tiny_model, table.layer_maps(batch.query_index, batch.prompt_index),
-                                    emb[q], emb[p], text)
+        direct = tiny_model.forward_episodes(emb[q], emb[p], text, query_tokens=tok[:, q],
+                                             prompt_tokens=prompt_tokens)
+        fast = tiny_model.forward_episodes(emb[q], emb[p], text,
+                                           layer_maps=table.layer_maps(batch.query_index, batch.prompt_index))
     finally:
         tiny_model.eval()
     for name in ("score", "image_score", "text_score", "patch_score", "holistic_score"):

@@ -118,6 +118,15 @@ class TrainingSampler:
             return np.empty(0, dtype=np.int64)
         return self._rng.choice(pool, size=n, replace=n > pool.size)
 
+    @property
+    def state(self) -> dict:
+        """The random generator's state (JSON-serialisable), to resume training exactly."""
+        return self._rng.bit_generator.state
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        self._rng.bit_generator.state = value
+
     def batch(self) -> TrainingBatch:
         """Draw the next batch (queries and fresh prompts)."""
         queries = np.concatenate(
