@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
+from . import __version__, atomic
 from .checkpoint import load
 from .data.converters import prepare_elpv
 from .data.synthetic import make_synthetic_dataset
@@ -80,7 +80,9 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
-    config = {"version": RESULTS_VERSION, "shots": [int(k) for k in shots], "seeds": [int(s) for s in seeds],
+    encoder = load(profile, device=dev)  # the frozen backbone; identical in every K's model
+    config = {"inctrl": __version__, "backbone": encoder.backbone.state_fingerprint(),
+              "version": RESULTS_VERSION, "shots": [int(k) for k in shots], "seeds": [int(s) for s in seeds],
               "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "profile": profile,
               "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
               "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic",
@@ -107,7 +109,6 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     seconds["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    encoder = load(profile, device=dev)  # the frozen backbone; identical in every K's model
     samples = auxiliary_samples([synthetic])
     aux = encode_paths(encoder, [s.path for s in samples], progress=progress)
     table = PatchTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
