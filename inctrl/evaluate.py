@@ -128,6 +128,18 @@ def aggregate(draws: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(cat_rows), pd.DataFrame(sum_rows)
 
 
+def component_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """A summary (one row per K) -> one row per (K, score) with auroc/auprc and their std:
+    the full score beside each of its parts, for the T/P/I ablation."""
+    rows = []
+    for _, row in summary.iterrows():
+        for comp in COMPONENTS:
+            rows.append({"k": int(row["k"]), "score": comp,
+                         "auroc": row[f"auroc_{comp}"], "auroc_std": row[f"auroc_{comp}_std"],
+                         "auprc": row[f"auprc_{comp}"], "auprc_std": row[f"auprc_{comp}_std"]})
+    return pd.DataFrame(rows)
+
+
 def _pm(mean: float, std: float) -> str:
     return "–" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
 

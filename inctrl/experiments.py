@@ -26,7 +26,7 @@ from .checkpoint import load
 from .data.converters import prepare_elpv
 from .data.synthetic import make_synthetic_dataset
 from .device import resolve_device
-from .evaluate import COMPONENTS, evaluate
+from .evaluate import component_table, evaluate
 from .features import encode_paths
 from .train import PatchTable, auxiliary_samples, train
 
@@ -129,13 +129,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     seconds["evaluate"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
 
-    rows = []
-    for _, row in ev.summary.iterrows():
-        for comp in COMPONENTS:
-            rows.append({"k": int(row["k"]), "score": comp,
-                         "auroc": row[f"auroc_{comp}"], "auroc_std": row[f"auroc_{comp}_std"],
-                         "auprc": row[f"auprc_{comp}"], "auprc_std": row[f"auprc_{comp}_std"]})
-    table_df = pd.DataFrame(rows)
+    table_df = component_table(ev.summary)
     draws = ev.draws.drop(columns=["category"])
     atomic.write_text(paths["results_csv"], table_df.to_csv(index=False))
     atomic.write_text(paths["draws_csv"], draws.to_csv(index=False))
