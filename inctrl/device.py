@@ -25,9 +25,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when ``enabled`` (fp16 on MPS); a no-op otherwise."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """Mixed precision when ``enabled``: bf16 autocast on CUDA and on the CPU, fp16 on MPS;
+    a no-op when not enabled."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     if enabled and device.type == "mps":
         return torch.autocast("mps", dtype=torch.float16)
     return torch.autocast(device.type, enabled=False)

@@ -267,3 +267,12 @@ def test_paper_weights_offline_say_how_to_supply_a_file(tmp_path):
         inctrl.load("paper", weights=str(tmp_path / "missing.bin"))
     with pytest.raises(inctrl.WeightsUnavailableError, match="INCTRL_CLIP_WEIGHTS"):
         inctrl.load("paper")
+
+
+def test_mixed_precision_stays_close_to_fp32(tiny_model, images):
+    bank = tiny_model.prompt_bank(images[:2], name="elpv")
+    full = tiny_model.score(images[2:], bank)
+    mixed = tiny_model.score(images[2:], bank, amp=True)  # bf16 autocast on the CPU
+    assert mixed.score.dtype == torch.float32
+    assert torch.allclose(mixed.score, full.score, atol=5e-3)
+    assert not torch.equal(mixed.patch_map, full.patch_map)  # it really ran in bf16
