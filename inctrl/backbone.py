@@ -185,6 +185,13 @@ class Backbone(nn.Module):
     def device(self) -> torch.device:
         return self.clip.visual.conv1.weight.device
 
+    def similarity_budget(self, batch: int) -> int:
+        """Elements of one patch-similarity block for ``batch`` queries: the size of one MLP
+        activation of the encoder for that batch, so scoring never needs much more memory
+        than the encoder forward itself (and large batches still get large, fast products)."""
+        mlp = self.clip.visual.transformer.resblocks[0].mlp.c_fc.out_features
+        return max(2**16, batch * (self.n_patches + 1) * mlp)
+
     def train(self, mode: bool = True) -> Backbone:
         # The backbone is frozen: it stays in eval mode whatever the model around it does.
         super().train(mode)

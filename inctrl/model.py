@@ -168,25 +168,32 @@ def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
     divided by its norm, which equals normalising the query first without a normalised copy
     of all query tokens. ``prompts`` [L, P, M, D] must already be L2-normalised; P is 1 (one
     bank shared by all queries) or B (each query has its own prompts, as in training).
-    Queries are processed in chunks so that no similarity block exceeds ``max_elements``; all
-    layers of a chunk go through one batched matrix product. Returns [L, B, N].
+    No similarity block exceeds ``max_elements``: queries are taken in chunks, and when one
+    query's block is already too large, the prompt patches too (a running max). All layers
+    of a chunk go through one batched matrix product. Returns [L, B, N].
     """
     n_layers, batch, n_patches, _ = query.shape
+    n_prompt = prompts.shape[2]
     shared = prompts.shape[1] == 1
     if not shared and prompts.shape[1] != batch:
         raise ValueError(f"prompts for {prompts.shape[1]} queries given to a batch of {batch}")
-    per_query = n_layers * n_patches * prompts.shape[2]
+    per_query = n_layers * n_patches * n_prompt
     chunk = max(1, max_elements // per_query)
+    prompt_chunk = n_prompt if chunk > 1 else max(1, max_elements // (n_layers * n_patches))
     out = []
     for start in range(0, batch, chunk):
         q = query[:, start:start + chunk]
         b = q.shape[1]
-        if shared:  # one [L, b*N, D] x [L, D, M] product for the whole chunk
-            sims = torch.matmul(q.reshape(n_layers, b * n_patches, -1), prompts[:, 0].transpose(1, 2))
-            best = sims.amax(dim=-1).reshape(n_layers, b, n_patches)
-        else:
-            p = prompts[:, start:start + chunk]
-            best = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
+        best = None
+        for p_start in range(0, n_prompt, prompt_chunk):
+            if shared:  # one [L, b*N, D] x [L, D, M] product for the whole chunk
+                p = prompts[:, 0, p_start:p_start + prompt_chunk]
+                sims = torch.matmul(q.reshape(n_layers, b * n_patches, -1), p.transpose(1, 2))
+                part = sims.amax(dim=-1).reshape(n_layers, b, n_patches)
+            else:
+                p = prompts[:, start:start + chunk, p_start:p_start + prompt_chunk]
+                part = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
+            best = part if best is None else torch.maximum(best, part)
         # max_m <q/|q|, p_m> = max_m <q, p_m> / |q|, with F.normalize's eps
         norms = torch.linalg.vector_norm(q.float(), dim=-1).clamp_min(1e-12)
         out.append(best.float() / norms)
@@ -348,8 +355,9 @@ class InCTRL(nn.Module):
             feats = feats.to(self.device)
             with autocast(self.device, amp):
                 # Eq. 1: raw query tokens; nearest_prompt_distance divides by their norms.
-                layer_maps = nearest_prompt_distance(feats.tokens.to(bank.tokens.dtype),
-                                                     bank.tokens.unsqueeze(1)).transpose(0, 1)
+                layer_maps = nearest_prompt_distance(
+                    feats.tokens.to(bank.tokens.dtype), bank.tokens.unsqueeze(1),
+                    max_elements=self.backbone.similarity_budget(len(feats))).transpose(0, 1)
                 return self._fuse(feats.embedding, layer_maps, bank.prototype.unsqueeze(0),
                                   bank.text.unsqueeze(0))
         finally:

@@ -41,8 +41,10 @@ def test_patch_distance_matches_brute_force_and_chunking(shared):
     prompts = F.normalize(torch.randn(3, 1 if shared else 4, 10, 6, generator=g), dim=-1)
     expected = brute_force_distance(query, prompts)
     assert torch.allclose(nearest_prompt_distance(query, prompts), expected, atol=1e-6)
-    # A tiny element budget forces one query per chunk: same answer.
-    assert torch.allclose(nearest_prompt_distance(query, prompts, max_elements=1), expected, atol=1e-6)
+    # Tiny element budgets force chunks of queries, then of prompt patches too: same answer.
+    for budget in (1, 3 * 5 * 3, 3 * 5 * 10 * 2):
+        got = nearest_prompt_distance(query, prompts, max_elements=budget)
+        assert torch.allclose(got, expected, atol=1e-6), budget
 
 
 def test_patch_distance_rejects_mismatched_prompt_batch():
