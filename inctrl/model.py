@@ -267,11 +267,15 @@ class InCTRL(nn.Module):
         parts = []
         steps = range(0, n, batch_size)
         for start in tqdm(steps, desc="encoding images", disable=not progress, leave=False):
-            pixels = self.prepare(images[start:start + batch_size]).to(self.device)
-            with autocast(self.device, amp):
-                feats = self.backbone.encode_images(pixels)
-            parts.append(ImageFeatures(feats.embedding.float(), feats.tokens))
+            parts.append(self._encode_batch(images[start:start + batch_size], amp))
         return ImageFeatures.cat(parts)
+
+    def _encode_batch(self, images, amp: bool) -> ImageFeatures:
+        """One backbone forward for one batch of any images (the caller disables gradients)."""
+        pixels = self.prepare(images).to(self.device, non_blocking=True)
+        with autocast(self.device, amp):
+            feats = self.backbone.encode_images(pixels)
+        return ImageFeatures(feats.embedding.float(), feats.tokens)
 
     def _as_list(self, images) -> list:
         if isinstance(images, (str, Path)) and Path(images).is_dir():
@@ -339,9 +343,7 @@ class InCTRL(nn.Module):
         parts = []
         steps = range(0, len(items), batch_size)
         for start in tqdm(steps, desc="scoring", disable=not progress, leave=False):
-            pixels = self.prepare(items[start:start + batch_size]).to(self.device, non_blocking=True)
-            with autocast(self.device, amp):
-                feats = self.backbone.encode_images(pixels)
+            feats = self._encode_batch(items[start:start + batch_size], amp)
             parts.append(self.score_features(feats, bank, amp=amp))
         return parts[0] if len(parts) == 1 else InCTRLOutput.cat(parts)
 
