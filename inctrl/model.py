@@ -6,6 +6,7 @@ D token width, E joint embedding width (640 for both shipped profiles).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -226,7 +227,7 @@ class InCTRL(nn.Module):
         return self.backbone.transform
 
     def to(self, *args, **kwargs) -> InCTRL:
-        self._text_cache.clear()
+        self.clear_text_cache()
         return super().to(*args, **kwargs)
 
     def prepare(self, images) -> torch.Tensor:
@@ -299,6 +300,12 @@ class InCTRL(nn.Module):
             self._text_cache[key] = torch.stack(states)
         return self._text_cache[key]
 
+    def clear_text_cache(self) -> None:
+        """Forget the cached text embeddings: the next ``text_features`` call re-encodes its
+        242 sentences (as the official code does for every query; the benchmarks use this
+        to time that loop)."""
+        self._text_cache.clear()
+
     # ------------------------------------------------------------------ prompt bank
     def prompt_bank(self, images, name: str, batch_size: int = 32, amp: bool = False) -> PromptBank:
         """Encode the K normal prompt images of category ``name`` once, for any number of
@@ -320,10 +327,8 @@ class InCTRL(nn.Module):
         feats = feats.to(self.device)
         n_layers, k, n, d = feats.tokens.shape
         tokens = F.normalize(feats.tokens, dim=-1).reshape(n_layers, k * n, d)
-        was_training = self.training
-        self.eval()
-        prototype = self.adapter(feats.embedding.float()).mean(dim=0)
-        self.train(was_training)
+        with self._heads_in_eval_mode():
+            prototype = self.adapter(feats.embedding.float()).mean(dim=0)
         return PromptBank(object_name(name), tokens, feats.embedding.float(), prototype,
                           self.text_features(name), list(sources))
 
@@ -351,9 +356,7 @@ class InCTRL(nn.Module):
     def score_features(self, feats: ImageFeatures, bank: PromptBank,
                        amp: bool = False) -> InCTRLOutput:
         """Score queries from their backbone features (eval mode, no gradient)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with self._heads_in_eval_mode():
             feats = feats.to(self.device)
             with autocast(self.device, amp):
                 # Eq. 1: raw query tokens; nearest_prompt_distance divides by their norms.
@@ -362,8 +365,20 @@ class InCTRL(nn.Module):
                     max_elements=self.backbone.similarity_budget(len(feats))).transpose(0, 1)
                 return self._fuse(feats.embedding, layer_maps, bank.prototype.unsqueeze(0),
                                   bank.text.unsqueeze(0))
+
+    @contextlib.contextmanager
+    def _heads_in_eval_mode(self):
+        """Inference inside training: the trainable parts (BatchNorm) in eval mode for the
+        block, then back. Only they switch: the backbone is always in eval mode, and walking
+        its ~100 modules with ``self.eval()`` cost milliseconds per scored batch."""
+        heads = [m for m in (self.adapter, self.image_head, self.holistic_head) if m.training]
+        for module in heads:
+            module.eval()
+        try:
+            yield
         finally:
-            self.train(was_training)
+            for module in heads:
+                module.train()
 
     def forward_episodes(self, query_embedding: torch.Tensor, prompt_embeddings: torch.Tensor,
                          text: torch.Tensor, *, query_tokens: torch.Tensor | None = None,

@@ -35,3 +35,29 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert len(frame) == len(data["rows"])
     assert {"profile", "method", "batch_size", "shots", "queries_per_s", "device"} <= set(frame.columns)
     assert "| tiny | fp32 | 2 | 1 |" in bench.markdown_table(data)
+
+
+def test_encoder_flops_match_a_hand_count(tiny_model):
+    # tiny: 225 patches + class token, width 256, MLP 1024, 8 blocks, 16x16x3 patches, proj 256x640
+    tokens, width, mlp = 226, 256, 1024
+    block = tokens * (4 * width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    macs = 225 * 3 * 16 * 16 * width + 8 * block + width * 640
+    bench = _bench()
+    assert bench.encoder_flops(tiny_model.backbone.clip.visual) == 2 * macs
+    assert bench.residual_flops(3, 225, 256, 8) == 2 * 3 * 225 * 8 * 225 * 256
+
+
+def test_cpu_tensor_memory_peak_counts_live_tensors():
+    import torch
+
+    bench = _bench()
+
+    def two_then_one():
+        a = torch.ones(1_000_000)            # 4 MB
+        b = torch.ones(500_000)              # +2 MB: the peak, 6 MB
+        del a, b
+        return torch.ones(250_000)           # 1 MB, returned and then dropped
+
+    peak = bench.tensor_memory_peak(two_then_one)
+    assert peak is not None, "torch.profiler's memory timeline is missing from this torch"
+    assert 6_000_000 <= peak < 6_100_000

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import inctrl
-from inctrl.backbone import default_taps
+from inctrl.backbone import CPU_SIMILARITY_CAP, default_taps
 from inctrl.model import TEXT_TEMPERATURE, InCTRL, ScoreHead, nearest_prompt_distance
 
 
@@ -45,6 +45,14 @@ def test_patch_distance_matches_brute_force_and_chunking(shared):
     for budget in (1, 3 * 5 * 3, 3 * 5 * 10 * 2):
         got = nearest_prompt_distance(query, prompts, max_elements=budget)
         assert torch.allclose(got, expected, atol=1e-6), budget
+
+
+def test_similarity_budget_is_one_mlp_activation_capped_on_the_cpu(tiny_model):
+    backbone = tiny_model.backbone
+    mlp = backbone.clip.visual.transformer.resblocks[0].mlp.c_fc.out_features
+    assert backbone.similarity_budget(1) == (backbone.n_patches + 1) * mlp
+    assert backbone.similarity_budget(4) == 4 * (backbone.n_patches + 1) * mlp
+    assert backbone.similarity_budget(10_000) == CPU_SIMILARITY_CAP
 
 
 def test_patch_distance_rejects_mismatched_prompt_batch():
@@ -169,6 +177,10 @@ def test_prompt_bank_is_encoded_once_and_reused(images):
     assert calls == {"image": 1 + 6, "text": 2}  # one forward per query batch, no re-encoding
     model.prompt_bank(images[:2], name="candle")
     assert calls["text"] == 2  # text embeddings cached per name
+    model.clear_text_cache()
+    again = model.prompt_bank(images[:4], name="candle")
+    assert calls["text"] == 4  # re-encoded after clearing, to the same embeddings
+    assert torch.equal(again.text, bank.text)
 
 
 def test_prototype_is_mean_after_adapter_and_k1_works(tiny_model, images):
