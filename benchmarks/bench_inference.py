@@ -13,17 +13,19 @@ decoding and resizing are excluded):
   forward, patch residuals for all layers and queries, image and text residuals and both
   heads, against a prompt bank built once per K (method.md §7);
 * ``official`` - what the authors' code does per query: re-encode the K prompt images and all
-  242 text prompts (a fresh ``prompt_bank`` with ``model._text_cache`` cleared), then score
+  242 text prompts (a fresh ``prompt_bank`` with the text cache cleared), then score
   the one query.
 
 Timings: warm-up calls, then several repeats of each measurement interleaved round-robin
 (encoder, K=2, K=4, ...) so that a noisy neighbour slows all of them alike; medians are
-reported. Peak memory is the working memory of one call, above what is resident before it
-(weights, inputs and prompt banks, which both paths share): on CUDA
-``torch.cuda.max_memory_allocated`` minus ``memory_allocated`` before the call; on the CPU the
-growth of the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``
-after ``malloc_trim``) over its resident set before the call. The largest value over the
-repeats is kept.
+reported. Peak memory is the working memory of one call: the peak of the tensor memory it
+allocates, above what is allocated before it (weights, inputs and prompt banks, which both
+paths share). On CUDA ``torch.cuda.max_memory_allocated`` minus ``memory_allocated`` before
+the call (largest over the repeats); on the CPU the same quantity from the allocation and
+free events of torch's CPU allocator, recorded by ``torch.profiler`` (``profile_memory``) in
+one separate, untimed call. The CPU also reports the growth of the process's peak resident
+set (``VmHWM``, reset through ``/proc/self/clear_refs`` after ``malloc_trim``) during the
+timed calls: it includes the C allocator's overheads and is noisy at small batches.
 
 ``load_results(path)`` reads a results JSON into a pandas DataFrame (one row per measurement).
 """
@@ -62,7 +64,7 @@ TARGET_SPEED = 0.8    # InCTRL throughput / encoder throughput, K <= 8
 TARGET_MEMORY = 1.25  # InCTRL working memory / encoder working memory
 
 CPU_DEFAULTS = {"batch_sizes": {"paper": [1, 8], "tiny": [1, 8, 32]}, "precision": ["fp32"],
-                "warmup": 1, "repeats": 3, "official_queries": 1,
+                "warmup": 1, "repeats": 5, "official_queries": 1,
                 # each official-style query re-encodes 242 text prompts (~30 s for the paper
                 # text tower on 2 CPU cores): on the CPU only the largest K is timed
                 "official_shots": lambda shots: [max(shots)]}
@@ -105,8 +107,10 @@ class PeakMemory:
         if device.type == "cuda":
             self.method = "torch.cuda.max_memory_allocated - memory_allocated before the call"
         elif self._can_reset_rss():
-            self.method = ("peak resident set growth: VmHWM (reset via /proc/self/clear_refs "
-                           "after malloc_trim) - VmRSS before the call")
+            self.method = ("peak_mem_mb: peak of the tensor memory allocated by one untimed call "
+                           "(torch.profiler profile_memory allocator events); peak_rss_mb: peak "
+                           "resident set growth in the timed calls, VmHWM (reset via "
+                           "/proc/self/clear_refs after malloc_trim) - VmRSS before the call")
         self._libc = None
         with contextlib.suppress(OSError):
             self._libc = ctypes.CDLL("libc.so.6")
@@ -154,6 +158,68 @@ class PeakMemory:
         return self._status_kb("VmRSS") * 1024 if self.method else None
 
 
+@contextlib.contextmanager
+def _stderr_silenced():
+    """The profiler's C++ side prints start/stop lines on file descriptor 2: hide them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def tensor_memory_peak(fn) -> int | None:
+    """CPU working memory of ``fn()`` in bytes: the peak, over the call, of the tensor memory it
+    allocated and had not yet freed, from torch.profiler's allocator events (the CPU analogue
+    of ``torch.cuda.max_memory_allocated``). None if this torch cannot record it."""
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        from torch.profiler._memory_profiler import Action
+    except ImportError:  # a private module: absent from some torch builds
+        return None
+    gc.collect()
+    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True,
+                                     record_shapes=True, with_stack=True) as prof:
+        fn()
+    live = peak = 0
+    for _time, action, _key, size in prof._memory_profile().timeline:
+        if action == Action.CREATE:
+            live += size
+        elif action == Action.DESTROY:  # also frees of tensors made before the call
+            live -= size
+        peak = max(peak, live)
+    return peak
+
+
+# ---------------------------------------------------------------------------- arithmetic
+def encoder_flops(visual) -> float:
+    """Floating-point operations (2 per multiply-add) of one image through an open_clip
+    VisionTransformer: patch embedding, per block the q/k/v/out projections, the two
+    attention products and the MLP, then the output projection. Counted from the shapes
+    (torch's FlopCounterMode misses the fused attention kernel)."""
+    conv = visual.conv1
+    grid = visual.grid_size[0] * visual.grid_size[1]
+    tokens = grid + 1
+    macs = grid * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
+    for block in visual.transformer.resblocks:
+        width = block.attn.embed_dim
+        mlp = block.mlp.c_fc.out_features
+        macs += tokens * (4 * width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    if visual.proj is not None:
+        macs += visual.proj.numel()
+    return 2.0 * macs
+
+
+def residual_flops(n_layers: int, n_patches: int, width: int, shots: int) -> float:
+    """Eq. 1 per query: every query patch against all K*N prompt patches, for each layer."""
+    return 2.0 * n_layers * n_patches * shots * n_patches * width
+
+
 # ---------------------------------------------------------------------------- timing
 def _measure(fn, device: torch.device, memory: PeakMemory) -> tuple[float, int | None]:
     memory.start()
@@ -190,18 +256,26 @@ def _bf16(device: torch.device):
 
 
 # ---------------------------------------------------------------------------- benchmark
-def _row(profile, precision, method, batch, shots, times, peaks, **extra) -> dict:
+def _row(profile, precision, method, batch, shots, times, peaks, *, cpu_tensor_peak=None,
+         on_cpu=False, **extra) -> dict:
+    """One measurement. ``peaks`` come from the timed calls (CUDA: allocated tensor memory, the
+    reported peak; CPU: resident-set growth, reported as ``peak_rss_mb`` beside the profiler's
+    ``cpu_tensor_peak``)."""
     median = statistics.median(times)
     known = [p for p in peaks if p is not None]
-    return {"profile": profile, "precision": precision, "method": method, "batch_size": batch,
-            "shots": shots, "latency_ms": 1e3 * median, "latency_ms_all": [1e3 * t for t in times],
-            "queries_per_s": batch / median,
-            "peak_mem_mb": (max(known) / 2**20) if known else None, **extra}
+    timed_peak = (max(known) / 2**20) if known else None
+    row = {"profile": profile, "precision": precision, "method": method, "batch_size": batch,
+           "shots": shots, "latency_ms": 1e3 * median, "latency_ms_all": [1e3 * t for t in times],
+           "queries_per_s": batch / median, "peak_mem_mb": timed_peak}
+    if on_cpu:
+        row["peak_mem_mb"] = None if cpu_tensor_peak is None else cpu_tensor_peak / 2**20
+        row["peak_rss_mb"] = timed_peak
+    return {**row, **extra}
 
 
 def _official_query(model, prompts, query, amp: bool):
     """One query the way the official code scores it: everything re-encoded."""
-    model._text_cache.clear()
+    model.clear_text_cache()
     bank = model.prompt_bank(prompts, CATEGORY, amp=amp)
     return model.score(query, bank, batch_size=1, amp=amp)
 
@@ -234,6 +308,16 @@ def benchmark_profile(profile: str, device: torch.device, args, memory: PeakMemo
             "image_size": size, "n_patches": model.backbone.n_patches,
             "encoder_params_m": sum(p.numel() for p in model.backbone.clip.visual.parameters()) / 1e6,
             "bank_build_ms": {}}
+    # The ratio expected if Eq. 1 ran at the encoder's arithmetic rate (FLOP/s), to read the
+    # measured ratios against (the heads add < 0.1%).
+    enc_flops = encoder_flops(model.backbone.clip.visual)
+    width = model.backbone.clip.visual.transformer.resblocks[0].attn.embed_dim
+    res_flops = {k: residual_flops(len(model.backbone.taps), model.backbone.n_patches, width, k)
+                 for k in args.shots}
+    info["arithmetic"] = {"encoder_gflop_per_image": enc_flops / 1e9,
+                          "residual_gflop_per_query": {k: f / 1e9 for k, f in res_flops.items()},
+                          "speed_ratio_arithmetic": {k: enc_flops / (enc_flops + f)
+                                                for k, f in res_flops.items()}}
     banks = {}
     for k in args.shots:
         start = time.perf_counter()
@@ -243,10 +327,6 @@ def benchmark_profile(profile: str, device: torch.device, args, memory: PeakMemo
     visual = model.backbone.clip.visual
     rows = []
     for precision in args.precision:
-        if precision == "bf16" and device.type != "cuda":
-            log(f"[{profile}] bf16 timing skipped on {device.type}: the package's amp switch "
-                "only acts on CUDA/MPS")
-            continue
         amp = precision == "bf16"
         for batch in batch_sizes:
             x = queries[:batch]
@@ -260,17 +340,27 @@ def benchmark_profile(profile: str, device: torch.device, args, memory: PeakMemo
                 fns[k] = partial(model.score, x, banks[k], batch_size=len(x), amp=amp)
             log(f"[{profile}] {precision} B={batch}: timing encoder and K={list(args.shots)} ...")
             results = _interleaved(fns, device, memory, args.warmup, args.repeats)
+            on_cpu = device.type == "cpu"
+            # CPU: tensor memory from one extra, untimed call per function under the profiler
+            tensor_peaks = {name: tensor_memory_peak(fn) for name, fn in fns.items()} if on_cpu else {}
             enc_times, enc_peaks = results.pop("encoder")
-            enc = _row(profile, precision, "encoder", batch, None, enc_times, enc_peaks)
+            enc = _row(profile, precision, "encoder", batch, None, enc_times, enc_peaks,
+                       cpu_tensor_peak=tensor_peaks.get("encoder"), on_cpu=on_cpu)
             rows.append(enc)
             for k, (times, peaks) in results.items():
-                row = _row(profile, precision, "inctrl", batch, k, times, peaks)
+                row = _row(profile, precision, "inctrl", batch, k, times, peaks,
+                           cpu_tensor_peak=tensor_peaks.get(k), on_cpu=on_cpu)
                 row["speed_ratio"] = row["queries_per_s"] / enc["queries_per_s"]
                 # per repeat: each InCTRL call against the encoder call just before it
                 row["speed_ratio_paired"] = statistics.median(
                     e / t for e, t in zip(enc_times, times))
+                # fastest call of each: the least disturbed by other work on a shared machine
+                row["speed_ratio_best"] = min(enc_times) / min(times)
                 row["memory_ratio"] = (row["peak_mem_mb"] / enc["peak_mem_mb"]
                                        if row["peak_mem_mb"] and enc["peak_mem_mb"] else None)
+                if on_cpu:
+                    row["rss_ratio"] = (row["peak_rss_mb"] / enc["peak_rss_mb"]
+                                        if row["peak_rss_mb"] and enc["peak_rss_mb"] else None)
                 rows.append(row)
         # the official-style loop: one query at a time, prompts and text re-encoded each time
         if args.official_queries > 0:
@@ -281,6 +371,7 @@ def benchmark_profile(profile: str, device: torch.device, args, memory: PeakMemo
                 times, peaks = results["q"]
                 per_query = [times[0] / args.official_queries]
                 rows.append(_row(profile, precision, "official", 1, k, per_query, peaks,
+                                 on_cpu=device.type == "cpu",
                                  queries_timed=args.official_queries))
     check_batch = min(4, len(queries))
     info["precision_check"] = _precision_check(model, banks[min(args.shots)],
@@ -361,16 +452,35 @@ def load_results(path) -> pd.DataFrame:
     frame = pd.DataFrame(data["rows"])
     frame["device"] = data["device"]
     frame["date"] = data["date"]
+    bounds = {p: info.get("arithmetic", {}).get("speed_ratio_arithmetic", {})
+              for p, info in data.get("profiles", {}).items()}
+    frame["speed_ratio_arithmetic"] = [
+        _arithmetic_value(bounds, r) if r["method"] == "inctrl" else None for r in data["rows"]]
     return frame
+
+
+def _arithmetic_value(bounds: dict, row: dict) -> float | None:
+    """The arithmetic speed ratio of a row's profile and K (JSON keys are strings)."""
+    table = bounds.get(row["profile"], {})
+    return table.get(row["shots"], table.get(str(row["shots"])))
+
+
+def _arithmetic(bounds: dict, row: dict) -> str:
+    value = _arithmetic_value(bounds, row)
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def markdown_table(result: dict) -> str:
     rows = result["rows"]
     enc = {(r["profile"], r["precision"], r["batch_size"]): r for r in rows if r["method"] == "encoder"}
     official = {(r["profile"], r["precision"], r["shots"]): r for r in rows if r["method"] == "official"}
+    rss = any("rss_ratio" in r for r in rows)
+    bounds = {p: info.get("arithmetic", {}).get("speed_ratio_arithmetic", {})
+              for p, info in result.get("profiles", {}).items()}
     lines = ["| profile | prec | K | B | InCTRL q/s | latency ms/batch | encoder q/s | speed ratio "
-             "| InCTRL MB | encoder MB | memory ratio | official q/s | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(median / fastest / arithmetic) | InCTRL MB | encoder MB | memory ratio "
+             + ("| RSS ratio " if rss else "") + "| official q/s | speed-up |",
+             "|---" * (14 if rss else 13) + "|"]
 
     def mb(value):
         return "n/a" if value is None else f"{value:.0f}"
@@ -383,7 +493,10 @@ def markdown_table(result: dict) -> str:
         ratio = "n/a" if r.get("memory_ratio") is None else f"{r['memory_ratio']:.2f}"
         base = (f"| {r['profile']} | {r['precision']} | {r['shots']} | {r['batch_size']} "
                 f"| {r['queries_per_s']:.2f} | {r['latency_ms']:.0f} | {e['queries_per_s']:.2f} "
-                f"| {r['speed_ratio']:.2f} | {mb(r['peak_mem_mb'])} | {mb(e['peak_mem_mb'])} | {ratio} ")
+                f"| {r['speed_ratio']:.2f} / {r.get('speed_ratio_best', float('nan')):.2f} / "
+                f"{_arithmetic(bounds, r)} | {mb(r['peak_mem_mb'])} | {mb(e['peak_mem_mb'])} | {ratio} ")
+        if rss:
+            base += "| n/a " if r.get("rss_ratio") is None else f"| {r['rss_ratio']:.2f} "
         tail = (f"| {o['queries_per_s']:.3f} | {r['speedup_vs_official']:.0f}x |" if o else "| - | - |")
         lines.append(base + tail)
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def test_notebook_committed_clean(path):
              and (c.get("outputs") or c.get("execution_count") is not None
                   or "execution" in c.get("metadata", {}))]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; strip them"
+    # nbformat 4.5 needs cell ids; nbformat.read would add missing ones silently
+    raw = json.loads(path.read_text())
+    missing = [i for i, c in enumerate(raw["cells"]) if "id" not in c]
+    assert not missing, f"{path.name}: cells {missing} have no id"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
