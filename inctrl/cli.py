@@ -25,12 +25,17 @@ PREPARE_EPILOG = """examples:
 TRAIN_EPILOG = """examples:
   inctrl train --aux data/synthetic --out runs/k2 --shots 2
   inctrl train --aux data/mvtec --out runs/paper_k4 --shots 4 --profile paper --amp
+  inctrl train --aux data/mvtec --out runs/paper_k4 --shots 4 --profile paper \\
+               --weights ~/clip/open_clip_pytorch_model.bin     # local CLIP weights, no download
+  inctrl train --aux data/synthetic --out runs/smoke --profile paper --random-weights
   inctrl train --aux data/synthetic --out runs/k2 --shots 2 --epochs 12 --resume
 """
 EVAL_EPILOG = """examples:
   inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv
   inctrl eval --checkpoint runs/k2/last.pt runs/k4/last.pt runs/k8/last.pt \\
               --data data/elpv --shots 2 4 8 --seeds 0 1 2 --out results/elpv
+  inctrl eval --profile paper --weights ~/clip/open_clip_pytorch_model.bin \\
+              --data data/elpv --shots 2 --out results/elpv_untrained
 """
 DETECT_EPILOG = """examples:
   inctrl detect --checkpoint runs/k4/last.pt --normal good/ --query new/ --name screw \\
@@ -55,6 +60,35 @@ def _error_types() -> tuple[type[BaseException], ...]:
 
     return (CLIError, ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
             CheckpointError, ImageLoadError, WeightsUnavailableError, ImportError, KeyError)
+
+
+def _add_weights_options(parser: argparse.ArgumentParser) -> None:
+    """--weights / --random-weights: where the backbone weights of --profile paper come from."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--weights", metavar="PATH",
+                       help="local open_clip weights file for --profile paper (no download)")
+    group.add_argument("--random-weights", action="store_true",
+                       help="--profile paper with random backbone weights (no download; "
+                       "numbers are not the paper's)")
+
+
+def _weights_kwargs(args) -> dict:
+    """``pretrained`` / ``weights`` for inctrl.load and train, checked against --profile."""
+    weights = getattr(args, "weights", None)
+    random_weights = getattr(args, "random_weights", False)
+    if not weights and not random_weights:
+        return {"pretrained": True, "weights": None}
+    option = "--weights" if weights else "--random-weights"
+    if not getattr(args, "profile", None):
+        raise CLIError(f"{option} applies to --profile paper, not to --checkpoint (a checkpoint "
+                       "rebuilds its own backbone)")
+    if args.profile != "paper":
+        raise CLIError(f"{option} applies to --profile paper only (the {args.profile} profile has "
+                       "fixed random weights)")
+    if weights and not Path(weights).expanduser().is_file():
+        raise CLIError(f"--weights: no such file: {weights}")
+    return {"pretrained": not random_weights,
+            "weights": str(Path(weights).expanduser()) if weights else None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100, help="steps per epoch (default 100)")
     p.add_argument("--seed", type=int, default=10, help="seed (official code: 10)")
     p.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    _add_weights_options(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on a GPU")
     p.add_argument("--exclude-query", action="store_true", help="never use a query as its own prompt")
@@ -98,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", nargs="+", help="one checkpoint, or one per --shots value")
     src.add_argument("--profile", choices=["tiny", "paper"], help="untrained heads (sanity check)")
+    _add_weights_options(p)
     p.add_argument("--data", required=True, help="canonical dataset root")
     p.add_argument("--name", help="dataset name (default: folder name)")
     p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
@@ -111,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=DETECT_EPILOG, formatter_class=fmt)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint")
-    src.add_argument("--profile", choices=["tiny", "paper"])
+    src.add_argument("--profile", choices=["tiny", "paper"], help="untrained heads")
+    _add_weights_options(p)
     p.add_argument("--normal", nargs="+", required=True, help="normal images or folders")
     p.add_argument("--query", nargs="+", required=True, help="images or folders to score")
     p.add_argument("--name", required=True, help="object / category name, e.g. 'metal_nut'")
@@ -186,7 +223,8 @@ def cmd_train(args) -> None:
     _refuse_inside([args.out], args.aux)
     result = train(args.aux, args.out, shots=args.shots, epochs=args.epochs, steps_per_epoch=args.steps,
                    exclude_query=args.exclude_query, profile=args.profile, device=args.device,
-                   amp=args.amp, seed=args.seed, resume=args.resume, progress=not args.quiet)
+                   amp=args.amp, seed=args.seed, resume=args.resume, progress=not args.quiet,
+                   **_weights_kwargs(args))
     last = result.history[-1]["loss"] if result.history else float("nan")
     print(f"trained K={args.shots}: last step loss {last:.4f}; checkpoint {result.checkpoint}; "
           f"loss log {result.log_csv}")
@@ -197,8 +235,9 @@ def cmd_eval(args) -> None:
     from .evaluate import evaluate
 
     _refuse_inside([args.out], [args.data])
+    weights = _weights_kwargs(args)
     if args.profile:
-        models = load(args.profile, device=args.device)
+        models = load(args.profile, device=args.device, **weights)
     elif len(args.checkpoint) == 1:
         models = load(args.checkpoint[0], device=args.device)
     elif len(args.checkpoint) == len(args.shots):
@@ -219,6 +258,7 @@ def cmd_detect(args) -> None:
     from .threshold import apply_threshold, normal_threshold
 
     _refuse_inside([args.out, args.heatmaps], list(args.normal) + list(args.query))
+    weights = _weights_kwargs(args)
     normals, queries = _expand(args.normal), _expand(args.query)
     if not normals:
         raise CLIError("--normal holds no image")
@@ -243,7 +283,8 @@ def cmd_detect(args) -> None:
     prompts = [normals[i] for i in sorted(order[:k])]
     held_out = [normals[i] for i in sorted(order[k:])]
 
-    model = load(args.checkpoint or args.profile, device=args.device)
+    model = load(args.checkpoint, device=args.device) if args.checkpoint else \
+        load(args.profile, device=args.device, **weights)
     bank = model.prompt_bank(prompts, name=args.name)
     out = model.score(queries, bank, progress=not args.quiet).cpu()
     if auto:

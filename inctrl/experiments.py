@@ -67,7 +67,8 @@ def _config_hash(config: dict) -> str:
 def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds: Sequence[int] = (0, 1, 2),
                      epochs: int = 10, steps_per_epoch: int = 100, profile: str = "tiny", device="auto",
                      force: bool = False, progress: bool = True, train_seed: int = 10,
-                     synthetic_normal: int = 40, synthetic_anomalous: int = 20) -> OfflineELPVResult:
+                     synthetic_normal: int = 40, synthetic_anomalous: int = 20, *,
+                     pretrained: bool = True, weights: str | None = None) -> OfflineELPVResult:
     """Train on synthetic data, evaluate on ELPV; cached in ``out_dir``.
 
     ``data_dir/elpv`` (from the elpv-dataset package) and ``data_dir/synthetic`` (6
@@ -77,13 +78,19 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     per seed in ``seeds``. A second call with the same configuration loads the stored
     results unless ``force``. For a quick smoke run: ``epochs=1, steps_per_epoch=5,
     seeds=(0,), shots=(2,)``.
+
+    ``pretrained`` and ``weights`` pick the backbone weights as in :func:`inctrl.load`:
+    ``profile="paper", pretrained=False`` runs the paper architecture with random weights
+    (no download), ``weights="PATH"`` reads a local open_clip weights file.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
-    encoder = load(profile, device=dev)  # the frozen backbone; identical in every K's model
+    # the frozen backbone; identical in every K's model
+    encoder = load(profile, device=dev, pretrained=pretrained, weights=weights)
     config = {"inctrl": __version__, "backbone": encoder.backbone.state_fingerprint(),
               "version": RESULTS_VERSION, "shots": [int(k) for k in shots], "seeds": [int(s) for s in seeds],
               "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "profile": profile,
+              "pretrained": bool(pretrained),
               "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
               "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic",
               "target": "elpv"}
@@ -119,7 +126,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
         t = time.perf_counter()
         result = train([synthetic], paths[f"train_k{k}"], shots=k, epochs=epochs,
                        steps_per_epoch=steps_per_epoch, profile=profile, device=dev, seed=train_seed,
-                       progress=progress, features=aux, pair_table=table)
+                       progress=progress, features=aux, pair_table=table, pretrained=pretrained,
+                       weights=weights)
         models[k] = result.model
         seconds[f"train_k{k}"] = time.perf_counter() - t
 

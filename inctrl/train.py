@@ -47,7 +47,13 @@ LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "secon
 
 @dataclass
 class TrainConfig:
-    """Everything that determines the trained weights (besides the device)."""
+    """Everything that determines the trained weights (besides the device).
+
+    ``pretrained`` and ``weights`` pick the backbone weights of the ``profile`` as in
+    :func:`inctrl.load` (``pretrained=False``: random weights, no download; ``weights``: a
+    local open_clip weights file). Configs saved before these fields existed load with
+    their defaults, which is what those runs used.
+    """
 
     aux_roots: list[str]
     shots: int = 2
@@ -63,11 +69,15 @@ class TrainConfig:
     profile: str = "tiny"
     amp: bool = False
     seed: int = 10
+    pretrained: bool = True
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         self.aux_roots = [str(r) for r in ([self.aux_roots] if isinstance(self.aux_roots, (str, Path))
                                             else self.aux_roots)]
         self.betas = tuple(float(b) for b in self.betas)
+        self.pretrained = bool(self.pretrained)
+        self.weights = str(self.weights) if self.weights is not None else None
         if not self.aux_roots:
             raise ValueError("training needs at least one auxiliary dataset root")
         for name in ("shots", "epochs", "steps_per_epoch"):
@@ -120,18 +130,22 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           exclude_query: bool = False, loss_form: str = "official", profile: str = "tiny",
           device="auto", amp: bool = False, seed: int = 10, resume: bool = False,
           progress: bool = True, features: CachedFeatures | None = None,
-          cache_dir=None, pair_table: bool | PatchTable | None = None) -> TrainResult:
+          cache_dir=None, pair_table: bool | PatchTable | None = None,
+          pretrained: bool = True, weights: str | None = None) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
 
-    ``profile`` picks the frozen backbone ("tiny" offline, or "paper"); the heads start from
-    ``seed``. ``features`` (a :class:`~inctrl.features.CachedFeatures` holding every
-    auxiliary image) or ``cache_dir`` (where the feature cache file lives) avoid re-encoding
-    when several models are trained on the same data. ``resume=True`` continues from
-    ``out_dir/last_state.pt`` up to ``epochs`` in total and gives exactly the weights of an
-    uninterrupted run. Same seed and device -> identical weights.
+    ``profile`` picks the frozen backbone ("tiny" offline, or "paper"); ``pretrained=False``
+    gives it random weights (no download) and ``weights`` reads them from a local open_clip
+    file, as in :func:`inctrl.load`. The heads start from ``seed``. ``features`` (a
+    :class:`~inctrl.features.CachedFeatures` holding every auxiliary image) or ``cache_dir``
+    (where the feature cache file lives) avoid re-encoding when several models are trained
+    on the same data. ``resume=True`` continues from ``out_dir/last_state.pt`` up to
+    ``epochs`` in total and gives exactly the weights of an uninterrupted run. Same seed and
+    device -> identical weights.
     """
     config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
-                         (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed)
+                         (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed,
+                         pretrained, weights)
     return train_with_config(config, out_dir, device=device, resume=resume, progress=progress,
                              features=features, cache_dir=cache_dir, pair_table=pair_table)
 
@@ -249,7 +263,8 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         model = load_checkpoint(last, device=device)
         sampler.state = json.loads(state["sampler"])
     else:
-        model = load(config.profile, device=device, head_seed=config.seed)
+        model = load(config.profile, device=device, head_seed=config.seed,
+                     pretrained=config.pretrained, weights=config.weights)
     model.train()
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import inctrl
-from inctrl.cli import main
+from inctrl.cli import build_parser, main
 from inctrl.data.synthetic import make_synthetic_dataset
 
 
@@ -126,6 +126,52 @@ def test_bad_inputs_give_one_line_errors(data, tmp_path, capsys):
     assert "needs --raw" in _error(capsys, ["prepare", "mvtec", "--out", str(tmp_path / "m")])
     assert "unknown dataset" in _error(capsys, ["prepare", "imagenet", "--out", str(tmp_path / "m")])
     assert not (tmp_path / "x.csv").exists()
+
+
+class Built(Exception):
+    """Raised by the stand-ins below instead of building a model."""
+
+
+def _stop(*args, **kwargs):
+    raise Built(args, kwargs)
+
+
+def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
+    weights = tmp_path / "clip.bin"
+    weights.write_bytes(b"")
+    normal = str(data / "target" / "wood" / "train" / "good")
+    train = ["train", "--aux", str(data / "aux"), "--out", str(tmp_path / "run"), "--profile", "paper"]
+    detect = ["detect", "--profile", "paper", "--normal", normal, "--query", normal, "--name", "wood",
+              "--out", str(tmp_path / "s.csv")]
+    evaluate = ["eval", "--profile", "paper", "--data", str(data / "target"), "--out", str(tmp_path / "e")]
+
+    args = build_parser().parse_args(train + ["--random-weights"])
+    assert args.random_weights is True and args.weights is None
+    assert build_parser().parse_args(train + ["--weights", str(weights)]).weights == str(weights)
+    with pytest.raises(SystemExit):  # one or the other
+        build_parser().parse_args(train + ["--random-weights", "--weights", str(weights)])
+    capsys.readouterr()
+
+    # what reaches train() and inctrl.load()
+    monkeypatch.setattr("inctrl.train.train", _stop)
+    monkeypatch.setattr("inctrl.load", _stop)
+    for argv, target in ((train, "train"), (detect, "detect"), (evaluate, "eval")):
+        for option, expected in ((["--random-weights"], {"pretrained": False, "weights": None}),
+                                 (["--weights", str(weights)], {"pretrained": True, "weights": str(weights)}),
+                                 ([], {"pretrained": True, "weights": None})):
+            with pytest.raises(Built) as caught:
+                main(argv + option)
+            positional, kwargs = caught.value.args
+            assert {k: kwargs[k] for k in expected} == expected, (target, option)
+            assert "paper" in positional or kwargs.get("profile") == "paper"
+
+    # one-line errors for options that cannot apply
+    assert "--profile paper" in _error(capsys, train[:-2] + ["--random-weights"])  # tiny profile
+    assert "no such file" in _error(capsys, train + ["--weights", str(tmp_path / "missing.bin")])
+    assert "not to --checkpoint" in _error(capsys, ["detect", "--checkpoint", str(data / "run" / "last.pt"),
+                                                    *detect[3:], "--random-weights"])
+    assert "not to --checkpoint" in _error(capsys, ["eval", "--checkpoint", str(data / "run" / "last.pt"),
+                                                    *evaluate[3:], "--weights", str(weights)])
 
 
 def test_module_entry_point_help_and_error(tmp_path):

@@ -3,6 +3,9 @@
 import json
 import shutil
 
+import pytest
+
+import inctrl.experiments as experiments
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.experiments import run_offline_elpv
 
@@ -36,3 +39,27 @@ def test_run_offline_elpv_small_and_cached(tmp_path):
     assert again.cached and again.table.equals(res.table)
     other = run_offline_elpv(data, out, **{**small, "steps_per_epoch": 6})
     assert not other.cached and len(other.loss_logs()[2]) == 6
+    # the backbone-weights option is part of the cached configuration and reaches training
+    random_run = run_offline_elpv(data, out, **small, pretrained=False)
+    assert not random_run.cached and random_run.config["pretrained"] is False
+    assert res.config["pretrained"] is True
+    summary = json.loads((random_run.paths["train_k2"] / "train_summary.json").read_text())
+    assert summary["config"]["pretrained"] is False
+
+
+def test_run_offline_elpv_forwards_backbone_weights(tmp_path, monkeypatch):
+    class Built(Exception):
+        pass
+
+    def fake_load(source, **kwargs):
+        raise Built(source, kwargs)
+
+    monkeypatch.setattr(experiments, "load", fake_load)
+    for options in ({"pretrained": False}, {"weights": "/clip/open_clip_pytorch_model.bin"}):
+        with pytest.raises(Built) as caught:
+            run_offline_elpv(tmp_path / "data", tmp_path / "out", profile="paper", device="cpu",
+                             progress=False, **options)
+        source, kwargs = caught.value.args
+        expected = {"pretrained": True, "weights": None, **options}
+        assert source == "paper" and {k: kwargs[k] for k in expected} == expected
+    assert not (tmp_path / "data").exists()  # nothing prepared before the model is built

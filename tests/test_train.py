@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import inctrl
+import inctrl.train as train_module
 from inctrl.data.sampler import TrainingSampler
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.features import cache_key, encode_paths
-from inctrl.train import LOG_COLUMNS, PatchTable, auxiliary_samples, train
+from inctrl.train import LOG_COLUMNS, PatchTable, TrainConfig, auxiliary_samples, train
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,62 @@ def test_resume_is_exact(aux, aux_features, tmp_path):
     assert len(resumed.checkpoints) == 3
     with pytest.raises(ValueError, match="different configuration"):
         _run(aux, tmp_path / "resumed", aux_features, epochs=4, resume=True, shots=3)
+
+
+
+def test_backbone_weights_recorded_and_checkpoint_reloads(aux, aux_features, tmp_path, monkeypatch):
+    calls = []
+
+    def spy(source, **kwargs):
+        calls.append((source, kwargs))
+        return inctrl.load(source, **kwargs)
+
+    monkeypatch.setattr(train_module, "load", spy)
+    result = _run(aux, tmp_path, aux_features, epochs=1, pretrained=False)
+    assert calls == [("tiny", {"device": torch.device("cpu"), "head_seed": 10, "pretrained": False,
+                               "weights": None})]
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["config"]["pretrained"] is False and summary["config"]["weights"] is None
+    meta = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=True)["meta"]
+    assert meta["train_config"]["pretrained"] is False
+    loaded = inctrl.load(tmp_path / "last.pt", device="cpu")
+    assert loaded.config.pretrained is None  # random backbone, rebuilt from its seed
+    queries = [s.path for s in auxiliary_samples([aux]) if s.split == "test"][:4]
+    normals = [s.path for s in auxiliary_samples([aux]) if s.label == 0][:2]
+    a = result.model.score(queries, result.model.prompt_bank(normals, "pill"))
+    b = loaded.score(queries, loaded.prompt_bank(normals, "pill"))
+    assert torch.allclose(a.score, b.score, atol=1e-6)
+    # resume keeps the backbone setting; asking for other weights is another run
+    resumed = _run(aux, tmp_path, aux_features, epochs=2, pretrained=False, resume=True)
+    assert resumed.history[-1]["step"] == 12
+    with pytest.raises(ValueError, match="different configuration"):
+        _run(aux, tmp_path, aux_features, epochs=3, resume=True)
+
+
+def test_paper_profile_weights_reach_load(aux, tmp_path, monkeypatch):
+    class Built(Exception):
+        pass
+
+    def fake_load(source, **kwargs):
+        raise Built(source, kwargs)
+
+    monkeypatch.setattr(train_module, "load", fake_load)
+    for options in ({"pretrained": False}, {"weights": "/clip/open_clip_pytorch_model.bin"}):
+        with pytest.raises(Built) as caught:
+            train([aux], tmp_path, profile="paper", device="cpu", progress=False, **options)
+        source, kwargs = caught.value.args
+        expected = {"pretrained": True, "weights": None, **options}
+        assert source == "paper" and {k: kwargs[k] for k in expected} == expected
+
+
+def test_train_config_old_and_json_round_trip():
+    config = TrainConfig(["aux"], pretrained=False, weights="/clip/w.bin")
+    assert TrainConfig(**json.loads(json.dumps(config.to_dict()))) == config
+    old = TrainConfig(["aux"]).to_dict()
+    del old["pretrained"], old["weights"]  # a config saved before these fields existed
+    assert TrainConfig(**old).same_run(TrainConfig(["aux"]))
+    assert not TrainConfig(**old).same_run(TrainConfig(["aux"], pretrained=False))
+    assert not TrainConfig(["aux"]).same_run(TrainConfig(["aux"], weights="/clip/w.bin"))
 
 
 def test_pair_table_equals_forward_episodes(aux, aux_features, tiny_model):
