@@ -16,14 +16,16 @@ with the CLIP keys at top level and ``adapter.*``, ``diff_head.*`` (phi) and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import open_clip
 import torch
 
 from . import atomic
-from .backbone import PROFILES
+from .backbone import PROFILES, WEIGHTS_ENV
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
 
@@ -77,12 +79,16 @@ def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -
     return atomic.torch_save(data, path)
 
 
-def _load_own(data: dict, device) -> InCTRL:
+def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
     if data.get("version") != VERSION:
         raise CheckpointError(f"unsupported inctrl checkpoint version {data.get('version')!r}")
     raw = dict(data["config"])
     raw["taps"] = tuple(raw["taps"]) if raw.get("taps") is not None else None
     config = InCTRLConfig(**raw)
+    if weights and config.pretrained in (None, EMBEDDED):
+        where = "are stored in the checkpoint" if config.pretrained else "are random (from a fixed seed)"
+        raise CheckpointError(f"weights={weights!r} does not apply: this checkpoint's backbone weights "
+                              f"{where}; load it without weights")
     if config.pretrained == EMBEDDED:
         if not data.get("backbone"):
             raise CheckpointError("checkpoint says its backbone is embedded but holds none")
@@ -90,7 +96,14 @@ def _load_own(data: dict, device) -> InCTRL:
         _load_exact(model.backbone.clip, data["backbone"], "backbone")
         model.config = config
     else:
-        model = InCTRL(config)
+        # A local copy of the training weights (argument, else INCTRL_CLIP_WEIGHTS for the paper
+        # profile) replaces the recorded tag or path; the fingerprint below proves it is the same.
+        local = weights or (os.environ.get(WEIGHTS_ENV) if config.profile == "paper" else None)
+        if local and config.pretrained is not None:
+            model = InCTRL(replace(config, pretrained=str(local)))
+            model.config = config  # keep the provenance recorded at training time
+        else:
+            model = InCTRL(config)
     fingerprint = model.backbone.state_fingerprint()
     if data.get("backbone_fingerprint") not in (None, fingerprint):
         raise CheckpointError(
@@ -194,12 +207,18 @@ def import_official(source: str | Path | Mapping, profile: str | None = None,
     return model.to(resolve_device(device)).eval()
 
 
-def load_checkpoint(path: str | Path, device="auto") -> InCTRL:
-    """Load an inctrl checkpoint or an official InCTRL checkpoint, whichever ``path`` holds."""
+def load_checkpoint(path: str | Path, device="auto", weights: str | None = None) -> InCTRL:
+    """Load an inctrl checkpoint or an official InCTRL checkpoint, whichever ``path`` holds.
+
+    ``weights``: a local file holding the CLIP weights that an inctrl checkpoint was trained
+    on (it records their open_clip tag or path), to load it without a download or after the
+    file moved; checked against the stored backbone fingerprint. Official checkpoints carry
+    their CLIP weights and ignore it.
+    """
     data = _read(path)
     device = resolve_device(device)
     if data.get("format") == FORMAT:
-        return _load_own(data, device)
+        return _load_own(data, device, weights)
     if "model_state" in data or "adapter.fc.0.weight" in data:
         return import_official(data, device=device)
     raise CheckpointError(f"{path} is neither an inctrl checkpoint nor an official InCTRL checkpoint "
@@ -214,6 +233,7 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
     ViT-B-16-plus-240 / laion400m_e32, downloaded by open_clip or read from ``weights``) or a
     checkpoint path (inctrl or official format). A fresh profile has untrained heads.
     ``pretrained=False`` builds the paper architecture with random weights (no download).
+    For a checkpoint, ``weights`` is a local copy of the CLIP weights it was trained on.
     """
     if str(source) in PROFILES:
         config = InCTRLConfig.from_profile(str(source), pretrained=weights or pretrained,
@@ -222,4 +242,4 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
     if not Path(source).exists():
         raise ValueError(f"{source!r} is neither a profile ({', '.join(PROFILES)}) nor an existing "
                          "checkpoint file")
-    return load_checkpoint(source, device=device)
+    return load_checkpoint(source, device=device, weights=weights)

@@ -66,7 +66,8 @@ def _add_weights_options(parser: argparse.ArgumentParser) -> None:
     """--weights / --random-weights: where the backbone weights of --profile paper come from."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--weights", metavar="PATH",
-                       help="local open_clip weights file for --profile paper (no download)")
+                       help="local open_clip weights file for --profile paper, or the local copy "
+                       "of the weights a --checkpoint was trained on (no download)")
     group.add_argument("--random-weights", action="store_true",
                        help="--profile paper with random backbone weights (no download; "
                        "numbers are not the paper's)")
@@ -80,9 +81,10 @@ def _weights_kwargs(args) -> dict:
         return {"pretrained": True, "weights": None}
     option = "--weights" if weights else "--random-weights"
     if not getattr(args, "profile", None):
-        raise CLIError(f"{option} applies to --profile paper, not to --checkpoint (a checkpoint "
-                       "rebuilds its own backbone)")
-    if args.profile != "paper":
+        if random_weights:
+            raise CLIError("--random-weights applies to --profile paper, not to --checkpoint (a "
+                           "checkpoint rebuilds its own backbone)")
+    elif args.profile != "paper":
         raise CLIError(f"{option} applies to --profile paper only (the {args.profile} profile has "
                        "fixed random weights)")
     if weights and not Path(weights).expanduser().is_file():
@@ -239,9 +241,9 @@ def cmd_eval(args) -> None:
     if args.profile:
         models = load(args.profile, device=args.device, **weights)
     elif len(args.checkpoint) == 1:
-        models = load(args.checkpoint[0], device=args.device)
+        models = load(args.checkpoint[0], device=args.device, **weights)
     elif len(args.checkpoint) == len(args.shots):
-        models = {k: load(c, device=args.device) for k, c in zip(args.shots, args.checkpoint)}
+        models = {k: load(c, device=args.device, **weights) for k, c in zip(args.shots, args.checkpoint)}
     else:
         raise CLIError(f"give one checkpoint, or one per --shots value ({len(args.shots)}), "
                        f"not {len(args.checkpoint)}")
@@ -283,8 +285,7 @@ def cmd_detect(args) -> None:
     prompts = [normals[i] for i in sorted(order[:k])]
     held_out = [normals[i] for i in sorted(order[k:])]
 
-    model = load(args.checkpoint, device=args.device) if args.checkpoint else \
-        load(args.profile, device=args.device, **weights)
+    model = load(args.checkpoint or args.profile, device=args.device, **weights)
     bank = model.prompt_bank(prompts, name=args.name)
     out = model.score(queries, bank, progress=not args.quiet).cpu()
     if auto:

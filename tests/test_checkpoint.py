@@ -62,6 +62,35 @@ def test_own_format_detects_a_different_backbone(trained_like, tmp_path):
         load_checkpoint(path)
 
 
+def test_checkpoint_loads_with_a_moved_local_copy_of_its_clip_weights(trained_like, images, tmp_path):
+    from inctrl.backbone import WeightsUnavailableError
+
+    first = tmp_path / "clip_a.bin"
+    torch.save(trained_like.backbone.clip.state_dict(), first)
+    model = inctrl.load("tiny", weights=str(first), device="cpu")
+    model.load_state_dict(trained_like.state_dict())
+    assert model.config.pretrained == str(first)
+    path = save_checkpoint(model, tmp_path / "run.pt")
+    moved = tmp_path / "elsewhere" / "clip.bin"
+    moved.parent.mkdir()
+    first.rename(moved)
+    with pytest.raises(WeightsUnavailableError, match="not found"):
+        inctrl.load(path, device="cpu")
+    again = inctrl.load(path, weights=str(moved), device="cpu")
+    assert again.config.pretrained == str(first)  # the provenance recorded at training
+    assert torch.equal(scores(again, images), scores(trained_like, images))
+    # a file with other weights is caught by the fingerprint
+    other = {k: v + 0.01 if v.is_floating_point() else v
+             for k, v in trained_like.backbone.clip.state_dict().items()}
+    torch.save(other, tmp_path / "other.bin")
+    with pytest.raises(CheckpointError, match="differs"):
+        inctrl.load(path, weights=str(tmp_path / "other.bin"), device="cpu")
+    # a seeded random backbone has no weights file to replace
+    random_backbone = save_checkpoint(trained_like, tmp_path / "random.pt")
+    with pytest.raises(CheckpointError, match="does not apply"):
+        inctrl.load(random_backbone, weights=str(moved), device="cpu")
+
+
 @pytest.mark.parametrize("nested", [True, False])
 def test_official_import_reproduces_the_scores(trained_like, images, tmp_path, nested):
     official_file(trained_like, tmp_path / "checkpoint.pyth", nested=nested)

@@ -170,8 +170,11 @@ def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
     assert "no such file" in _error(capsys, train + ["--weights", str(tmp_path / "missing.bin")])
     assert "not to --checkpoint" in _error(capsys, ["detect", "--checkpoint", str(data / "run" / "last.pt"),
                                                     *detect[3:], "--random-weights"])
-    assert "not to --checkpoint" in _error(capsys, ["eval", "--checkpoint", str(data / "run" / "last.pt"),
-                                                    *evaluate[3:], "--weights", str(weights)])
+    # --weights with a checkpoint: the local copy of the CLIP weights it was trained on
+    with pytest.raises(Built) as caught:
+        main(["eval", "--checkpoint", str(data / "run" / "last.pt"), *evaluate[3:],
+              "--weights", str(weights)])
+    assert caught.value.args[0][0].endswith("last.pt") and caught.value.args[1]["weights"] == str(weights)
 
 
 def test_module_entry_point_help_and_error(tmp_path):
