@@ -8,6 +8,16 @@ reporting the full InCTRL score and each component alone from the same run.
 The protocol is the paper's (10 epochs x 100 steps, batches of 8 + 8, 3 draws); only the
 backbone (tiny, random) and the auxiliary data (synthetic) differ, so the numbers are a
 demonstration of the pipeline and must not be compared with the paper's.
+
+:func:`run_training_diagnosis` asks why the full score does or does not beat its parts:
+one model trained longer on the synthetic categories minus one held out, each component
+measured after several epochs on the training categories (in-sample), on the held-out
+category and on ELPV.
+
+Both cache the backbone features of the synthetic set and of the ELPV test images in
+``<out_dir>/feature-cache`` (files keyed by backbone and image files; about 1 GB with the
+tiny profile, fp32 patch tokens); pointing the diagnosis's ``cache_dir`` at the offline
+experiment's folder reuses what it encoded.
 """
 
 from __future__ import annotations
@@ -19,18 +29,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
+from tqdm.auto import tqdm
 
 from . import __version__, atomic
+from .backbone import ImageFeatures
 from .checkpoint import load
 from .data.converters import prepare_elpv
+from .data.fewshot import PromptSet
+from .data.layout import CanonicalDataset
 from .data.synthetic import make_synthetic_dataset
 from .device import resolve_device
-from .evaluate import component_table, evaluate
-from .features import encode_paths
+from .evaluate import COMPONENTS, component_table, evaluate, image_metrics, mean_std
+from .features import CachedFeatures, encode_paths
 from .train import PatchTable, auxiliary_samples, train
 
 RESULTS_VERSION = 1
+DIAGNOSIS_VERSION = 2
+FEATURE_CACHE = "feature-cache"
 
 
 @dataclass
@@ -40,7 +58,7 @@ class OfflineELPVResult:
     ``table``: one row per (k, score) with score in full / s_p / s_i / s_a and columns
     auroc, auroc_std, auprc, auprc_std (mean ± std over the prompt draws).
     ``draws``: one row per (k, seed) with every metric. ``paths``: results_json,
-    results_csv, draws_csv, markdown, eval_dir and, per K, ``train_k{K}`` (folder with
+    results_csv, draws_csv, markdown, eval_dir, feature_cache and, per K, ``train_k{K}`` (folder with
     ``last.pt``, ``loss_log.csv``, ``train_summary.json``). ``seconds``: wall time per phase
     of the run that computed the results. ``cached``: True when loaded from ``out_dir``.
     """
@@ -62,6 +80,43 @@ class OfflineELPVResult:
 
 def _config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _prepare_offline_data(data_dir: Path, synthetic_normal: int, synthetic_anomalous: int,
+                          progress: bool) -> tuple[Path, Path]:
+    """``data_dir/elpv`` and ``data_dir/synthetic``, each prepared only when missing."""
+    elpv, synthetic = data_dir / "elpv", data_dir / "synthetic"
+    if not elpv.exists():
+        prepare_elpv(elpv, show_progress=progress)
+    if not synthetic.exists():
+        make_synthetic_dataset(synthetic, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
+                               seed=0, show_progress=progress)
+    return elpv, synthetic
+
+
+def _merge_features(a: CachedFeatures, b: CachedFeatures) -> CachedFeatures:
+    """One CachedFeatures holding the rows of both (``b`` must not repeat a path of ``a``)."""
+    return CachedFeatures(a.paths + b.paths, ImageFeatures.cat([a.features, b.features]))
+
+
+def protocol_features(model, dataset: CanonicalDataset, shots: Sequence[int], seeds: Sequence[int],
+                      cache_dir=None, progress: bool = False, batch_size: int = 64) -> CachedFeatures:
+    """Backbone features of every test image of ``dataset`` and of its prompt draws (every
+    K in ``shots``, every seed): what :func:`~inctrl.evaluate.evaluate` encodes, for its
+    ``features=``.
+
+    The test images are cached in ``cache_dir`` on their own, so any K, seeds or experiment
+    finds the same file; the few prompt images are encoded (and cached) beside them.
+    """
+    tests = [s.path for c in dataset.categories for s in dataset.test_samples(c)]
+    prompts = [p for c in dataset.categories for k in shots for seed in seeds
+               for p in PromptSet.draw(dataset, c, int(k), int(seed)).resolve(dataset.root)]
+    feats = encode_paths(model, tests, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
+    known = set(feats.paths)
+    extra = list(dict.fromkeys(p for p in prompts if str(Path(p).resolve()) not in known))
+    if not extra:
+        return feats
+    return _merge_features(feats, encode_paths(model, extra, cache_dir=cache_dir, batch_size=batch_size))
 
 
 def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds: Sequence[int] = (0, 1, 2),
@@ -97,7 +152,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     key = _config_hash(config)
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
              "draws_csv": out_dir / "results_draws.csv", "markdown": out_dir / "results.md",
-             "eval_dir": out_dir / "eval"}
+             "eval_dir": out_dir / "eval", "feature_cache": out_dir / FEATURE_CACHE}
     paths.update({f"train_k{k}": out_dir / f"train_k{k}" for k in config["shots"]})
     if not force and paths["results_json"].is_file():
         stored = json.loads(paths["results_json"].read_text())
@@ -107,17 +162,13 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    elpv, synthetic = data_dir / "elpv", data_dir / "synthetic"
-    if not elpv.exists():
-        prepare_elpv(elpv, show_progress=progress)
-    if not synthetic.exists():
-        make_synthetic_dataset(synthetic, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
-                               seed=0, show_progress=progress)
+    elpv, synthetic = _prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
     seconds["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     samples = auxiliary_samples([synthetic])
-    aux = encode_paths(encoder, [s.path for s in samples], progress=progress)
+    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
+                       progress=progress)
     table = PatchTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
     seconds["encode_aux"] = time.perf_counter() - t
 
@@ -132,8 +183,10 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
         seconds[f"train_k{k}"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    elpv_features = protocol_features(encoder, CanonicalDataset(elpv, name="elpv"), config["shots"],
+                                      config["seeds"], cache_dir=paths["feature_cache"], progress=progress)
     ev = evaluate(models, elpv, shots=config["shots"], seeds=config["seeds"], out_dir=paths["eval_dir"],
-                  name="elpv", progress=progress, profile=profile)
+                  name="elpv", progress=progress, profile=profile, features=elpv_features)
     seconds["evaluate"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
 
@@ -147,3 +200,257 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     atomic.write_json(paths["results_json"], {"config": config, "config_hash": key, "seconds": seconds,
                                               "table": table_df.to_dict(orient="records")})
     return OfflineELPVResult(table_df, draws, paths, config, seconds, cached=False)
+
+
+# ------------------------------------------------------------------ training diagnosis
+#: Scores measured by the diagnosis: the four of :data:`inctrl.evaluate.COMPONENTS` and the
+#: holistic head alone, phi(M+) (the full score is (phi + s_p) / 2).
+DIAGNOSIS_SCORES = {**COMPONENTS, "phi": "holistic_score"}
+
+#: Splits of the diagnosis table, in order.
+DIAGNOSIS_SPLITS = {
+    "train": "training categories: mean over categories of the per-category AUROC (the protocol)",
+    "train_pooled": "training categories: one AUROC over all their test images, each scored "
+                    "against its own category's prompts (what training optimises)",
+    "held_out": "the held-out synthetic category (never seen in training)",
+    "elpv": "ELPV (never seen in training)",
+}
+
+
+@dataclass
+class TrainingDiagnosisResult:
+    """What :func:`run_training_diagnosis` returns.
+
+    ``table``: one row per (epoch, split, score), split in :data:`DIAGNOSIS_SPLITS` and score
+    in :data:`DIAGNOSIS_SCORES`, with auroc, auroc_std, auprc, auprc_std (mean ± std over the
+    prompt draws; per-category splits average their categories within each draw first),
+    draws, categories, n_test (test images in the split) and constant (True when the score
+    gives every test image of the split the same value in every draw, e.g. a saturated
+    head: its AUROC is then 0.5 by construction). ``draws``: one row per (epoch, split,
+    category, seed, score) with auroc, auprc, n_test and constant (category ``"pooled"``
+    for train_pooled). ``paths``: results_json, results_csv, draws_csv, train_dir (``epoch_N.pt``,
+    ``loss_log.csv``), feature_cache. ``seconds``: wall time per phase of the run that
+    computed the results. ``cached``: True when loaded from ``out_dir``.
+    """
+
+    table: pd.DataFrame
+    draws: pd.DataFrame
+    paths: dict[str, Path]
+    config: dict
+    seconds: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+    def loss_log(self) -> pd.DataFrame:
+        """The training loss log (one row per step) up to the last evaluated epoch."""
+        log = pd.read_csv(self.paths["train_dir"] / "loss_log.csv")
+        return log[log["epoch"] <= self.config["epochs"]]
+
+    def pivot(self, metric: str = "auroc") -> pd.DataFrame:
+        """``metric`` with rows (split, epoch) and one column per score."""
+        wide = self.table.pivot_table(index=["split", "epoch"], columns="score", values=metric)
+        order = [s for s in DIAGNOSIS_SPLITS if s in set(self.table["split"])]
+        return wide.reindex(order, level="split")[[c for c in DIAGNOSIS_SCORES if c in wide]]
+
+
+@dataclass
+class _EvalSet:
+    """One (split, category, prompt draw) of the diagnosis with everything the heads need:
+    the patch distances M^l do not depend on the trained weights, so they are computed once."""
+
+    split: str
+    category: str
+    seed: int
+    labels: np.ndarray
+    embedding: torch.Tensor          # [B, E] query embeddings
+    layer_maps: torch.Tensor         # [B, L, N]
+    prompt_embedding: torch.Tensor   # [1, K, E]
+    text: torch.Tensor               # [1, 2, E]
+
+
+def _eval_sets(model, split: str, dataset: CanonicalDataset, categories: Sequence[str], shots: int,
+               seeds: Sequence[int], feats: CachedFeatures, device) -> list[_EvalSet]:
+    sets = []
+    for cat in categories:
+        tests = dataset.test_samples(cat)
+        query = feats.select([s.path for s in tests])
+        for seed in seeds:
+            prompts = PromptSet.draw(dataset, cat, shots, int(seed)).resolve(dataset.root)
+            bank = model.prompt_bank_from_features(feats.select(prompts), dataset.object_name(cat))
+            maps = []
+            for i in range(0, len(query), 64):
+                out = model.score_features(query[i:i + 64], bank)
+                maps.append(out.layer_maps.flatten(2).to(device))
+            sets.append(_EvalSet(split, cat, int(seed), np.array([s.label for s in tests]),
+                                 query.embedding.to(device), torch.cat(maps),
+                                 bank.embeddings.unsqueeze(0).to(device), bank.text.unsqueeze(0).to(device)))
+    return sets
+
+
+@torch.no_grad()
+def _score_sets(model, sets: list[_EvalSet]) -> list[dict[str, np.ndarray]]:
+    """Every score of every set with ``model``'s heads (eval mode), from the stored M^l."""
+    model.eval()
+    out = []
+    for s in sets:
+        res = model.forward_episodes(s.embedding, s.prompt_embedding, s.text, layer_maps=s.layer_maps)
+        out.append({name: getattr(res, attr).float().cpu().numpy()
+                    for name, attr in DIAGNOSIS_SCORES.items()})
+    return out
+
+
+def _diagnosis_rows(epoch: int, sets: list[_EvalSet], scores: list[dict[str, np.ndarray]]) -> list[dict]:
+    rows = []
+    for s, sc in zip(sets, scores):
+        for name, values in sc.items():
+            rows.append({"epoch": epoch, "split": s.split, "category": s.category, "seed": s.seed,
+                         "score": name, **image_metrics(s.labels, values), "n_test": len(s.labels),
+                         "constant": bool(np.ptp(values) == 0)})
+    # pooled over the training categories: per draw, every category against its own prompts
+    train_sets = [(s, sc) for s, sc in zip(sets, scores) if s.split == "train"]
+    for seed in sorted({s.seed for s, _ in train_sets}):
+        part = [(s, sc) for s, sc in train_sets if s.seed == seed]
+        labels = np.concatenate([s.labels for s, _ in part])
+        for name in DIAGNOSIS_SCORES:
+            values = np.concatenate([sc[name] for _, sc in part])
+            rows.append({"epoch": epoch, "split": "train_pooled", "category": "pooled", "seed": seed,
+                         "score": name, **image_metrics(labels, values), "n_test": len(labels),
+                         "constant": bool(np.ptp(values) == 0)})
+    return rows
+
+
+def _diagnosis_table(draws: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (epoch, split, score), g in draws.groupby(["epoch", "split", "score"], sort=False):
+        per_seed = g.groupby("seed")[["auroc", "auprc"]].mean()  # the split's figure of each draw
+        row = {"epoch": int(epoch), "split": split, "score": score}
+        for metric in ("auroc", "auprc"):
+            row[metric], row[f"{metric}_std"] = mean_std(per_seed[metric])
+        row.update(draws=len(per_seed), categories=g["category"].nunique(),
+                   n_test=int(g[g["seed"] == g["seed"].iloc[0]]["n_test"].sum()),
+                   constant=bool(g["constant"].all()))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = {"split": list(DIAGNOSIS_SPLITS), "score": list(DIAGNOSIS_SCORES)}
+    keys = table.assign(**{c: table[c].map({v: i for i, v in enumerate(o)}) for c, o in order.items()})
+    return table.loc[keys.sort_values(["epoch", "split", "score"]).index].reset_index(drop=True)
+
+
+def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: int = 4,
+                           checkpoints: Sequence[int] = (10, 20, 30), seeds: Sequence[int] = (0, 1, 2),
+                           steps_per_epoch: int = 100, profile: str = "tiny", pretrained: bool = True,
+                           weights: str | None = None, device="auto", train_seed: int = 10,
+                           synthetic_normal: int = 40, synthetic_anomalous: int = 20, cache_dir=None,
+                           force: bool = False, progress: bool = True) -> TrainingDiagnosisResult:
+    """Does training make the full score beat s_p, and does that carry over? Cached in ``out_dir``.
+
+    Trains ONE model with K = ``shots`` (seed ``train_seed``, ``steps_per_epoch`` steps of
+    8 + 8 queries per epoch, the paper's optimiser) on the synthetic categories of
+    ``data_dir/synthetic`` except ``held_out``, for ``max(checkpoints)`` epochs, and scores
+    the checkpoint of every epoch in ``checkpoints`` on three splits (see
+    :data:`DIAGNOSIS_SPLITS`): the training categories (in-sample: their test images were
+    training queries; per-category protocol mean and pooled), the held-out category and
+    ELPV (``data_dir/elpv``). Each split uses the protocol's prompt draws
+    (:class:`~inctrl.data.fewshot.PromptSet`, one per seed in ``seeds``) and every score is
+    measured alone: full, s_p, s_i, s_a and phi(M+) (:data:`DIAGNOSIS_SCORES`).
+
+    Missing data are prepared as by :func:`run_offline_elpv` (same synthetic sizes), and
+    nothing is written under ``data_dir`` otherwise: the category filter is applied by
+    :func:`~inctrl.train.train`. Every image is encoded once (features cached in
+    ``cache_dir``, default ``out_dir/feature-cache``; give the offline experiment's
+    ``feature-cache`` to reuse its features) and the patch distances M^l, which no trained
+    weight changes, are computed once per prompt draw and reused for every checkpoint; the
+    checkpoints' heads then score from them (:meth:`InCTRL.forward_episodes`), which equals
+    scoring with :func:`~inctrl.evaluate.evaluate` up to float rounding.
+
+    Training lives in ``out_dir/train-<hash>`` and resumes: asking for later checkpoints
+    continues the same run. A second call with the same configuration loads the stored
+    results unless ``force`` (which also retrains). ``pretrained``/``weights`` pick the
+    backbone weights as in :func:`inctrl.load`. For a quick smoke run:
+    ``checkpoints=(1, 2), steps_per_epoch=3, seeds=(0,), shots=2``.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    checkpoints = sorted({int(c) for c in checkpoints})
+    if not checkpoints or checkpoints[0] < 1:
+        raise ValueError(f"checkpoints must be epochs >= 1, got {checkpoints}")
+    if not seeds:
+        raise ValueError("seeds must name at least one prompt draw")
+    epochs = checkpoints[-1]
+    dev = resolve_device(device)
+    encoder = load(profile, device=dev, pretrained=pretrained, weights=weights)
+    train_config = {"inctrl": __version__, "backbone": encoder.backbone.state_fingerprint(),
+                    "profile": profile, "pretrained": bool(pretrained), "device": dev.type,
+                    "held_out": str(held_out), "shots": int(shots), "steps_per_epoch": int(steps_per_epoch),
+                    "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
+                    "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic"}
+    config = {**train_config, "version": DIAGNOSIS_VERSION, "epochs": epochs, "checkpoints": checkpoints,
+              "seeds": [int(s) for s in seeds], "target": "elpv"}
+    key = _config_hash(config)
+    train_dir = out_dir / f"train-{_config_hash(train_config)}"
+    paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
+             "draws_csv": out_dir / "results_draws.csv", "train_dir": train_dir,
+             "feature_cache": Path(cache_dir) if cache_dir is not None else out_dir / FEATURE_CACHE}
+    if not force and paths["results_json"].is_file():
+        stored = json.loads(paths["results_json"].read_text())
+        if stored.get("config_hash") == key:
+            config.update(stored["config"])  # the training categories found at the time
+            return TrainingDiagnosisResult(pd.read_csv(paths["results_csv"]), pd.read_csv(paths["draws_csv"]),
+                                           paths, config, stored.get("seconds", {}), cached=True)
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    elpv_root, synthetic = _prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
+    aux_data = CanonicalDataset(synthetic)
+    elpv_data = CanonicalDataset(elpv_root, name="elpv")
+    if held_out not in aux_data.categories:
+        raise ValueError(f"held_out={held_out!r} is not a category of {synthetic} "
+                         f"({', '.join(aux_data.categories)})")
+    train_categories = [c for c in aux_data.categories if c != held_out]
+    if not train_categories:
+        raise ValueError(f"{synthetic} has no category left to train on besides {held_out!r}")
+    config["train_categories"] = train_categories
+    seconds["prepare"] = time.perf_counter() - t0
+
+    # every synthetic image, held-out included, in one cached encode (the set the offline
+    # experiment encodes, so a shared cache_dir finds it); ELPV's test images + prompts
+    t = time.perf_counter()
+    samples = auxiliary_samples([synthetic])
+    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
+                       progress=progress)
+    elpv_feats = protocol_features(encoder, elpv_data, [shots], seeds, cache_dir=paths["feature_cache"],
+                                   progress=progress)
+    seconds["encode"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    files = [train_dir / f"epoch_{n}.pt" for n in checkpoints]
+    if force or not all(f.is_file() for f in files):
+        train([synthetic], train_dir, shots=shots, epochs=epochs, steps_per_epoch=steps_per_epoch,
+              profile=profile, device=dev, seed=train_seed, resume=not force, progress=progress,
+              features=aux, pretrained=pretrained, weights=weights, categories=train_categories)
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:  # e.g. a longer run in train_dir whose epoch files were deleted
+        raise RuntimeError(f"{train_dir} lacks {missing} after training; rerun with force=True")
+    seconds["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sets = (_eval_sets(encoder, "train", aux_data, train_categories, shots, seeds, aux, dev)
+            + _eval_sets(encoder, "held_out", aux_data, [held_out], shots, seeds, aux, dev)
+            + _eval_sets(encoder, "elpv", elpv_data, elpv_data.categories, shots, seeds, elpv_feats, dev))
+    seconds["patch_maps"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rows = []
+    for epoch, file in zip(tqdm(checkpoints, desc="scoring checkpoints", disable=not progress), files):
+        model = load(file, device=dev)
+        rows += _diagnosis_rows(epoch, sets, _score_sets(model, sets))
+    seconds["score"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+
+    draws = pd.DataFrame(rows)
+    table = _diagnosis_table(draws)
+    atomic.write_text(paths["results_csv"], table.to_csv(index=False))
+    atomic.write_text(paths["draws_csv"], draws.to_csv(index=False))
+    seconds = {k: round(v, 2) for k, v in seconds.items()}
+    # Written last: a results.json with this hash means every other file is complete.
+    atomic.write_json(paths["results_json"], {"config": config, "config_hash": key, "seconds": seconds,
+                                              "table": table.to_dict(orient="records")})
+    return TrainingDiagnosisResult(table, draws, paths, config, seconds, cached=False)

@@ -51,8 +51,9 @@ class TrainConfig:
 
     ``pretrained`` and ``weights`` pick the backbone weights of the ``profile`` as in
     :func:`inctrl.load` (``pretrained=False``: random weights, no download; ``weights``: a
-    local open_clip weights file). Configs saved before these fields existed load with
-    their defaults, which is what those runs used.
+    local open_clip weights file). ``categories`` keeps only those categories of the
+    auxiliary roots (None: all of them), e.g. to hold one out. Configs saved before these
+    fields existed load with their defaults, which is what those runs used.
     """
 
     aux_roots: list[str]
@@ -71,10 +72,17 @@ class TrainConfig:
     seed: int = 10
     pretrained: bool = True
     weights: str | None = None
+    categories: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.aux_roots = [str(r) for r in ([self.aux_roots] if isinstance(self.aux_roots, (str, Path))
                                             else self.aux_roots)]
+        if self.categories is not None:
+            if isinstance(self.categories, str):
+                raise TypeError("categories must be a list of category names, not one string")
+            self.categories = sorted({str(c) for c in self.categories})
+            if not self.categories:
+                raise ValueError("categories is empty: give None to train on every category")
         self.betas = tuple(float(b) for b in self.betas)
         self.pretrained = bool(self.pretrained)
         self.weights = str(self.weights) if self.weights is not None else None
@@ -117,11 +125,20 @@ class TrainResult:
         return pd.DataFrame(self.history, columns=list(LOG_COLUMNS))
 
 
-def auxiliary_samples(roots) -> list:
-    """All samples (every split) of one or several canonical auxiliary datasets."""
+def auxiliary_samples(roots, categories=None) -> list:
+    """All samples (every split) of one or several canonical auxiliary datasets; with
+    ``categories``, only those categories (each must exist in at least one root)."""
     samples = []
     for root in roots:
         samples.extend(CanonicalDataset(root).samples())
+    if categories is not None:
+        wanted = set(categories)
+        missing = sorted(wanted - {s.category for s in samples})
+        if missing:
+            found = sorted({s.category for s in samples})
+            raise ValueError(f"categories {missing} are not in the auxiliary data {[str(r) for r in roots]} "
+                             f"(it holds {found})")
+        samples = [s for s in samples if s.category in wanted]
     return samples
 
 
@@ -131,8 +148,12 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           device="auto", amp: bool = False, seed: int = 10, resume: bool = False,
           progress: bool = True, features: CachedFeatures | None = None,
           cache_dir=None, pair_table: bool | PatchTable | None = None,
-          pretrained: bool = True, weights: str | None = None) -> TrainResult:
+          pretrained: bool = True, weights: str | None = None,
+          categories=None) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
+
+    ``categories`` restricts training to those categories of ``aux_roots`` (None: all),
+    e.g. to hold one out and test on it.
 
     ``profile`` picks the frozen backbone ("tiny" offline, or "paper"); ``pretrained=False``
     gives it random weights (no download) and ``weights`` reads them from a local open_clip
@@ -145,7 +166,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
     """
     config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
                          (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed,
-                         pretrained, weights)
+                         pretrained, weights, categories)
     return train_with_config(config, out_dir, device=device, resume=resume, progress=progress,
                              features=features, cache_dir=cache_dir, pair_table=pair_table)
 
@@ -247,7 +268,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
     is reused as is)."""
     out_dir = Path(out_dir)
     device = resolve_device(device)
-    samples = auxiliary_samples(config.aux_roots)
+    samples = auxiliary_samples(config.aux_roots, config.categories)
     sampler = TrainingSampler(samples, config.shots, config.n_normal, config.n_anomalous,
                               config.exclude_query, seed=config.seed)
     state_file, last = out_dir / "last_state.pt", out_dir / "last.pt"

@@ -29,7 +29,8 @@ OVERRIDES: dict[str, dict] = {
     "04_text_priors": {**SMALL, "n_show": 2},
     # 05-07 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
     "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2},
-    "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40},
+    "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40,
+                     "diagnosis_shots": 2, "diagnosis_checkpoints": [1, 2], "diagnosis_steps_per_epoch": 3},
     "07_your_own_images": {"shots": 2, "n_good": 6, "n_new": 8},
     "08_speed": {"shots": 2, "n_live": 4, "live_batch_sizes": [1, 4], "n_official": 1, "repeats": 1},
 }
@@ -176,6 +177,17 @@ def check_06(m, params):
     assert m["paper_auroc"] == {k: v for k, v in {"2": 0.839, "4": 0.846, "8": 0.872}.items() if k in shots}
     assert all(isinstance(v, bool) for v in m["full_beats_every_part"].values())
     assert m["roc"]["n"] == params["roc_queries"] and set(m["roc"]["curves"]) >= {"full s", "s_p (patch)"}
+    diag = m["diagnosis"]
+    assert diag["checkpoints"] == params["diagnosis_checkpoints"]
+    assert diag["shots"] == params["diagnosis_shots"] and diag["held_out"] == "wood"
+    assert diag["train_categories"] == ["brick", "fabric", "gravel", "grid", "pill"]
+    splits = {"train", "train_pooled", "held_out", "elpv"}
+    # one row per checkpoint x split x score (full, s_p, s_i, s_a, phi)
+    assert len(diag["table"]) == len(params["diagnosis_checkpoints"]) * len(splits) * 5
+    assert {r["split"] for r in diag["table"]} == splits
+    assert all(0 <= r["auroc"] <= 1 for r in diag["table"])
+    assert set(diag["full_minus_s_p"]) == splits
+    assert all(-1 <= d <= 1 for v in diag["full_minus_s_p"].values() for d in v.values())
 
 
 def check_07(m, params):

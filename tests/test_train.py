@@ -141,6 +141,30 @@ def test_train_config_old_and_json_round_trip():
     assert not TrainConfig(["aux"]).same_run(TrainConfig(["aux"], weights="/clip/w.bin"))
 
 
+def test_category_filter(aux, aux_features, tmp_path, monkeypatch):
+    assert {s.category for s in auxiliary_samples([aux], ["pill"])} == {"pill"}
+    with pytest.raises(ValueError, match="wood"):
+        auxiliary_samples([aux], ["pill", "wood"])
+    old = TrainConfig(["aux"]).to_dict()
+    del old["categories"]  # a config saved before the filter existed: every category
+    assert TrainConfig(**old).same_run(TrainConfig(["aux"]))
+    assert not TrainConfig(["aux"]).same_run(TrainConfig(["aux"], categories=["pill"]))
+    seen = []
+
+    class Recording(TrainingSampler):
+        def __init__(self, samples, *args, **kwargs):
+            seen.extend(samples)
+            super().__init__(samples, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "TrainingSampler", Recording)
+    result = _run(aux, tmp_path, aux_features, epochs=1, steps_per_epoch=3, categories=["pill"])
+    assert result.config.categories == ["pill"] and len(result.history) == 3
+    assert seen and {s.category for s in seen} == {"pill"}  # queries and prompts: pill only
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["config"]["categories"] == ["pill"]
+    assert inctrl.load(tmp_path / "last.pt", device="cpu") is not None
+
+
 def test_pair_table_equals_forward_episodes(aux, aux_features, tiny_model):
     samples = auxiliary_samples([aux])
     rows = aux_features.rows([s.path for s in samples])
