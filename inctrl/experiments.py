@@ -52,7 +52,20 @@ FEATURE_CACHE = "feature-cache"
 
 
 @dataclass
-class OfflineELPVResult:
+class ExperimentResult:
+    """A cached experiment: its summary table, its per-draw rows, the files it wrote, the
+    configuration it was run with, wall time per phase, and whether it came from the cache."""
+
+    table: pd.DataFrame
+    draws: pd.DataFrame
+    paths: dict[str, Path]
+    config: dict
+    seconds: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+
+@dataclass
+class OfflineELPVResult(ExperimentResult):
     """What :func:`run_offline_elpv` returns.
 
     ``table``: one row per (k, score) with score in full / s_p / s_i / s_a and columns
@@ -62,13 +75,6 @@ class OfflineELPVResult:
     ``last.pt``, ``loss_log.csv``, ``train_summary.json``). ``seconds``: wall time per phase
     of the run that computed the results. ``cached``: True when loaded from ``out_dir``.
     """
-
-    table: pd.DataFrame
-    draws: pd.DataFrame
-    paths: dict[str, Path]
-    config: dict
-    seconds: dict[str, float] = field(default_factory=dict)
-    cached: bool = False
 
     def loss_logs(self) -> dict[int, pd.DataFrame]:
         """{K: loss log DataFrame} of the training runs (for plots)."""
@@ -218,7 +224,7 @@ DIAGNOSIS_SPLITS = {
 
 
 @dataclass
-class TrainingDiagnosisResult:
+class TrainingDiagnosisResult(ExperimentResult):
     """What :func:`run_training_diagnosis` returns.
 
     ``table``: one row per (epoch, split, score), split in :data:`DIAGNOSIS_SPLITS` and score
@@ -232,13 +238,6 @@ class TrainingDiagnosisResult:
     ``loss_log.csv``), feature_cache. ``seconds``: wall time per phase of the run that
     computed the results. ``cached``: True when loaded from ``out_dir``.
     """
-
-    table: pd.DataFrame
-    draws: pd.DataFrame
-    paths: dict[str, Path]
-    config: dict
-    seconds: dict[str, float] = field(default_factory=dict)
-    cached: bool = False
 
     def loss_log(self) -> pd.DataFrame:
         """The training loss log (one row per step) up to the last evaluated epoch."""
@@ -298,13 +297,16 @@ def _score_sets(model, sets: list[_EvalSet]) -> list[dict[str, np.ndarray]]:
     return out
 
 
+def _metric_row(epoch, split, category, seed, score, labels, values) -> dict:
+    return {"epoch": epoch, "split": split, "category": category, "seed": seed, "score": score,
+            **image_metrics(labels, values), "n_test": len(labels), "constant": bool(np.ptp(values) == 0)}
+
+
 def _diagnosis_rows(epoch: int, sets: list[_EvalSet], scores: list[dict[str, np.ndarray]]) -> list[dict]:
     rows = []
     for s, sc in zip(sets, scores):
         for name, values in sc.items():
-            rows.append({"epoch": epoch, "split": s.split, "category": s.category, "seed": s.seed,
-                         "score": name, **image_metrics(s.labels, values), "n_test": len(s.labels),
-                         "constant": bool(np.ptp(values) == 0)})
+            rows.append(_metric_row(epoch, s.split, s.category, s.seed, name, s.labels, values))
     # pooled over the training categories: per draw, every category against its own prompts
     train_sets = [(s, sc) for s, sc in zip(sets, scores) if s.split == "train"]
     for seed in sorted({s.seed for s, _ in train_sets}):
@@ -312,9 +314,7 @@ def _diagnosis_rows(epoch: int, sets: list[_EvalSet], scores: list[dict[str, np.
         labels = np.concatenate([s.labels for s, _ in part])
         for name in DIAGNOSIS_SCORES:
             values = np.concatenate([sc[name] for _, sc in part])
-            rows.append({"epoch": epoch, "split": "train_pooled", "category": "pooled", "seed": seed,
-                         "score": name, **image_metrics(labels, values), "n_test": len(labels),
-                         "constant": bool(np.ptp(values) == 0)})
+            rows.append(_metric_row(epoch, "train_pooled", "pooled", seed, name, labels, values))
     return rows
 
 

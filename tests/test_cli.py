@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from stand_ins import Built, refuse_build
 
 import inctrl
 from inctrl.cli import build_parser, main
@@ -128,14 +129,6 @@ def test_bad_inputs_give_one_line_errors(data, tmp_path, capsys):
     assert not (tmp_path / "x.csv").exists()
 
 
-class Built(Exception):
-    """Raised by the stand-ins below instead of building a model."""
-
-
-def _stop(*args, **kwargs):
-    raise Built(args, kwargs)
-
-
 def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
     weights = tmp_path / "clip.bin"
     weights.write_bytes(b"")
@@ -153,8 +146,8 @@ def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
 
     # what reaches train() and inctrl.load()
-    monkeypatch.setattr("inctrl.train.train", _stop)
-    monkeypatch.setattr("inctrl.load", _stop)
+    monkeypatch.setattr("inctrl.train.train", refuse_build)
+    monkeypatch.setattr("inctrl.load", refuse_build)
     for argv, target in ((train, "train"), (detect, "detect"), (evaluate, "eval")):
         for option, expected in ((["--random-weights"], {"pretrained": False, "weights": None}),
                                  (["--weights", str(weights)], {"pretrained": True, "weights": str(weights)}),

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from stand_ins import Built, refuse_build
 
 import inctrl
 import inctrl.experiments as experiments
@@ -58,18 +59,12 @@ def test_run_offline_elpv_small_and_cached(tmp_path):
 
 
 def test_run_offline_elpv_forwards_backbone_weights(tmp_path, monkeypatch):
-    class Built(Exception):
-        pass
-
-    def fake_load(source, **kwargs):
-        raise Built(source, kwargs)
-
-    monkeypatch.setattr(experiments, "load", fake_load)
+    monkeypatch.setattr(experiments, "load", refuse_build)
     for options in ({"pretrained": False}, {"weights": "/clip/open_clip_pytorch_model.bin"}):
         with pytest.raises(Built) as caught:
             run_offline_elpv(tmp_path / "data", tmp_path / "out", profile="paper", device="cpu",
                              progress=False, **options)
-        source, kwargs = caught.value.args
+        (source,), kwargs = caught.value.args
         expected = {"pretrained": True, "weights": None, **options}
         assert source == "paper" and {k: kwargs[k] for k in expected} == expected
     assert not (tmp_path / "data").exists()  # nothing prepared before the model is built

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from stand_ins import Built, refuse_build
 
 import inctrl
 import inctrl.train as train_module
@@ -116,17 +117,11 @@ def test_backbone_weights_recorded_and_checkpoint_reloads(aux, aux_features, tmp
 
 
 def test_paper_profile_weights_reach_load(aux, tmp_path, monkeypatch):
-    class Built(Exception):
-        pass
-
-    def fake_load(source, **kwargs):
-        raise Built(source, kwargs)
-
-    monkeypatch.setattr(train_module, "load", fake_load)
+    monkeypatch.setattr(train_module, "load", refuse_build)
     for options in ({"pretrained": False}, {"weights": "/clip/open_clip_pytorch_model.bin"}):
         with pytest.raises(Built) as caught:
             train([aux], tmp_path, profile="paper", device="cpu", progress=False, **options)
-        source, kwargs = caught.value.args
+        (source,), kwargs = caught.value.args
         expected = {"pretrained": True, "weights": None, **options}
         assert source == "paper" and {k: kwargs[k] for k in expected} == expected
 
