@@ -2,6 +2,14 @@
 
 Shapes used below: B queries, K prompts, L tapped layers, N = h*w patches per image,
 D token width, E joint embedding width (640 for both shipped profiles).
+
+One home per equation (numbered as in the book), in the paper's order:
+
+* Eq. 1, patch distances M^l: :func:`nearest_prompt_distance` (scoring and training);
+* Eq. 2, M and s_p: :meth:`InCTRL._fuse`;
+* Eq. 3, the prototype F_P: :meth:`InCTRL.prototype` (psi is :class:`Adapter`);
+* Eq. 4-8, residual F_x, s_i (eta), s_a, M+ and s (phi): :meth:`InCTRL._fuse`;
+* Eq. 9-10, the loss: :func:`inctrl.loss.inctrl_loss`.
 """
 
 from __future__ import annotations
@@ -50,8 +58,62 @@ class InCTRLConfig:
         return asdict(self)
 
 
+def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
+                            max_elements: int = 2**24, *, unit_query: bool = False) -> torch.Tensor:
+    """Eq. 1: M^l(j) = min over prompt patches p of 0.5 * (1 - cos(T^l_x(j), p)), every layer.
+
+    The one implementation of Eq. 1: scoring (one bank shared by all queries), training
+    (each query its own prompts) and the training pair table (one prompt image at a time)
+    all call it. No similarity block exceeds ``max_elements``: queries are taken in chunks
+    and, when one query's block is already too large, the prompt patches too (a running
+    max). All layers of a chunk go through one batched matrix product.
+
+    Args:
+        query: [L, B, N, D] query patch tokens, raw: the best dot product of each patch is
+            divided by the patch's norm, which equals normalising first without making a
+            normalised copy of all query tokens.
+        prompts: [L, P, M, D] L2-normalised prompt patch tokens; P is 1 (one bank shared by
+            all queries) or B (each query has its own prompts).
+        max_elements: the largest similarity block computed at once.
+        unit_query: the query tokens are already L2-normalised, so the division is skipped
+            (the pair table normalises first: its values stay those it always had).
+
+    Returns:
+        [L, B, N] distances in [0, 1].
+    """
+    n_layers, batch, n_patches, _ = query.shape
+    n_prompt = prompts.shape[2]
+    shared = prompts.shape[1] == 1
+    if not shared and prompts.shape[1] != batch:
+        raise ValueError(f"prompts for {prompts.shape[1]} queries given to a batch of {batch}")
+    per_query = n_layers * n_patches * n_prompt
+    chunk = max(1, max_elements // per_query)
+    prompt_chunk = n_prompt if chunk > 1 else max(1, max_elements // (n_layers * n_patches))
+    out = []
+    for start in range(0, batch, chunk):
+        q = query[:, start:start + chunk]
+        b = q.shape[1]
+        best = None
+        for p_start in range(0, n_prompt, prompt_chunk):
+            if shared:  # one [L, b*N, D] x [L, D, M] product for the whole chunk
+                p = prompts[:, 0, p_start:p_start + prompt_chunk]
+                sims = torch.matmul(q.reshape(n_layers, b * n_patches, -1), p.transpose(1, 2))
+                part = sims.amax(dim=-1).reshape(n_layers, b, n_patches)
+            else:
+                p = prompts[:, start:start + chunk, p_start:p_start + prompt_chunk]
+                part = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
+            best = part if best is None else torch.maximum(best, part)
+        if unit_query:
+            out.append(best.float())
+        else:
+            # max_m <q/|q|, p_m> = max_m <q, p_m> / |q|, with F.normalize's eps
+            norms = torch.linalg.vector_norm(q.float(), dim=-1).clamp_min(1e-12)
+            out.append(best.float() / norms)
+    return 0.5 * (1.0 - torch.cat(out, dim=1))
+
+
 class Adapter(nn.Module):
-    """psi: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU (Eq. 3)."""
+    """psi of Eq. 3-4: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU."""
 
     def __init__(self, dim: int, hidden: int | None = None):
         super().__init__()
@@ -64,7 +126,7 @@ class Adapter(nn.Module):
 
 
 class ScoreHead(nn.Module):
-    """eta and phi: Linear -> ReLU -> BN -> Linear -> ReLU -> BN -> Linear -> sigmoid.
+    """eta (Eq. 5) and phi (Eq. 8): Linear -> ReLU -> BN -> Linear -> ReLU -> BN -> Linear -> sigmoid.
 
     Attribute names follow the official code so its checkpoints map one to one; ``bn1`` is
     never used in ``forward`` but exists in the released weights.
@@ -90,7 +152,7 @@ class PromptBank:
     """Everything InCTRL needs from the K normal prompts of one category, computed once.
 
     ``tokens`` [L, K*N, D]: the prompts' tapped patch tokens, L2-normalised and pooled.
-    ``embeddings`` [K, E]: g(p_k). ``prototype`` [E]: mean_k psi(g(p_k)) with the adapter
+    ``embeddings`` [K, E]: g(p_k). ``prototype`` [E]: F_P (Eq. 3) with the adapter
     weights of the moment the bank was built. ``text`` [2, E]: t_n and t_a of ``name``.
     """
 
@@ -159,46 +221,6 @@ class InCTRLOutput:
         """The four scalar scores as plain lists (for tables and JSON)."""
         return {name: getattr(self, name).detach().float().cpu().tolist()
                 for name in ("score", "patch_score", "image_score", "text_score")}
-
-
-def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
-                            max_elements: int = 2**24) -> torch.Tensor:
-    """Eq. 1: for each query patch, min over prompt patches of 0.5 * (1 - cos).
-
-    ``query`` [L, B, N, D] may be raw tokens: the best dot product of each query patch is
-    divided by its norm, which equals normalising the query first without a normalised copy
-    of all query tokens. ``prompts`` [L, P, M, D] must already be L2-normalised; P is 1 (one
-    bank shared by all queries) or B (each query has its own prompts, as in training).
-    No similarity block exceeds ``max_elements``: queries are taken in chunks, and when one
-    query's block is already too large, the prompt patches too (a running max). All layers
-    of a chunk go through one batched matrix product. Returns [L, B, N].
-    """
-    n_layers, batch, n_patches, _ = query.shape
-    n_prompt = prompts.shape[2]
-    shared = prompts.shape[1] == 1
-    if not shared and prompts.shape[1] != batch:
-        raise ValueError(f"prompts for {prompts.shape[1]} queries given to a batch of {batch}")
-    per_query = n_layers * n_patches * n_prompt
-    chunk = max(1, max_elements // per_query)
-    prompt_chunk = n_prompt if chunk > 1 else max(1, max_elements // (n_layers * n_patches))
-    out = []
-    for start in range(0, batch, chunk):
-        q = query[:, start:start + chunk]
-        b = q.shape[1]
-        best = None
-        for p_start in range(0, n_prompt, prompt_chunk):
-            if shared:  # one [L, b*N, D] x [L, D, M] product for the whole chunk
-                p = prompts[:, 0, p_start:p_start + prompt_chunk]
-                sims = torch.matmul(q.reshape(n_layers, b * n_patches, -1), p.transpose(1, 2))
-                part = sims.amax(dim=-1).reshape(n_layers, b, n_patches)
-            else:
-                p = prompts[:, start:start + chunk, p_start:p_start + prompt_chunk]
-                part = torch.matmul(q, p.transpose(-1, -2)).amax(dim=-1)
-            best = part if best is None else torch.maximum(best, part)
-        # max_m <q/|q|, p_m> = max_m <q, p_m> / |q|, with F.normalize's eps
-        norms = torch.linalg.vector_norm(q.float(), dim=-1).clamp_min(1e-12)
-        out.append(best.float() / norms)
-    return 0.5 * (1.0 - torch.cat(out, dim=1))
 
 
 class InCTRL(nn.Module):
@@ -321,14 +343,23 @@ class InCTRL(nn.Module):
     @torch.no_grad()
     def prompt_bank_from_features(self, feats: ImageFeatures, name: str,
                                   sources: Iterable[str] = ()) -> PromptBank:
-        """A prompt bank from already computed backbone features of the K prompts."""
+        """A prompt bank from already computed backbone features of the K prompts.
+
+        Args:
+            feats: the prompts' features, ``embedding`` [K, E] and ``tokens`` [L, K, N, D].
+            name: the category (drives the text prior).
+            sources: where the prompts came from (kept in the bank).
+
+        Returns:
+            The PromptBank (tokens [L, K*N, D], prototype [E], text [2, E]).
+        """
         if len(feats) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
         feats = feats.to(self.device)
         n_layers, k, n, d = feats.tokens.shape
         tokens = F.normalize(feats.tokens, dim=-1).reshape(n_layers, k * n, d)
         with self._heads_in_eval_mode():
-            prototype = self.adapter(feats.embedding.float()).mean(dim=0)
+            prototype = self.prototype(feats.embedding.float())
         return PromptBank(object_name(name), tokens, feats.embedding.float(), prototype,
                           self.text_features(name), list(sources))
 
@@ -351,6 +382,24 @@ class InCTRL(nn.Module):
             feats = self._encode_batch(items[start:start + batch_size], amp)
             parts.append(self.score_features(feats, bank, amp=amp))
         return parts[0] if len(parts) == 1 else InCTRLOutput.cat(parts)
+
+    def forward(self, images, bank: PromptBank, batch_size: int = 32,
+                amp: bool = False) -> InCTRLOutput:
+        """``model(images, bank)``: score query images against a prompt bank, as :meth:`score`
+        (no gradient). Training, where each query has its own prompts, uses
+        :meth:`forward_episodes`.
+
+        Args:
+            images: the queries: paths, a folder, PIL images, or preprocessed pixels
+                [B, 3, S, S] or [3, S, S] (``model.transform``).
+            bank: the K normal prompts of one category (:meth:`prompt_bank`).
+            batch_size: queries per backbone forward; the scores do not depend on it.
+            amp: mixed precision (:func:`inctrl.device.autocast`).
+
+        Returns:
+            InCTRLOutput: ``score`` s(x) [B] (Eq. 8) and every intermediate score and map.
+        """
+        return self.score(images, bank, batch_size=batch_size, amp=amp)
 
     @torch.no_grad()
     def score_features(self, feats: ImageFeatures, bank: PromptBank,
@@ -386,10 +435,20 @@ class InCTRL(nn.Module):
                          layer_maps: torch.Tensor | None = None) -> InCTRLOutput:
         """Training forward: each query has its own K prompts and category text.
 
-        ``query_embedding`` [B, E], ``prompt_embeddings`` [B, K, E], ``text`` [B, 2, E], and
-        either the tokens (``query_tokens`` [L, B, N, D], ``prompt_tokens`` [L, B, K, N, D]) or
-        the patch distances they give, ``layer_maps`` M^l [B, L, N] (e.g. precomputed: the
-        backbone is frozen). Gradients flow into the adapter and both heads.
+        Give either the tokens or the patch distances they give (e.g. precomputed by the
+        pair table of :mod:`inctrl.train`: the backbone is frozen). Gradients flow into the
+        adapter and both heads.
+
+        Args:
+            query_embedding: [B, E] g(x).
+            prompt_embeddings: [B, K, E] g(p_k) of each query's prompts.
+            text: [B, 2, E] t_n and t_a of each query's category.
+            query_tokens: [L, B, N, D] raw query patch tokens.
+            prompt_tokens: [L, B, K, N, D] raw prompt patch tokens.
+            layer_maps: [B, L, N] M^l (Eq. 1), instead of the tokens.
+
+        Returns:
+            InCTRLOutput for the B queries.
         """
         if layer_maps is None:
             if query_tokens is None or prompt_tokens is None:
@@ -397,29 +456,49 @@ class InCTRL(nn.Module):
             n_layers, batch, k, n, d = prompt_tokens.shape
             prompts = F.normalize(prompt_tokens, dim=-1).reshape(n_layers, batch, k * n, d)
             layer_maps = nearest_prompt_distance(query_tokens.to(prompts.dtype), prompts).transpose(0, 1)
-        prototype = self.adapter(prompt_embeddings).mean(dim=1)
-        return self._fuse(query_embedding, layer_maps, prototype, text)
+        return self._fuse(query_embedding, layer_maps, self.prototype(prompt_embeddings), text)
+
+    def prototype(self, prompt_embeddings: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: the prototype F_P = mean_k psi(g(p_k)) of K prompts (gradients flow into psi).
+
+        Args:
+            prompt_embeddings: [..., K, E] g(p_k): [K, E] for a bank, [B, K, E] in training.
+
+        Returns:
+            [..., E] F_P.
+        """
+        return self.adapter(prompt_embeddings).mean(dim=-2)
 
     def _fuse(self, embedding: torch.Tensor, layer_maps: torch.Tensor, prototype: torch.Tensor,
               text: torch.Tensor) -> InCTRLOutput:
-        """Eq. 2-8 for B queries from their patch distances M^l [B, L, N]; prompt-side tensors
-        (prototype, text) have a leading size of 1 or B."""
+        """Eq. 2 and 4-8 for B queries, from their patch distances and the prompt side.
+
+        Args:
+            embedding: [B, E] g(x).
+            layer_maps: [B, L, N] M^l (Eq. 1).
+            prototype: [1 or B, E] F_P (Eq. 3).
+            text: [1 or B, 2, E] t_n and t_a.
+
+        Returns:
+            InCTRLOutput for the B queries.
+        """
         h, w = self.backbone.grid
         batch = embedding.shape[0]
+        # Eq. 2: the patch map is the mean over layers, s_p its largest cell.
         patch_map = layer_maps.mean(dim=1)                                                 # M [B, N]
         patch_score = patch_map.amax(dim=1)                                                # s_p [B]
         # The heads are tiny: keep them in fp32 for stable scores under autocast.
         with torch.autocast(embedding.device.type, enabled=False):
             g = embedding.float()
-            # Image level (Eq. 3-5): prototype minus the adapted query, then eta.
+            # Eq. 4-5: the residual of the adapted query to the prototype, then eta.
             residual = prototype.float() - self.adapter(g)                                 # F_x [B, E]
             image_score = self.image_head(residual)                                        # s_i [B]
-            # Text prior (Eq. 6) at the fixed temperature 100.
+            # Eq. 6: the text prior at the fixed temperature 100.
             g_hat = F.normalize(g, dim=-1)
             logits = TEXT_TEMPERATURE * torch.einsum("be,bse->bs", g_hat,
                                                       text.float().expand(batch, -1, -1))
             text_score = logits.softmax(dim=-1)[:, 1]                                      # s_a [B]
-            # Holistic map (Eq. 7) and final score (Eq. 8, official alpha = 1, halved).
+            # Eq. 7: the holistic map; Eq. 8: the final score (official alpha = 1, halved).
             holistic_map = patch_map + image_score[:, None] + text_score[:, None]          # M+ [B, N]
             holistic_score = self.holistic_head(holistic_map)
             score = (holistic_score + patch_score) / 2

@@ -40,7 +40,8 @@ from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
 from .device import autocast, resolve_device
 from .features import CachedFeatures, encode_paths
-from .loss import focal_loss
+from .loss import inctrl_loss
+from .model import nearest_prompt_distance
 
 LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 
@@ -147,7 +148,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           exclude_query: bool = False, loss_form: str = "official", profile: str = "tiny",
           device="auto", amp: bool = False, seed: int = 10, resume: bool = False,
           progress: bool = True, features: CachedFeatures | None = None,
-          cache_dir=None, pair_table: bool | PatchTable | None = None,
+          cache_dir=None, pair_table: bool | PairTable | None = None,
           pretrained: bool = True, weights: str | None = None,
           categories=None) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
@@ -174,24 +175,27 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
 PAIR_TABLE_BYTES = 2 * 1024**3
 
 
-class PatchTable:
-    """Exact shortcut for the patch level (Eq. 1) during training.
+class PairTable:
+    """The pair table: Eq. 1 of every (query, one normal prompt) pair, computed once for training.
 
-    M^l(j) is the minimum over the K prompts of the minimum over each prompt's patches, so
-    it is the minimum over k of a per-(query, prompt) table of nearest-patch similarities.
-    Prompts are always normal images of the query's category, so the table holds every
-    (sample, normal sample of the same category) pair: [pairs, L, N]. Computing it once
-    costs less than a few hundred training steps at K = 8, and each step then only gathers
-    K rows. Values equal ``model.forward_episodes`` up to float rounding of the dot
-    products (tested); the memory is pairs x L x N x 4 bytes.
+    M^l(j) (Eq. 1) is a minimum over the patches of all K prompts, so it is the minimum over
+    k of its value with prompt k alone. Prompts are always normal images of the query's
+    category, so the table holds :func:`~inctrl.model.nearest_prompt_distance` with a single
+    prompt for every (sample, normal sample of the same category) pair, [pairs, L, N], and a
+    training step takes the minimum over the K rows of its episode. Computing the table once
+    costs less than a few hundred training steps at K = 8. Its values equal
+    ``model.forward_episodes`` from the tokens up to float rounding of the dot products
+    (tested); the memory is pairs x L x N x 4 bytes (:meth:`size_bytes`).
     """
 
     def __init__(self, offset: torch.Tensor, qpos: torch.Tensor, ppos: torch.Tensor,
-                 width: torch.Tensor, sims: torch.Tensor):
-        self.offset, self.qpos, self.ppos, self.width, self.sims = offset, qpos, ppos, width, sims
+                 width: torch.Tensor, distances: torch.Tensor):
+        self.offset, self.qpos, self.ppos, self.width = offset, qpos, ppos, width
+        self.distances = distances
 
     @staticmethod
     def size_bytes(samples, tokens: torch.Tensor) -> int:
+        """Bytes the table of ``samples`` takes, for tokens [L, R, N, D]."""
         counts: dict[str, list[int]] = {}
         for s in samples:
             c = counts.setdefault(s.category, [0, 0])
@@ -202,12 +206,23 @@ class PatchTable:
 
     @classmethod
     @torch.no_grad()
-    def build(cls, samples, rows: torch.Tensor, tokens: torch.Tensor, progress: bool = False) -> PatchTable:
+    def build(cls, samples, rows: torch.Tensor, tokens: torch.Tensor, progress: bool = False) -> PairTable:
+        """Compute the table of ``samples``.
+
+        Args:
+            samples: the training samples (their ``category`` and ``label``).
+            rows: [S] the row of each sample in ``tokens``.
+            tokens: [L, R, N, D] raw patch tokens (e.g. of a feature cache).
+            progress: show a progress bar over the categories.
+
+        Returns:
+            The PairTable.
+        """
         n = len(samples)
         offset, qpos, ppos, width = (torch.zeros(n, dtype=torch.long) for _ in range(4))
         blocks, start = [], 0
         categories = sorted({s.category for s in samples})
-        for cat in tqdm(categories, desc="patch table", disable=not progress, leave=False):
+        for cat in tqdm(categories, desc="pair table", disable=not progress, leave=False):
             members = [i for i, s in enumerate(samples) if s.category == cat]
             normals = [i for i in members if samples[i].label == 0]
             qpos[members] = torch.arange(len(members))
@@ -215,32 +230,36 @@ class PatchTable:
             offset[members], width[members] = start, len(normals)
             q = F.normalize(tokens[:, rows[members]].float(), dim=-1)       # [L, Q, N, D]
             p = F.normalize(tokens[:, rows[normals]].float(), dim=-1)       # [L, P, N, D]
-            best = _pair_max(q, p)                                          # [Q, P, L, N]
-            blocks.append(best.reshape(-1, *best.shape[2:]))
+            block = q.new_empty(len(members), len(normals), q.shape[0], q.shape[2])  # [Q, P, L, N]
+            for j in range(len(normals)):  # Eq. 1 with normal j as the only prompt
+                block[:, j] = nearest_prompt_distance(q, p[:, j:j + 1], unit_query=True).transpose(0, 1)
+            blocks.append(block.reshape(-1, *block.shape[2:]))
             start += len(members) * len(normals)
         return cls(offset, qpos, ppos, width, torch.cat(blocks))
 
     def layer_maps(self, query_index: torch.Tensor, prompt_index: torch.Tensor) -> torch.Tensor:
-        """M^l for queries [B] with prompts [B, K] (sample indices) -> [B, L, N]."""
+        """M^l (Eq. 1) of queries with their K prompts: the minimum over their K rows.
+
+        Args:
+            query_index: [B] sample indices of the queries.
+            prompt_index: [B, K] sample indices of each query's prompts (normal samples of
+                its category).
+
+        Returns:
+            [B, L, N] M^l.
+        """
         idx = (self.offset[query_index] + self.qpos[query_index] * self.width[query_index])[:, None] \
             + self.ppos[prompt_index]
-        best = self.sims[idx.to(self.sims.device)].amax(dim=1)                  # [B, L, N]
-        return 0.5 * (1.0 - best.float())
+        return self.distances[idx.to(self.distances.device)].amin(dim=1)
 
 
-def _pair_max(q: torch.Tensor, p: torch.Tensor, chunk: int = 8) -> torch.Tensor:
-    """max_m cos(q_j, p_m) for every (query, prompt) pair: [L, Q, N, D] x [L, P, M, D] -> [Q, P, L, N]."""
-    out = []
-    for s in range(0, q.shape[1], chunk):
-        sims = torch.matmul(q[:, s:s + chunk, None], p[:, None].transpose(-1, -2)).amax(-1)  # [L, q, P, N]
-        out.append(sims.permute(1, 2, 0, 3))
-    return torch.cat(out)
+PatchTable = PairTable  # its former name (inctrl.experiments and older code import it)
 
 
-def _use_table(choice: bool | None, samples, tokens) -> bool:
+def _use_pair_table(choice: bool | None, samples, tokens) -> bool:
     if choice is not None:
         return bool(choice)
-    return PatchTable.size_bytes(samples, tokens) <= PAIR_TABLE_BYTES
+    return PairTable.size_bytes(samples, tokens) <= PAIR_TABLE_BYTES
 
 
 def _read_log(path: Path, max_step: int) -> list[dict]:
@@ -262,8 +281,8 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool = False,
                       progress: bool = True, features: CachedFeatures | None = None,
-                      cache_dir=None, pair_table: bool | PatchTable | None = None) -> TrainResult:
-    """:func:`train` for a ready :class:`TrainConfig`. ``pair_table``: see :class:`PatchTable`
+                      cache_dir=None, pair_table: bool | PairTable | None = None) -> TrainResult:
+    """:func:`train` for a ready :class:`TrainConfig`. ``pair_table``: see :class:`PairTable`
     (None: use it when it fits in :data:`PAIR_TABLE_BYTES`; a built table for these samples
     is reused as is)."""
     out_dir = Path(out_dir)
@@ -304,16 +323,16 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         categories = sorted({s.category for s in samples})
         text = torch.stack([model.text_features(c) for c in categories])
         text_row = {c: i for i, c in enumerate(categories)}
-        table = pair_table if isinstance(pair_table, PatchTable) else (
-            PatchTable.build(samples, rows, tokens, progress) if _use_table(pair_table, samples, tokens)
+        table = pair_table if isinstance(pair_table, PairTable) else (
+            PairTable.build(samples, rows, tokens, progress) if _use_pair_table(pair_table, samples, tokens)
             else None)
         torch.manual_seed(config.seed)  # nothing random uses torch today; keep it that way if added
         total = (config.epochs - start_epoch) * config.steps_per_epoch
         bar = tqdm(total=total, desc=f"training K={config.shots}", disable=not progress)
         t0 = time.perf_counter() - elapsed
         threads = torch.get_num_threads()
-        # With the table a step is a few tiny matmuls; on a busy CPU, synchronising threads
-        # costs more than it saves (measured 10x slower with 2 threads at load 5).
+        # With the pair table a step is a few tiny matmuls: on a busy CPU, synchronising
+        # threads for them costs more than it saves.
         step_threads = 1 if table is not None and device.type == "cpu" else threads
         try:
             for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -336,9 +355,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                             out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
                                                          cat_text, query_tokens=tokens[:, q].float(),
                                                          prompt_tokens=prompt_tokens)
-                    loss_final = focal_loss(out.score.float(), labels, form=config.loss_form)
-                    loss_image = focal_loss(out.image_score.float(), labels, form=config.loss_form)
-                    loss = loss_final + loss_image
+                    loss, loss_final, loss_image = inctrl_loss(out, labels, config.loss_form, terms=True)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
