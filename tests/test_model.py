@@ -55,6 +55,18 @@ def test_similarity_budget_is_one_mlp_activation_capped_on_the_cpu(tiny_model):
     assert backbone.similarity_budget(10_000) == CPU_SIMILARITY_CAP
 
 
+def test_patch_distance_of_unit_queries_skips_the_division():
+    g = torch.Generator().manual_seed(2)
+    raw = torch.randn(2, 3, 5, 4, generator=g) * 3
+    prompts = F.normalize(torch.randn(2, 1, 7, 4, generator=g), dim=-1)
+    unit = F.normalize(raw, dim=-1)
+    expected = brute_force_distance(raw, prompts)
+    assert torch.allclose(nearest_prompt_distance(raw, prompts), expected, atol=1e-6)
+    assert torch.allclose(nearest_prompt_distance(unit, prompts, unit_query=True), expected, atol=1e-6)
+    # raw tokens read as unit vectors: the division is really skipped
+    assert not torch.allclose(nearest_prompt_distance(raw, prompts, unit_query=True), expected, atol=1e-2)
+
+
 def test_patch_distance_rejects_mismatched_prompt_batch():
     with pytest.raises(ValueError, match="prompts for 3 queries"):
         nearest_prompt_distance(torch.zeros(1, 2, 4, 3), torch.zeros(1, 3, 4, 3))
@@ -154,6 +166,24 @@ def test_training_forward_equals_inference_with_shared_prompts(tiny_model, image
         tiny_model.forward_episodes(query.embedding, prompts.embedding.expand(b, -1, -1),
                                     tiny_model.text_features("elpv").expand(b, -1, -1))
     assert torch.allclose(episodes.score, tiny_model.score_features(query, bank).score, atol=1e-5)
+
+
+def test_model_call_is_score_and_prototype_is_eq3(tiny_model, images):
+    bank = tiny_model.prompt_bank(images[:3], name="elpv")
+    called = tiny_model(images[3:6], bank, batch_size=2)
+    scored = tiny_model.score(images[3:6], bank, batch_size=2)
+    for name, value in vars(scored).items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(getattr(called, name), value), name
+    assert not called.score.requires_grad
+    prompts = tiny_model.encode(images[:3]).embedding
+    with torch.no_grad():
+        by_hand = torch.stack([tiny_model.adapter(p) for p in prompts]).mean(0)
+        assert torch.allclose(tiny_model.prototype(prompts), by_hand, atol=1e-6)
+        assert torch.equal(tiny_model.prototype(prompts), bank.prototype)
+        # a batch of episodes [B, K, E]: one prototype per episode
+        episodes = torch.stack([prompts, prompts.flip(0)[:3]])
+        assert torch.allclose(tiny_model.prototype(episodes), by_hand.expand(2, -1), atol=1e-6)
 
 
 def test_prompt_bank_is_encoded_once_and_reused(images):
