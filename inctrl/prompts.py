@@ -1,8 +1,11 @@
-"""The text-prompt ensembles behind InCTRL's text prior (method.md §4).
+"""The text-prompt ensembles behind InCTRL's text prior (book/method.md §4).
 
 A category name is turned into 154 "normal" and 88 "anomalous" sentences: 7 normal and 4
 anomalous state phrases, each placed in 22 photo templates. CIFAR-10 class names (and
-"animal") get one sentence per state instead, as in the official code.
+"animal") get one sentence per state instead, as in the official code. A dataset whose name
+is not a word gets a readable object name first (:data:`OBJECT_NAMES`: ``"elpv"`` ->
+``"solar cell"``). The templates and state phrases are the official ones, grammar included
+("a unblemished ..."): the released weights were trained with exactly these sentences.
 """
 
 from __future__ import annotations
@@ -56,12 +59,17 @@ SEMANTIC_NAMES = frozenset(
 )
 
 
+#: Object names of datasets whose name is not a word, as the text prior should read them.
+OBJECT_NAMES = {"elpv": "solar cell"}
+
+
 def object_name(category: str) -> str:
-    """The object word of a category or dataset name: ``"metal_nut"`` -> ``"metal nut"``."""
+    """The object word of a category or dataset name: ``"metal_nut"`` -> ``"metal nut"``,
+    ``"elpv"`` -> ``"solar cell"`` (:data:`OBJECT_NAMES`)."""
     name = str(category).replace("_", " ").strip()
     if not name:
         raise ValueError("the category name used by the text prior must not be empty")
-    return name
+    return OBJECT_NAMES.get(name.lower(), name)
 
 
 def prompt_ensemble(category: str) -> tuple[list[str], list[str]]:

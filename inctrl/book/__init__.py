@@ -1,0 +1,16 @@
+"""Helpers of the book: chapter setup, figures and the experiments the chapters run.
+
+Nothing here is needed to use InCTRL (``import inctrl`` never imports this subpackage, and
+it may use pandas, Matplotlib and seaborn):
+
+* :mod:`~inctrl.book.notebook` - a chapter's setup (profile incl. ``"auto"``, device, seeds,
+  style, progress bars, banner), glue and metrics;
+* :mod:`~inctrl.book.progress` - one live progress bar per loop in a notebook;
+* :mod:`~inctrl.book.viz` - the book's figure style and plotting helpers;
+* :mod:`~inctrl.book.elpv` - ELPV: prepared dataset, prompt draws, queries, cell types;
+* :mod:`~inctrl.book.toy`, :mod:`~inctrl.book.patches` - chapter 1's toy, chapter 2's lookups;
+* :mod:`~inctrl.book.runs` - the trained runs chapters 5-7 share, finding checkpoints;
+* :mod:`~inctrl.book.tables` - chapter 6's tables and findings, chapter 7's decisions;
+* :mod:`~inctrl.book.speed` - chapter 8's live timing and benchmark tables;
+* :mod:`~inctrl.book.findings` - the relations the text states, checked by the tests.
+"""

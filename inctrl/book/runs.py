@@ -1,0 +1,93 @@
+"""The trained models the chapters share: the offline run, training on a real auxiliary
+dataset, and finding a checkpoint (inctrl's ``train_k<K>/last.pt`` or the official
+``<K>/checkpoint.pyth``).
+
+Chapters 5, 6 and 7 share one ``experiment_dir``: chapter 5 trains (or loads) the run,
+chapter 6 evaluates it, chapter 7 applies its model to new images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run", "train_per_k"]
+
+
+def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
+                steps_per_epoch: int, profile: str, device="auto", pretrained: bool = True,
+                weights: str | None = None, progress: bool = True):
+    """:func:`inctrl.experiments.run_offline_elpv`, cached in ``experiment_dir``; a cached run
+    whose checkpoints no longer load with this package version is recomputed."""
+    from ..checkpoint import CheckpointError, load
+    from ..experiments import run_offline_elpv
+
+    def run(force: bool):
+        return run_offline_elpv(data_dir, experiment_dir, shots=tuple(shots), seeds=tuple(seeds),
+                                epochs=epochs, steps_per_epoch=steps_per_epoch, profile=profile,
+                                device=device, pretrained=pretrained, weights=weights, force=force,
+                                progress=progress)
+
+    result = run(False)
+    try:
+        for k in shots:
+            load(Path(result.paths[f"train_k{k}"]) / "last.pt", device="cpu")
+    except CheckpointError:
+        result = run(True)
+    return result
+
+
+@dataclass
+class TrainedRun:
+    """One trained model per K: ``dirs[k]`` holds ``last.pt``, ``epoch_<n>.pt`` and
+    ``loss_log.csv``; ``seconds`` is the wall time per phase; ``cached`` says whether it was
+    loaded rather than trained."""
+
+    dirs: dict[int, Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+    def checkpoint(self, k: int) -> Path:
+        return self.dirs[k] / "last.pt"
+
+
+def train_per_k(aux_root, experiment_dir, *, shots: Sequence[int], epochs: int, steps_per_epoch: int,
+                profile: str, device="auto", pretrained: bool = True, weights: str | None = None,
+                amp: bool = False) -> TrainedRun:
+    """The paper protocol on a real auxiliary dataset (e.g. MVTec AD): one model per K in
+    ``experiment_dir/train_k<K>``, resuming an interrupted run, features cached once."""
+    from ..train import train
+
+    run = TrainedRun({})
+    for k in shots:
+        result = train([aux_root], Path(experiment_dir) / f"train_k{k}", shots=k, epochs=epochs,
+                       steps_per_epoch=steps_per_epoch, profile=profile, device=device,
+                       pretrained=pretrained, weights=weights, amp=amp, resume=True,
+                       cache_dir=Path(experiment_dir) / "feature-cache")
+        run.dirs[k], run.seconds[f"train_k{k}"] = Path(result.out_dir), result.seconds
+    return run
+
+
+def find_checkpoint(folder, k: int) -> Path:
+    """The checkpoint for K = ``k`` in ``folder``: the official ``<k>/checkpoint.pyth`` or
+    inctrl's ``train_k<k>/last.pt``."""
+    folder = Path(folder)
+    for candidate in (folder / str(k) / "checkpoint.pyth", folder / f"train_k{k}" / "last.pt"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no checkpoint for K={k} in {folder.name} (expected {k}/checkpoint.pyth "
+                            f"or train_k{k}/last.pt)")
+
+
+def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
+    """``train_k<K>/last.pt`` of ``experiment_dir`` with K closest to ``shots`` (the smaller
+    on a tie), or None when nothing was trained there."""
+    found = {}
+    for path in Path(experiment_dir).glob("train_k*/last.pt"):
+        suffix = path.parent.name[len("train_k"):]
+        if suffix.isdigit():
+            found[int(suffix)] = path
+    if not found:
+        return None
+    return found[min(found, key=lambda k: (abs(k - shots), k))]
