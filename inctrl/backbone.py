@@ -1,13 +1,17 @@
 """The frozen CLIP backbone: an open_clip ViT with taps on intermediate blocks (method.md §1).
 
-Two profiles ship with the package:
+Three profiles ship with the package:
 
 * ``"paper"`` - open_clip ``ViT-B-16-plus-240`` with the ``laion400m_e32`` weights, as in the
   paper (downloaded by open_clip, or read from a local file);
 * ``"tiny"`` - a small ViT registered with open_clip under ``inctrl-tiny-vit``, randomly
   initialised from a fixed seed. It keeps the paper's geometry (240 px input, 16 px patches,
   a 15x15 grid, 640-d embedding) so every head has its published shape, and runs on a laptop
-  CPU with nothing to download. Its numbers are *not* the paper's.
+  CPU with nothing to download. Its numbers are *not* the paper's;
+* ``"mini"`` - the offline default: a small open_clip CLIP (``inctrl-mini-vit``, same
+  geometry) pretrained by the project on its procedural world (``inctrl pretrain``), with
+  its weights shipped in the package (fp16, SHA-256 checked at load). Features that mean
+  something, with nothing to download; still not the paper's numbers.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from torch import nn
 from torchvision import transforms
 
 TINY_MODEL = "inctrl-tiny-vit"
-open_clip.add_model_config(Path(__file__).with_name(f"{TINY_MODEL}.json"))
+MINI_MODEL = "inctrl-mini-vit"
+for _name in (TINY_MODEL, MINI_MODEL):
+    open_clip.add_model_config(Path(__file__).with_name(f"{_name}.json"))
 
 # OpenAI CLIP normalisation, used by the official preprocessing.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -33,6 +39,10 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Blocks 7, 9 and 11 (counted from 1) of the 12-block paper backbone.
 PAPER_TAPS = (7, 9, 11)
+# The shipped weights of the mini profile (written by `inctrl pretrain` + export_weights).
+MINI_WEIGHTS = "inctrl-world"
+MINI_WEIGHTS_FILE = Path(__file__).with_name("weights") / "inctrl-mini-vit-world.pt"
+MINI_WEIGHTS_SHA256 = "unset"
 WEIGHTS_ENV = "INCTRL_CLIP_WEIGHTS"
 CPU_SIMILARITY_CAP = 2**22  # elements of one patch-similarity block on the CPU (cache-sized)
 
@@ -59,6 +69,7 @@ class BackboneSpec:
 PROFILES = {
     "paper": BackboneSpec("ViT-B-16-plus-240", "laion400m_e32", PAPER_TAPS),
     "tiny": BackboneSpec(TINY_MODEL, None, None, seed=0),
+    "mini": BackboneSpec(MINI_MODEL, MINI_WEIGHTS, None, seed=0),
 }
 
 
@@ -72,7 +83,7 @@ def profile_spec(profile: str, *, pretrained: str | None | bool = True) -> Backb
         return replace(spec, pretrained=None)
     if isinstance(pretrained, str):
         return replace(spec, pretrained=pretrained)
-    if profile == "paper" and os.environ.get(WEIGHTS_ENV):
+    if profile == "paper" and os.environ.get(WEIGHTS_ENV):  # the env variable names CLIP's weights
         return replace(spec, pretrained=os.environ[WEIGHTS_ENV])
     return spec
 
@@ -126,14 +137,31 @@ def _quiet_open_clip():
         logger.setLevel(level)
 
 
+def _shipped_mini_weights() -> dict[str, torch.Tensor]:
+    """The mini profile's weights from the package, after checking their SHA-256."""
+    path = MINI_WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsUnavailableError(f"the mini profile's weights are missing from the package ({path}); "
+                                      "reinstall inctrl, or recreate them with 'inctrl pretrain'")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != MINI_WEIGHTS_SHA256:
+        raise WeightsUnavailableError(f"{path} is damaged (SHA-256 {digest[:12]}... instead of "
+                                      f"{MINI_WEIGHTS_SHA256[:12]}...): reinstall inctrl (a git checkout "
+                                      "without the weights file, e.g. an LFS pointer, shows this too)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _create_clip(spec: BackboneSpec) -> nn.Module:
     """Build the open_clip model on the CPU; random weights come from ``spec.seed``."""
     if spec.model_name not in open_clip.list_models():
         raise ValueError(f"open_clip has no model called {spec.model_name!r}")
-    if spec.pretrained is None:
+    if spec.pretrained is None or spec.pretrained == MINI_WEIGHTS:
         with torch.random.fork_rng(devices=[]), _quiet_open_clip():
             torch.manual_seed(spec.seed)
-            return open_clip.create_model(spec.model_name, pretrained=None)
+            model = open_clip.create_model(spec.model_name, pretrained=None)
+        if spec.pretrained == MINI_WEIGHTS:
+            model.load_state_dict({k: v.float() for k, v in _shipped_mini_weights().items()})
+        return model
     looks_like_file = os.sep in spec.pretrained or Path(spec.pretrained).suffix != ""
     if looks_like_file and not Path(spec.pretrained).is_file():
         raise WeightsUnavailableError(f"CLIP weights file not found: {spec.pretrained}")

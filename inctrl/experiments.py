@@ -40,13 +40,14 @@ from .checkpoint import load
 from .data.converters import prepare_elpv
 from .data.fewshot import PromptSet
 from .data.layout import CanonicalDataset
+from .book.backbone_study import prepare_world
 from .data.synthetic import make_synthetic_dataset
 from .device import resolve_device
 from .evaluate import COMPONENTS, component_table, evaluate, image_metrics, mean_std
 from .features import CachedFeatures, encode_paths
 from .train import PatchTable, auxiliary_samples, train
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 DIAGNOSIS_VERSION = 2
 FEATURE_CACHE = "feature-cache"
 
@@ -70,11 +71,16 @@ class OfflineELPVResult(ExperimentResult):
 
     ``table``: one row per (k, score) with score in full / s_p / s_i / s_a and columns
     auroc, auroc_std, auprc, auprc_std (mean ± std over the prompt draws).
-    ``draws``: one row per (k, seed) with every metric. ``paths``: results_json,
+    ``draws``: one row per (k, seed) with every metric. ``world_table`` / ``world_summary``:
+    the same models on the in-world held-out families (component table, and the summary with
+    the pixel AUROC of the patch map). ``paths``: results_json,
     results_csv, draws_csv, markdown, eval_dir, feature_cache and, per K, ``train_k{K}`` (folder with
     ``last.pt``, ``loss_log.csv``, ``train_summary.json``). ``seconds``: wall time per phase
     of the run that computed the results. ``cached``: True when loaded from ``out_dir``.
     """
+
+    world_table: pd.DataFrame | None = None
+    world_summary: pd.DataFrame | None = None
 
     def loss_logs(self) -> dict[int, pd.DataFrame]:
         """{K: loss log DataFrame} of the training runs (for plots)."""
@@ -154,17 +160,21 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
               "pretrained": bool(pretrained),
               "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
               "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic",
-              "target": "elpv"}
+              "target": "elpv", "world": "held-out families, seed 0"}
     key = _config_hash(config)
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
              "draws_csv": out_dir / "results_draws.csv", "markdown": out_dir / "results.md",
-             "eval_dir": out_dir / "eval", "feature_cache": out_dir / FEATURE_CACHE}
+             "eval_dir": out_dir / "eval", "feature_cache": out_dir / FEATURE_CACHE,
+             "world_csv": out_dir / "results_world.csv", "world_summary_csv": out_dir / "results_world_summary.csv",
+             "world_eval_dir": out_dir / "eval_world"}
     paths.update({f"train_k{k}": out_dir / f"train_k{k}" for k in config["shots"]})
     if not force and paths["results_json"].is_file():
         stored = json.loads(paths["results_json"].read_text())
         if stored.get("config_hash") == key:
             return OfflineELPVResult(pd.read_csv(paths["results_csv"]), pd.read_csv(paths["draws_csv"]),
-                                     paths, config, stored.get("seconds", {}), cached=True)
+                                     paths, config, stored.get("seconds", {}), cached=True,
+                                     world_table=pd.read_csv(paths["world_csv"]),
+                                     world_summary=pd.read_csv(paths["world_summary_csv"]))
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -194,6 +204,17 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     ev = evaluate(models, elpv, shots=config["shots"], seeds=config["seeds"], out_dir=paths["eval_dir"],
                   name="elpv", progress=progress, profile=profile, features=elpv_features)
     seconds["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    world = prepare_world(data_dir, progress)
+    world_features = protocol_features(encoder, CanonicalDataset(world, name="world"), config["shots"],
+                                       config["seeds"], cache_dir=paths["feature_cache"], progress=progress)
+    ev_world = evaluate(models, world, shots=config["shots"], seeds=config["seeds"], out_dir=paths["world_eval_dir"],
+                        name="world", progress=progress, profile=profile, features=world_features)
+    world_table = component_table(ev_world.summary)
+    atomic.write_text(paths["world_csv"], world_table.to_csv(index=False))
+    atomic.write_text(paths["world_summary_csv"], ev_world.summary.to_csv(index=False))
+    seconds["evaluate_world"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
 
     table_df = component_table(ev.summary)
@@ -205,7 +226,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     # Written last: a results.json with this hash means every other file is complete.
     atomic.write_json(paths["results_json"], {"config": config, "config_hash": key, "seconds": seconds,
                                               "table": table_df.to_dict(orient="records")})
-    return OfflineELPVResult(table_df, draws, paths, config, seconds, cached=False)
+    return OfflineELPVResult(table_df, draws, paths, config, seconds, cached=False, world_table=world_table,
+                             world_summary=ev_world.summary)
 
 
 # ------------------------------------------------------------------ training diagnosis

@@ -1,0 +1,164 @@
+"""A procedural world to pretrain the offline backbone on: images, exact defect masks, captions.
+
+The world has 23 pretraining families (materials and objects, :mod:`.world_families`) and 14
+defect kinds (:mod:`.world_defects`). A *product* is one family with fixed attributes
+(colour, pattern scale, layout); a *photo* of it adds jitter (position, rotation, light).
+Every image comes with its defect mask and a caption built from its family, colour, light
+and defect ("a close-up photo of a silver brushed metal plate with a thin scratch."), so a
+CLIP model can learn both what things are and what a flaw is.
+
+Nothing is stored: :func:`world_batch` draws a batch from a seed in milliseconds per image,
+and :func:`make_world_dataset` writes a canonical-layout dataset (for the held-out families)
+when one is needed on disk.
+
+Protocol hygiene: the families are disjoint from the six auxiliary categories of
+``inctrl.data.synthetic`` and none imitates an evaluation target; the four
+:data:`HELD_OUT_FAMILIES` are used neither in pretraining nor in the auxiliary set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .converters._common import progress, save_mask, save_png, staged_output
+from .splits import split_normals
+from .world_defects import DEFECTS
+from .world_families import COLOURS, FAMILIES, HELD_OUT_FAMILIES, PRETRAIN_FAMILIES, Family
+
+__all__ = ["DEFECTS", "FAMILIES", "HELD_OUT_FAMILIES", "PRETRAIN_FAMILIES", "Photo", "Product",
+           "caption", "make_world_dataset", "photo", "world_batch"]
+
+# The state words of the paper's text prompts, so captions teach the text tower what they mean.
+NORMAL_STATES = ("{}", "flawless {}", "perfect {}", "unblemished {}", "{} without flaw", "{} without defect",
+                 "{} without damage")
+ANOMALOUS_STATES = ("damaged {}", "{} with a flaw", "{} with a defect", "{} with damage")
+TEMPLATES = ("a photo of {}.", "a close-up photo of {}.", "a cropped photo of {}.", "a photo of {} for inspection.")
+
+
+@dataclass(frozen=True)
+class Product:
+    """One product of a family: its colour and the seed of its fixed attributes."""
+
+    family: str
+    colour: str
+    seed: int
+
+    @staticmethod
+    def draw(rng: np.random.Generator, families=None) -> Product:
+        names = sorted(families or PRETRAIN_FAMILIES)
+        family = FAMILIES[names[int(rng.integers(len(names)))]]
+        return Product(family.name, str(rng.choice(family.colours)), int(rng.integers(2**31)))
+
+
+@dataclass
+class Photo:
+    """One photo of a product: uint8 image [S, S, 3], bool mask [S, S], caption, defect kind or None."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    caption: str
+    defect: str | None
+    product: Product
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def caption(rng: np.random.Generator, family: Family, colour: str, defect: str | None, light: float) -> str:
+    """A caption for a photo: template, light, state words, colour, the family's noun, defect."""
+    thing = f"{colour} {family.noun}"
+    if defect is None:
+        state = NORMAL_STATES[int(rng.integers(len(NORMAL_STATES)))].format(thing)
+    else:
+        phrase = DEFECTS[defect][1][int(rng.integers(len(DEFECTS[defect][1])))]
+        choice = rng.random()
+        if choice < 0.5:
+            state = f"{thing} with {phrase}"
+        elif choice < 0.75:
+            state = f"damaged {thing} with {phrase}"
+        else:
+            state = ANOMALOUS_STATES[int(rng.integers(len(ANOMALOUS_STATES)))].format(thing)
+    subject = _article(state) if not state.startswith(("a ", "an ")) else state
+    if light < 0.8 and rng.random() < 0.7:
+        return f"a dark photo of {subject}."
+    if light > 1.2 and rng.random() < 0.7:
+        return f"a bright photo of {subject}."
+    return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(subject)
+
+
+def photo(product: Product, rng: np.random.Generator, size: int, defect: str | None = None,
+          strength: float = 1.0) -> Photo:
+    """Draw one photo of ``product`` at ``size`` px, with ``defect`` (a kind of :data:`DEFECTS`) or none.
+
+    The product's look comes from ``product.seed``; the jitter, the light and the defect from ``rng``.
+    """
+    family = FAMILIES[product.family]
+    scene = family.draw(np.random.default_rng(product.seed), rng, size, COLOURS[product.colour])
+    mask = np.zeros((size, size), bool)
+    image = scene.image
+    if defect is not None:
+        image, mask = DEFECTS[defect][0](rng, scene, strength)
+        if not mask.any():  # a defect that fell outside the object: draw again elsewhere
+            image, mask = DEFECTS[defect][0](rng, scene, strength)
+    light = float(np.exp(rng.normal(0, 0.18)))
+    image = np.clip(image * light + rng.normal(0, 0.01, image.shape), 0, 1)
+    return Photo(np.rint(image * 255).astype(np.uint8), mask, caption(rng, family, product.colour, defect, light),
+                 defect, product)
+
+
+def world_batch(seed: int, step: int, groups: int, size: int, p_defect: float = 0.5, families=None) -> list:
+    """The pretraining batch of ``step``: ``groups`` pairs (normal prompt, query) of the same product.
+
+    The query has a random defect with probability ``p_defect``. Deterministic in
+    (seed, step): a resumed run sees the same batches. Returns a list of (prompt, query) Photos.
+    """
+    rng = np.random.default_rng([seed, step])
+    kinds = sorted(DEFECTS)
+    pairs = []
+    for _ in range(groups):
+        product = Product.draw(rng, families)
+        prompt = photo(product, rng, size)
+        defect = kinds[int(rng.integers(len(kinds)))] if rng.random() < p_defect else None
+        query = photo(product, rng, size, defect, strength=float(rng.uniform(0.4, 1.0)))
+        pairs.append((prompt, query))
+    return pairs
+
+
+def make_world_dataset(out: str | os.PathLike, families=None, n_normal: int = 40, n_anomalous: int = 28,
+                       size: int = 240, seed: int = 0, strength: float = 0.5, *, overwrite: bool = False,
+                       show_progress: bool = True) -> Path:
+    """Write one product per family to ``out`` in the canonical layout (default: the held-out families).
+
+    Each category is one product (fixed colour and attributes) photographed ``n_normal``
+    times without and ``n_anomalous`` times with a defect (kinds in turn, masks in
+    ground_truth), at defect ``strength`` (0.5: faint). Byte-identical for the same arguments.
+    """
+    names = list(HELD_OUT_FAMILIES if families is None else families)
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown world families {unknown}; available: {', '.join(sorted(FAMILIES))}")
+    if n_normal < 2 or n_anomalous < 1:
+        raise ValueError(f"need n_normal >= 2 and n_anomalous >= 1, got {n_normal}, {n_anomalous}")
+    kinds = sorted(DEFECTS)
+    jobs = []
+    for f, name in enumerate(names):
+        product_rng = np.random.default_rng([seed, f, 99])
+        product = Product(name, str(product_rng.choice(FAMILIES[name].colours)), int(product_rng.integers(2**31)))
+        _, test_idx = split_normals(list(range(n_normal)))
+        test = set(test_idx)
+        jobs += [(product, f, "test" if i in test else "train", None, i) for i in range(n_normal)]
+        jobs += [(product, f, "test", kinds[i % len(kinds)], i) for i in range(n_anomalous)]
+    with staged_output(out, None, overwrite) as tmp:
+        for product, f, split, defect, i in progress(jobs, "world", show_progress):
+            rng = np.random.default_rng([seed, f, 0 if defect is None else 1 + kinds.index(defect), i])
+            shot = photo(product, rng, size, defect, strength)
+            folder = "good" if defect is None else defect
+            if defect is not None:
+                save_mask(shot.mask, tmp / product.family / "ground_truth" / folder / f"{i:03d}_mask.png")
+            save_png(shot.image, tmp / product.family / split / folder / f"{i:03d}.png", compress_level=1)
+    return Path(out)

@@ -1,0 +1,290 @@
+"""Pretraining the offline ``mini`` backbone from scratch on the procedural world.
+
+Pretrained CLIP weights cannot be downloaded everywhere the book is built, so the project
+makes its own: a small open_clip CLIP (image and text towers, the paper's geometry: 240 px,
+16 px patches, a 15 x 15 grid, a 640-d joint embedding) trained on :mod:`inctrl.data.world`
+with two objectives:
+
+* ``clip``: the image-caption contrastive loss of CLIP (symmetric InfoNCE; photos with the
+  same caption are all positives), so g(x) and the text tower share a space and the text
+  prior s_a means something;
+* ``patch``: in-context defect supervision of the tapped tokens. Each batch is made of
+  pairs (a normal photo of a product, a query photo of the same product, defective half of
+  the time); the patch residual of Eq. 1-2 between them, M(j), is pushed up on the patches
+  the defect mask covers and down elsewhere (balanced logistic loss on a learned affine of
+  M). It shapes exactly the quantity InCTRL reads, and it cannot be satisfied by features
+  that ignore the nuisance jitter between two photos of the same product.
+
+Most steps run at a lower resolution (``low_res``, position embeddings interpolated) and the
+last ``high_res_steps`` at 240 px. Batches are a function of (seed, step), checkpoints are
+written atomically every ``checkpoint_every`` steps, and ``resume=True`` continues from one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import atomic
+from .backbone import CLIP_MEAN, CLIP_STD, MINI_MODEL
+from .data.world import world_batch
+from .device import resolve_device
+
+OBJECTIVES = ("clip", "patch")
+DEFECT_FRACTION = 0.03  # a patch counts as defective when the mask covers > 3% of it
+
+
+@dataclass
+class PretrainConfig:
+    """The pretraining recipe. ``steps`` counts every step; the last ``high_res_steps`` run at 240 px."""
+
+    steps: int = 2600
+    high_res_steps: int = 300
+    low_res: int = 128
+    groups: int = 32             # (prompt, query) pairs per low-resolution batch
+    high_res_groups: int = 12
+    lr: float = 5e-4
+    warmup: int = 100
+    weight_decay: float = 0.05
+    objectives: tuple[str, ...] = OBJECTIVES
+    patch_weight: float = 1.0
+    p_defect: float = 0.5
+    seed: int = 0
+    model_name: str = MINI_MODEL
+    checkpoint_every: int = 100
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.objectives = tuple(self.objectives)
+        unknown = sorted(set(self.objectives) - set(OBJECTIVES))
+        if unknown or not self.objectives:
+            raise ValueError(f"objectives must be a non-empty subset of {OBJECTIVES}, got {self.objectives}")
+        if self.steps < 1 or not 0 <= self.high_res_steps <= self.steps:
+            raise ValueError(f"need steps >= 1 and 0 <= high_res_steps <= steps, got {self.steps}, "
+                             f"{self.high_res_steps}")
+        if self.low_res % 16 or self.low_res < 32:
+            raise ValueError(f"low_res must be a multiple of 16 (the patch size) and >= 32, got {self.low_res}")
+
+    def resolution(self, step: int) -> tuple[int, int]:
+        """(image side, groups) of ``step``."""
+        if step >= self.steps - self.high_res_steps:
+            return 240, self.high_res_groups
+        return self.low_res, self.groups
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 0."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return 0.5 * self.lr * (1 + math.cos(math.pi * t))
+
+
+def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
+    """The ViT's position embeddings for a ``grid`` x ``grid`` patch grid (bicubic on the patch part)."""
+    pos = visual.positional_embedding
+    native = int(visual.grid_size[0])
+    if grid == native:
+        return pos
+    width = pos.shape[-1]
+    patches = pos[1:].reshape(1, native, native, width).permute(0, 3, 1, 2)
+    patches = F.interpolate(patches, size=(grid, grid), mode="bicubic", align_corners=False)
+    return torch.cat([pos[:1], patches.permute(0, 2, 3, 1).reshape(grid * grid, width)])
+
+
+def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.Tensor, torch.Tensor]:
+    """open_clip's ViT forward at any multiple of the patch size.
+
+    Returns g(x) [B, E] and the raw tokens of the tapped blocks [L, B, N, D] (class token
+    dropped), as :meth:`inctrl.backbone.Backbone.encode_images` does at 240 px.
+    """
+    x = visual.conv1(pixels)                                  # [B, D, g, g]
+    grid = x.shape[-1]
+    x = x.flatten(2).transpose(1, 2)                          # [B, N, D]
+    cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+    x = torch.cat([cls, x], dim=1) + resized_positions(visual, grid).to(x.dtype)
+    x = visual.ln_pre(x)
+    tapped = []
+    for depth, block in enumerate(visual.transformer.resblocks, start=1):
+        x = block(x)
+        if depth in taps:
+            tapped.append(x[:, 1:])
+    pooled = visual.ln_post(x[:, 0]) @ visual.proj
+    return pooled, torch.stack(tapped)
+
+
+def patch_residual(tokens: torch.Tensor) -> torch.Tensor:
+    """Eq. 1-2 for (prompt, query) pairs: tokens [L, 2G, N, D], prompts at even rows.
+
+    Returns M [G, N]: each query patch's distance 0.5 (1 - cos) to its nearest prompt patch,
+    averaged over the tapped layers.
+    """
+    t = F.normalize(tokens, dim=-1)
+    prompts, queries = t[:, 0::2], t[:, 1::2]
+    sim = torch.einsum("lgnd,lgmd->lgnm", queries, prompts).amax(dim=-1)
+    return (0.5 * (1 - sim)).mean(dim=0)
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: list[str], scale: torch.Tensor):
+    """Symmetric InfoNCE; every pair of photos with identical captions counts as positive."""
+    logits = scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
+    index = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+    ids = torch.tensor([index[c] for c in captions], device=logits.device)
+    same = (ids[:, None] == ids[None, :]).float()
+    target = same / same.sum(dim=1, keepdim=True)
+    return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean())
+
+
+def defect_loss(residual: torch.Tensor, fraction: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """Balanced logistic loss of ``residual`` M [G, N] against the defect fraction [G, N] of each patch.
+
+    ``affine`` = (bias, log-scale): the logit is (M - bias) * exp(log-scale). Patches the mask
+    barely touches (0 < fraction <= 3%) are ignored.
+    """
+    logit = (residual - affine[0]) * affine[1].exp()
+    positive, negative = fraction > DEFECT_FRACTION, fraction == 0
+    loss = F.binary_cross_entropy_with_logits(logit, positive.float(), reduction="none")
+    neg = loss[negative].mean()
+    return 0.5 * (loss[positive].mean() + neg) if positive.any() else neg
+
+
+def _batch(config: PretrainConfig, step: int, tokenizer, device):
+    size, groups = config.resolution(step)
+    pairs = world_batch(config.seed, step, groups, size, config.p_defect)
+    photos = [p for pair in pairs for p in pair]
+    pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    masks = torch.from_numpy(np.stack([q.mask for _, q in pairs])).float()[:, None]
+    fraction = F.avg_pool2d(masks, 16).flatten(1)              # [G, N]
+    captions = [p.caption for p in photos]
+    return ((pixels - mean) / std).to(device), fraction.to(device), captions, tokenizer(captions).to(device)
+
+
+def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
+    """A randomly initialised open_clip model (the starting point of pretraining)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return open_clip.create_model(model_name, pretrained=None)
+
+
+def _optimizer(params, config: PretrainConfig):
+    decay = [p for p in params if p.ndim >= 2]
+    rest = [p for p in params if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+
+
+def pretrain(out_dir, config: PretrainConfig | None = None, *, device="auto", resume: bool = False,
+             progress: bool = True, threads: int | None = None, until: int | None = None) -> Path:
+    """Pretrain a CLIP on the world into ``out_dir``; returns the path of ``last.pt``.
+
+    ``until`` stops after that many steps (the schedule is still the one of ``config.steps``),
+    so a shorter run is an exact prefix of the full one: that is how the ablation compares
+    objectives at equal budgets.
+
+    ``out_dir/last.pt`` holds the model, the defect head, the optimizer and the step (one
+    file, written atomically, so a resumed run continues from a consistent state);
+    ``out_dir/log.csv`` one row per step. Export the shipped weights with :func:`export_weights`.
+    """
+    config = config or PretrainConfig()
+    out_dir = Path(out_dir)
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    from .backbone import default_taps
+
+    last = out_dir / "last.pt"
+    if not resume and last.exists():
+        raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue it, or choose a new folder")
+    clip = build_clip(config.model_name, config.seed).to(dev)
+    affine = nn.Parameter(torch.tensor([0.1, math.log(20.0)], device=dev))
+    params = [p for p in clip.parameters()] + [affine]
+    optimizer = _optimizer(params, config)
+    start, log = 0, []
+    if resume and last.exists():
+        state = torch.load(last, map_location=dev, weights_only=True)
+        if state["config"] != _plain(config):
+            raise ValueError(f"{last} was written by another configuration; use a new folder")
+        clip.load_state_dict(state["clip"])
+        with torch.no_grad():
+            affine.copy_(state["affine"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, log = int(state["step"]), list(state["log"])
+    taps = default_taps(len(clip.visual.transformer.resblocks))
+    tokenizer = open_clip.get_tokenizer(config.model_name)
+    clip.train()
+    stop = min(config.steps, until or config.steps)
+    bar = tqdm(range(start, stop), initial=start, total=stop, disable=not progress,
+               desc="pretrain", dynamic_ncols=True)
+    for step in bar:
+        t0 = time.perf_counter()
+        lr = config.learning_rate(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        pixels, fraction, captions, tokens = _batch(config, step, tokenizer, dev)
+        image, tapped = encode_tapped(clip.visual, pixels, taps)
+        row = {"step": step + 1, "lr": lr, "size": pixels.shape[-1]}
+        loss = torch.zeros((), device=dev)
+        if "clip" in config.objectives:
+            scale = clip.logit_scale.exp().clamp(max=100)
+            row["clip"] = contrastive_loss(image, clip.encode_text(tokens), captions, scale)
+            loss = loss + row["clip"]
+        if "patch" in config.objectives:
+            row["patch"] = defect_loss(patch_residual(tapped), fraction, affine)
+            loss = loss + config.patch_weight * row["patch"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        row = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()} | {"seconds": time.perf_counter() - t0}
+        log.append(row)
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("clip", "patch") if k in row})
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == stop:
+            _save(last, clip, affine, optimizer, step + 1, config, log)
+            if (step + 1) % (config.checkpoint_every * 5) == 0 or step + 1 == stop:  # for the ablation
+                export_weights(last, out_dir / f"weights_step{step + 1}.pt")
+    _write_log(out_dir / "log.csv", log)
+    return last
+
+
+def _plain(config: PretrainConfig) -> dict:
+    d = asdict(config)
+    d["objectives"] = list(d["objectives"])
+    return d
+
+
+def _save(path: Path, clip, affine, optimizer, step: int, config: PretrainConfig, log: list) -> None:
+    atomic.torch_save({"clip": clip.state_dict(), "affine": affine.detach().cpu(),
+                       "optimizer": optimizer.state_dict(), "step": step, "config": _plain(config),
+                       "log": log}, path)
+    _write_log(path.parent / "log.csv", log)
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lines = [",".join(keys)] + [",".join("" if k not in r else f"{r[k]:.6g}" for k in keys) for r in rows]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def export_weights(checkpoint, out) -> str:
+    """Write the CLIP weights of a pretraining checkpoint as fp16 to ``out``; returns their SHA-256."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["clip"].items()}
+    atomic.torch_save(weights, out)
+    return file_sha256(out)
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,154 @@
+"""Pretraining the mini backbone: the forward at any resolution, the two losses, resume, export,
+and the shipped-weights check of the mini profile."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import inctrl
+from inctrl import backbone as backbone_module
+from inctrl.backbone import WeightsUnavailableError
+from inctrl.cli import main
+from inctrl.pretrain import (
+    PretrainConfig,
+    build_clip,
+    contrastive_loss,
+    defect_loss,
+    encode_tapped,
+    export_weights,
+    file_sha256,
+    patch_residual,
+    pretrain,
+    resized_positions,
+)
+
+SMALL = {"steps": 3, "high_res_steps": 1, "low_res": 32, "groups": 2, "high_res_groups": 1, "warmup": 1,
+         "checkpoint_every": 1}
+
+
+@pytest.fixture(scope="module")
+def random_mini():
+    return inctrl.load("mini", pretrained=False, device="cpu")
+
+
+def test_forward_at_240_matches_the_backbone(random_mini, images):
+    """The pretraining forward is open_clip's forward (and the backbone's taps) at 240 px."""
+    bb = random_mini.backbone
+    with torch.no_grad():
+        g, tokens = encode_tapped(bb.clip.visual, images[:2], bb.taps)
+        ref = bb.encode_images(images[:2])
+    torch.testing.assert_close(g, ref.embedding, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tokens, ref.tokens, rtol=1e-5, atol=1e-5)
+
+
+def test_positions_interpolate_to_smaller_grids(random_mini):
+    visual = random_mini.backbone.clip.visual
+    assert resized_positions(visual, 15) is visual.positional_embedding
+    small = resized_positions(visual, 8)
+    assert small.shape == (65, visual.positional_embedding.shape[1])
+    torch.testing.assert_close(small[0], visual.positional_embedding[0])  # class position kept
+    with torch.no_grad():
+        g, tokens = encode_tapped(visual, torch.randn(2, 3, 128, 128), random_mini.backbone.taps)
+    assert g.shape == (2, 640) and tokens.shape[1:3] == (2, 64)
+
+
+def test_patch_residual_is_eq1_by_brute_force():
+    torch.manual_seed(0)
+    tokens = torch.randn(2, 4, 5, 8)  # L=2 layers, 2 pairs, N=5 patches, D=8
+    m = patch_residual(tokens)
+    assert m.shape == (2, 5)
+    for g in range(2):
+        for j in range(5):
+            per_layer = []
+            for layer in range(2):
+                q, prompts = tokens[layer, 2 * g + 1, j], tokens[layer, 2 * g]
+                cos = max(float(F.cosine_similarity(q, p, dim=0)) for p in prompts)
+                per_layer.append(0.5 * (1 - cos))
+            assert m[g, j].item() == pytest.approx(sum(per_layer) / 2, abs=1e-6)
+
+
+def test_contrastive_loss_by_hand_and_with_duplicate_captions():
+    image = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    text = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    scale = torch.tensor(2.0)
+    expected = -math.log(math.exp(2) / (math.exp(2) + 1))
+    assert contrastive_loss(image, text, ["a", "b"], scale).item() == pytest.approx(expected, rel=1e-6)
+    # identical captions: both texts are right for both images, the target is uniform
+    same = contrastive_loss(image, text, ["a", "a"], scale).item()
+    assert same == pytest.approx(math.log(math.exp(2) + 1) - 1, rel=1e-6)
+
+
+def test_defect_loss_by_hand():
+    residual = torch.tensor([[0.5, 0.1, 0.3]])
+    fraction = torch.tensor([[0.5, 0.0, 0.01]])  # defective, clean, barely touched (ignored)
+    affine = torch.tensor([0.2, math.log(10.0)])
+    pos = F.softplus(torch.tensor(-(0.5 - 0.2) * 10)).item()   # -log sigmoid(3)
+    neg = F.softplus(torch.tensor((0.1 - 0.2) * 10)).item()    # -log(1 - sigmoid(-1))
+    assert defect_loss(residual, fraction, affine).item() == pytest.approx(0.5 * (pos + neg), rel=1e-6)
+    clean = defect_loss(residual, torch.zeros(1, 3), affine).item()
+    assert clean == pytest.approx(sum(F.softplus(torch.tensor((r - 0.2) * 10)).item() for r in (0.5, 0.1, 0.3)) / 3,
+                                  rel=1e-6)
+
+
+def test_config_rejects_bad_recipes():
+    with pytest.raises(ValueError, match="objectives"):
+        PretrainConfig(objectives=("mim",))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        PretrainConfig(low_res=100)
+    cfg = PretrainConfig(steps=10, high_res_steps=2, warmup=2, lr=1.0)
+    assert cfg.resolution(7) == (cfg.low_res, cfg.groups) and cfg.resolution(8) == (240, cfg.high_res_groups)
+    assert cfg.learning_rate(0) == 0.5 and cfg.learning_rate(2) == pytest.approx(1.0)
+
+
+def test_resume_continues_exactly(tmp_path):
+    config = PretrainConfig(**SMALL)
+    pretrain(tmp_path / "straight", config, progress=False, threads=1)
+    pretrain(tmp_path / "split", config, progress=False, threads=1, until=2)
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=True)["step"] == 2
+    pretrain(tmp_path / "split", config, progress=False, threads=1, resume=True)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 3
+    for key in a["clip"]:
+        assert torch.equal(a["clip"][key], b["clip"][key]), key
+    assert [r["clip"] for r in a["log"]] == [r["clip"] for r in b["log"]]
+    with pytest.raises(FileExistsError, match="resume"):
+        pretrain(tmp_path / "straight", config, progress=False)
+    changed = PretrainConfig(**{**SMALL, "seed": 1})
+    with pytest.raises(ValueError, match="another configuration"):
+        pretrain(tmp_path / "straight", changed, progress=False, resume=True)
+
+
+def test_pretraining_changes_the_model_and_export_loads_as_mini(tmp_path):
+    config = PretrainConfig(**SMALL)
+    last = pretrain(tmp_path / "run", config, progress=False, threads=1)
+    digest = export_weights(last, tmp_path / "w.pt")
+    assert digest == file_sha256(tmp_path / "w.pt")
+    exported = torch.load(tmp_path / "w.pt", weights_only=True)
+    start = build_clip(config.model_name, config.seed).state_dict()
+    assert all(v.dtype == torch.float16 for v in exported.values() if v.is_floating_point())
+    assert any(not torch.allclose(exported[k].float(), start[k], atol=1e-3) for k in start if k.startswith("visual"))
+    model = inctrl.load("mini", weights=str(tmp_path / "w.pt"), device="cpu")
+    torch.testing.assert_close(model.backbone.clip.visual.proj, exported["visual.proj"].float())
+
+
+def test_cli_pretrain_and_export(tmp_path, capsys):
+    args = ["pretrain", "--out", str(tmp_path / "run"), "--steps", "1", "--high-res-steps", "0",
+            "--low-res", "32", "--groups", "2", "--quiet", "--threads", "1", "--export", str(tmp_path / "w.pt")]
+    assert main(args) == 0
+    assert file_sha256(tmp_path / "w.pt") in capsys.readouterr().out
+    assert main(args) == 1  # the folder holds a run: --resume or another folder
+    assert "resume" in capsys.readouterr().err
+
+
+def test_shipped_weights_are_checked(tmp_path, monkeypatch):
+    fake = tmp_path / "mini.pt"
+    fake.write_bytes(b"not the weights")
+    monkeypatch.setattr(backbone_module, "MINI_WEIGHTS_FILE", fake)
+    with pytest.raises(WeightsUnavailableError, match="damaged"):
+        inctrl.load("mini", device="cpu")
+    monkeypatch.setattr(backbone_module, "MINI_WEIGHTS_FILE", tmp_path / "missing.pt")
+    with pytest.raises(WeightsUnavailableError, match="missing"):
+        inctrl.load("mini", device="cpu")
