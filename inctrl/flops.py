@@ -1,0 +1,67 @@
+"""Arithmetic of one query: floating-point operations of the image encoder and of Eq. 1.
+
+Counted from the layer shapes, 2 operations per multiply-add (torch's ``FlopCounterMode``
+misses the fused attention kernel). With E the encoder's FLOPs per image and R_K those of
+Eq. 1 per query, E / (E + R_K) is the speed ratio of InCTRL to its bare encoder to expect
+if Eq. 1 ran at the encoder's arithmetic rate (the heads add less than 0.1%).
+"""
+
+from __future__ import annotations
+
+
+def encoder_flops(visual) -> int:
+    """FLOPs of one image through an open_clip VisionTransformer.
+
+    Patch embedding, then per block the q/k/v/out projections, the two attention products
+    and the MLP, then the output projection.
+
+    Args:
+        visual: the open_clip ``VisionTransformer`` (``model.backbone.clip.visual``).
+
+    Returns:
+        FLOPs per image.
+    """
+    conv = visual.conv1
+    grid = visual.grid_size[0] * visual.grid_size[1]
+    tokens = grid + 1
+    macs = grid * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
+    for block in visual.transformer.resblocks:
+        width = block.attn.embed_dim
+        mlp = block.mlp.c_fc.out_features
+        macs += tokens * (4 * width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    if visual.proj is not None:
+        macs += visual.proj.numel()
+    return 2 * macs
+
+
+def patch_distance_flops(n_layers: int, n_patches: int, width: int, shots: int) -> int:
+    """FLOPs of Eq. 1 for one query: the dot products of each of its N patches with all K*N
+    prompt patches, in every tapped layer (the max and the norms are negligible).
+
+    Args:
+        n_layers: L, the tapped layers.
+        n_patches: N, patches per image.
+        width: D, the token width.
+        shots: K, prompts per query.
+
+    Returns:
+        FLOPs per query.
+    """
+    return 2 * n_layers * n_patches * shots * n_patches * width
+
+
+def query_flops(model, shots: int) -> dict[str, int]:
+    """FLOPs of one query of an InCTRL model with K = ``shots`` prompts.
+
+    Args:
+        model: an :class:`~inctrl.model.InCTRL`.
+        shots: K.
+
+    Returns:
+        ``{"encoder": E, "patch_distances": R_K}``.
+    """
+    visual = model.backbone.clip.visual
+    width = visual.transformer.resblocks[0].attn.embed_dim
+    return {"encoder": encoder_flops(visual),
+            "patch_distances": patch_distance_flops(len(model.backbone.taps), model.backbone.n_patches,
+                                                    width, shots)}
