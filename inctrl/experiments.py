@@ -36,11 +36,11 @@ from tqdm.auto import tqdm
 
 from . import __version__, atomic
 from .backbone import ImageFeatures
+from .book.backbone_study import prepare_world
 from .checkpoint import load
 from .data.converters import prepare_elpv
 from .data.fewshot import PromptSet
 from .data.layout import CanonicalDataset
-from .book.backbone_study import prepare_world
 from .data.synthetic import make_synthetic_dataset
 from .device import resolve_device
 from .evaluate import COMPONENTS, component_table, evaluate, image_metrics, mean_std
@@ -165,7 +165,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
              "draws_csv": out_dir / "results_draws.csv", "markdown": out_dir / "results.md",
              "eval_dir": out_dir / "eval", "feature_cache": out_dir / FEATURE_CACHE,
-             "world_csv": out_dir / "results_world.csv", "world_summary_csv": out_dir / "results_world_summary.csv",
+             "world_csv": out_dir / "results_world.csv",
+             "world_summary_csv": out_dir / "results_world_summary.csv",
              "world_eval_dir": out_dir / "eval_world"}
     paths.update({f"train_k{k}": out_dir / f"train_k{k}" for k in config["shots"]})
     if not force and paths["results_json"].is_file():
@@ -209,8 +210,9 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     world = prepare_world(data_dir, progress)
     world_features = protocol_features(encoder, CanonicalDataset(world, name="world"), config["shots"],
                                        config["seeds"], cache_dir=paths["feature_cache"], progress=progress)
-    ev_world = evaluate(models, world, shots=config["shots"], seeds=config["seeds"], out_dir=paths["world_eval_dir"],
-                        name="world", progress=progress, profile=profile, features=world_features)
+    ev_world = evaluate(models, world, shots=config["shots"], seeds=config["seeds"],
+                        out_dir=paths["world_eval_dir"], name="world", progress=progress, profile=profile,
+                        features=world_features)
     world_table = component_table(ev_world.summary)
     atomic.write_text(paths["world_csv"], world_table.to_csv(index=False))
     atomic.write_text(paths["world_summary_csv"], ev_world.summary.to_csv(index=False))

@@ -51,7 +51,7 @@ class PretrainConfig:
     steps: int = 2600
     high_res_steps: int = 300
     low_res: int = 128
-    groups: int = 32             # (prompt, query) pairs per low-resolution batch
+    groups: int = 32  # (prompt, query) pairs per low-resolution batch
     high_res_groups: int = 12
     lr: float = 5e-4
     warmup: int = 100
@@ -70,10 +70,13 @@ class PretrainConfig:
         if unknown or not self.objectives:
             raise ValueError(f"objectives must be a non-empty subset of {OBJECTIVES}, got {self.objectives}")
         if self.steps < 1 or not 0 <= self.high_res_steps <= self.steps:
-            raise ValueError(f"need steps >= 1 and 0 <= high_res_steps <= steps, got {self.steps}, "
-                             f"{self.high_res_steps}")
+            raise ValueError(
+                f"need steps >= 1 and 0 <= high_res_steps <= steps, got {self.steps}, {self.high_res_steps}"
+            )
         if self.low_res % 16 or self.low_res < 32:
-            raise ValueError(f"low_res must be a multiple of 16 (the patch size) and >= 32, got {self.low_res}")
+            raise ValueError(
+                f"low_res must be a multiple of 16 (the patch size) and >= 32, got {self.low_res}"
+            )
 
     def resolution(self, step: int) -> tuple[int, int]:
         """(image side, groups) of ``step``."""
@@ -107,9 +110,9 @@ def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.
     Returns g(x) [B, E] and the raw tokens of the tapped blocks [L, B, N, D] (class token
     dropped), as :meth:`inctrl.backbone.Backbone.encode_images` does at 240 px.
     """
-    x = visual.conv1(pixels)                                  # [B, D, g, g]
+    x = visual.conv1(pixels)  # [B, D, g, g]
     grid = x.shape[-1]
-    x = x.flatten(2).transpose(1, 2)                          # [B, N, D]
+    x = x.flatten(2).transpose(1, 2)  # [B, N, D]
     cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
     x = torch.cat([cls, x], dim=1) + resized_positions(visual, grid).to(x.dtype)
     x = visual.ln_pre(x)
@@ -141,7 +144,9 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: list[str
     ids = torch.tensor([index[c] for c in captions], device=logits.device)
     same = (ids[:, None] == ids[None, :]).float()
     target = same / same.sum(dim=1, keepdim=True)
-    return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean())
+    return 0.5 * (
+        -(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean()
+    )
 
 
 def defect_loss(residual: torch.Tensor, fraction: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
@@ -164,7 +169,7 @@ def _batch(config: PretrainConfig, step: int, tokenizer, device):
     pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     masks = torch.from_numpy(np.stack([q.mask for _, q in pairs])).float()[:, None]
-    fraction = F.avg_pool2d(masks, 16).flatten(1)              # [G, N]
+    fraction = F.avg_pool2d(masks, 16).flatten(1)  # [G, N]
     captions = [p.caption for p in photos]
     return ((pixels - mean) / std).to(device), fraction.to(device), captions, tokenizer(captions).to(device)
 
@@ -179,12 +184,23 @@ def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
 def _optimizer(params, config: PretrainConfig):
     decay = [p for p in params if p.ndim >= 2]
     rest = [p for p in params if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(0.9, 0.98),
+    )
 
 
-def pretrain(out_dir, config: PretrainConfig | None = None, *, device="auto", resume: bool = False,
-             progress: bool = True, threads: int | None = None, until: int | None = None) -> Path:
+def pretrain(
+    out_dir,
+    config: PretrainConfig | None = None,
+    *,
+    device="auto",
+    resume: bool = False,
+    progress: bool = True,
+    threads: int | None = None,
+    until: int | None = None,
+) -> Path:
     """Pretrain a CLIP on the world into ``out_dir``; returns the path of ``last.pt``.
 
     ``until`` stops after that many steps (the schedule is still the one of ``config.steps``),
@@ -204,7 +220,9 @@ def pretrain(out_dir, config: PretrainConfig | None = None, *, device="auto", re
 
     last = out_dir / "last.pt"
     if not resume and last.exists():
-        raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue it, or choose a new folder")
+        raise FileExistsError(
+            f"{last} exists: pass resume=True (--resume) to continue it, or choose a new folder"
+        )
     clip = build_clip(config.model_name, config.seed).to(dev)
     affine = nn.Parameter(torch.tensor([0.1, math.log(20.0)], device=dev))
     params = [p for p in clip.parameters()] + [affine]
@@ -223,8 +241,14 @@ def pretrain(out_dir, config: PretrainConfig | None = None, *, device="auto", re
     tokenizer = open_clip.get_tokenizer(config.model_name)
     clip.train()
     stop = min(config.steps, until or config.steps)
-    bar = tqdm(range(start, stop), initial=start, total=stop, disable=not progress,
-               desc="pretrain", dynamic_ncols=True)
+    bar = tqdm(
+        range(start, stop),
+        initial=start,
+        total=stop,
+        disable=not progress,
+        desc="pretrain",
+        dynamic_ncols=True,
+    )
     for step in bar:
         t0 = time.perf_counter()
         lr = config.learning_rate(step)
@@ -244,7 +268,9 @@ def pretrain(out_dir, config: PretrainConfig | None = None, *, device="auto", re
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        row = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()} | {"seconds": time.perf_counter() - t0}
+        row = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()} | {
+            "seconds": time.perf_counter() - t0
+        }
         log.append(row)
         bar.set_postfix({k: f"{row[k]:.3f}" for k in ("clip", "patch") if k in row})
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == stop:
@@ -262,9 +288,17 @@ def _plain(config: PretrainConfig) -> dict:
 
 
 def _save(path: Path, clip, affine, optimizer, step: int, config: PretrainConfig, log: list) -> None:
-    atomic.torch_save({"clip": clip.state_dict(), "affine": affine.detach().cpu(),
-                       "optimizer": optimizer.state_dict(), "step": step, "config": _plain(config),
-                       "log": log}, path)
+    atomic.torch_save(
+        {
+            "clip": clip.state_dict(),
+            "affine": affine.detach().cpu(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "config": _plain(config),
+            "log": log,
+        },
+        path,
+    )
     _write_log(path.parent / "log.csv", log)
 
 

@@ -24,8 +24,15 @@ from inctrl.pretrain import (
     resized_positions,
 )
 
-SMALL = {"steps": 3, "high_res_steps": 1, "low_res": 32, "groups": 2, "high_res_groups": 1, "warmup": 1,
-         "checkpoint_every": 1}
+SMALL = {
+    "steps": 3,
+    "high_res_steps": 1,
+    "low_res": 32,
+    "groups": 2,
+    "high_res_groups": 1,
+    "warmup": 1,
+    "checkpoint_every": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +91,13 @@ def test_defect_loss_by_hand():
     residual = torch.tensor([[0.5, 0.1, 0.3]])
     fraction = torch.tensor([[0.5, 0.0, 0.01]])  # defective, clean, barely touched (ignored)
     affine = torch.tensor([0.2, math.log(10.0)])
-    pos = F.softplus(torch.tensor(-(0.5 - 0.2) * 10)).item()   # -log sigmoid(3)
-    neg = F.softplus(torch.tensor((0.1 - 0.2) * 10)).item()    # -log(1 - sigmoid(-1))
+    pos = F.softplus(torch.tensor(-(0.5 - 0.2) * 10)).item()  # -log sigmoid(3)
+    neg = F.softplus(torch.tensor((0.1 - 0.2) * 10)).item()  # -log(1 - sigmoid(-1))
     assert defect_loss(residual, fraction, affine).item() == pytest.approx(0.5 * (pos + neg), rel=1e-6)
     clean = defect_loss(residual, torch.zeros(1, 3), affine).item()
-    assert clean == pytest.approx(sum(F.softplus(torch.tensor((r - 0.2) * 10)).item() for r in (0.5, 0.1, 0.3)) / 3,
-                                  rel=1e-6)
+    assert clean == pytest.approx(
+        sum(F.softplus(torch.tensor((r - 0.2) * 10)).item() for r in (0.5, 0.1, 0.3)) / 3, rel=1e-6
+    )
 
 
 def test_config_rejects_bad_recipes():
@@ -129,14 +137,32 @@ def test_pretraining_changes_the_model_and_export_loads_as_mini(tmp_path):
     exported = torch.load(tmp_path / "w.pt", weights_only=True)
     start = build_clip(config.model_name, config.seed).state_dict()
     assert all(v.dtype == torch.float16 for v in exported.values() if v.is_floating_point())
-    assert any(not torch.allclose(exported[k].float(), start[k], atol=1e-3) for k in start if k.startswith("visual"))
+    assert any(
+        not torch.allclose(exported[k].float(), start[k], atol=1e-3) for k in start if k.startswith("visual")
+    )
     model = inctrl.load("mini", weights=str(tmp_path / "w.pt"), device="cpu")
     torch.testing.assert_close(model.backbone.clip.visual.proj, exported["visual.proj"].float())
 
 
 def test_cli_pretrain_and_export(tmp_path, capsys):
-    args = ["pretrain", "--out", str(tmp_path / "run"), "--steps", "1", "--high-res-steps", "0",
-            "--low-res", "32", "--groups", "2", "--quiet", "--threads", "1", "--export", str(tmp_path / "w.pt")]
+    args = [
+        "pretrain",
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--high-res-steps",
+        "0",
+        "--low-res",
+        "32",
+        "--groups",
+        "2",
+        "--quiet",
+        "--threads",
+        "1",
+        "--export",
+        str(tmp_path / "w.pt"),
+    ]
     assert main(args) == 0
     assert file_sha256(tmp_path / "w.pt") in capsys.readouterr().out
     assert main(args) == 1  # the folder holds a run: --resume or another folder

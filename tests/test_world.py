@@ -82,12 +82,20 @@ def test_captions_name_colour_family_and_state():
         assert prompt.defect is None and not prompt.mask.any()
         assert not any(p in prompt.caption for p in phrases)
         if query.defect is not None:
-            assert any(p in query.caption for p in phrases) or any(w in query.caption for w in anomalous_words)
+            assert any(p in query.caption for p in phrases) or any(
+                w in query.caption for w in anomalous_words
+            )
 
 
 def test_world_dataset_layout(tmp_path):
-    root = make_world_dataset(tmp_path / "world", families=["dice", "terrazzo"], n_normal=4, n_anomalous=3,
-                              size=64, show_progress=False)
+    root = make_world_dataset(
+        tmp_path / "world",
+        families=["dice", "terrazzo"],
+        n_normal=4,
+        n_anomalous=3,
+        size=64,
+        show_progress=False,
+    )
     ds = CanonicalDataset(root)
     assert ds.categories == ["dice", "terrazzo"]
     counts = ds.counts()

@@ -51,7 +51,12 @@ def _pixels(path, size: int = 240) -> np.ndarray:
 def _patches(img: np.ndarray) -> np.ndarray:
     """[S, S, 3] -> mean-subtracted 16 px patches [N, 16*16*3], row-major like the ViT grid."""
     g = img.shape[0] // PATCH
-    p = img[: g * PATCH, : g * PATCH].reshape(g, PATCH, g, PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(g * g, -1)
+    p = (
+        img[: g * PATCH, : g * PATCH]
+        .reshape(g, PATCH, g, PATCH, 3)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(g * g, -1)
+    )
     return p - p.mean(axis=1, keepdims=True)
 
 
@@ -98,24 +103,43 @@ def feature_free_baselines(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | N
                 labels = [s.label for s in tests]
                 maps = [raw_patch_scores(pixels(s.path), prompts) for s in tests]
                 per_cat["raw patches"].append(roc_auc_score(labels, [m.max() for m in maps]))
-                per_cat["mean colour"].append(roc_auc_score(labels, [mean_colour_score(pixels(s.path), prompts)
-                                                                     for s in tests]))
+                per_cat["mean colour"].append(
+                    roc_auc_score(labels, [mean_colour_score(pixels(s.path), prompts) for s in tests])
+                )
                 if any(s.mask is not None for s in tests):
                     per_cat["pixel"].append(_pixel_auroc(maps, tests))
             pixel = float(np.mean(per_cat["pixel"])) if per_cat["pixel"] else float("nan")
-            rows.append({"baseline": "raw patches", "k": int(k), "seed": int(seed),
-                         "auroc": float(np.mean(per_cat["raw patches"])), "pixel_auroc": pixel})
-            rows.append({"baseline": "mean colour", "k": int(k), "seed": int(seed),
-                         "auroc": float(np.mean(per_cat["mean colour"])), "pixel_auroc": float("nan")})
+            rows.append(
+                {
+                    "baseline": "raw patches",
+                    "k": int(k),
+                    "seed": int(seed),
+                    "auroc": float(np.mean(per_cat["raw patches"])),
+                    "pixel_auroc": pixel,
+                }
+            )
+            rows.append(
+                {
+                    "baseline": "mean colour",
+                    "k": int(k),
+                    "seed": int(seed),
+                    "auroc": float(np.mean(per_cat["mean colour"])),
+                    "pixel_auroc": float("nan"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _pixel_auroc(maps: list[np.ndarray], tests, size: int = 240) -> float:
     g = int(round(np.sqrt(maps[0].size)))
-    up = [np.asarray(Image.fromarray(m.reshape(g, g).astype(np.float32)).resize((size, size), Image.BILINEAR))
-          for m in maps]
-    masks = [mask_in_model_frame(s.mask, size) if s.mask is not None else np.zeros((size, size), bool)
-             for s in tests]
+    up = [
+        np.asarray(Image.fromarray(m.reshape(g, g).astype(np.float32)).resize((size, size), Image.BILINEAR))
+        for m in maps
+    ]
+    masks = [
+        mask_in_model_frame(s.mask, size) if s.mask is not None else np.zeros((size, size), bool)
+        for s in tests
+    ]
     return float(roc_auc_score(np.stack(masks).ravel(), np.stack(up).ravel()))
 
 
@@ -128,8 +152,15 @@ def summarise(draws: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.concat([out, std], axis=1).reset_index()
 
 
-def run_backbone_ablation(data_dir, out_dir, backbones: dict[str, dict], shots=(4,), seeds=(0, 1, 2),
-                          progress: bool = True, **experiment) -> pd.DataFrame:
+def run_backbone_ablation(
+    data_dir,
+    out_dir,
+    backbones: dict[str, dict],
+    shots=(4,),
+    seeds=(0, 1, 2),
+    progress: bool = True,
+    **experiment,
+) -> pd.DataFrame:
     """InCTRL trained and evaluated (ELPV and the held-out world) on each backbone.
 
     ``backbones``: {label: keyword arguments of :func:`inctrl.experiments.run_offline_elpv`
@@ -144,19 +175,42 @@ def run_backbone_ablation(data_dir, out_dir, backbones: dict[str, dict], shots=(
     rows = []
     for label, choice in backbones.items():
         slug = "".join(c if c.isalnum() else "-" for c in label.lower())
-        result = run_offline_elpv(data_dir, out_dir / slug, shots=shots, seeds=seeds, progress=progress,
-                                  **choice, **experiment)
+        result = run_offline_elpv(
+            data_dir, out_dir / slug, shots=shots, seeds=seeds, progress=progress, **choice, **experiment
+        )
         for target, table in (("elpv", result.table), (WORLD, result.world_table)):
             for _, r in table.iterrows():
-                rows.append({"backbone": label, "target": target, "k": int(r["k"]), "score": r["score"],
-                             "auroc": r["auroc"], "auroc_std": r["auroc_std"]})
+                rows.append(
+                    {
+                        "backbone": label,
+                        "target": target,
+                        "k": int(r["k"]),
+                        "score": r["score"],
+                        "auroc": r["auroc"],
+                        "auroc_std": r["auroc_std"],
+                    }
+                )
         for _, r in result.world_summary.iterrows():
-            rows.append({"backbone": label, "target": WORLD, "k": int(r["k"]), "score": "pixel (M)",
-                         "auroc": r["pixel_auroc"], "auroc_std": r["pixel_auroc_std"]})
+            rows.append(
+                {
+                    "backbone": label,
+                    "target": WORLD,
+                    "k": int(r["k"]),
+                    "score": "pixel (M)",
+                    "auroc": r["pixel_auroc"],
+                    "auroc_std": r["pixel_auroc_std"],
+                }
+            )
     table = pd.DataFrame(rows)
     atomic.write_text(out_dir / "ablation.csv", table.to_csv(index=False))
     return table
 
 
-__all__ = ["feature_free_baselines", "mean_colour_score", "prepare_world", "raw_patch_scores",
-           "run_backbone_ablation", "summarise"]
+__all__ = [
+    "feature_free_baselines",
+    "mean_colour_score",
+    "prepare_world",
+    "raw_patch_scores",
+    "run_backbone_ablation",
+    "summarise",
+]

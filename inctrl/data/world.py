@@ -29,14 +29,36 @@ from .splits import split_normals
 from .world_defects import DEFECTS
 from .world_families import COLOURS, FAMILIES, HELD_OUT_FAMILIES, PRETRAIN_FAMILIES, Family
 
-__all__ = ["DEFECTS", "FAMILIES", "HELD_OUT_FAMILIES", "PRETRAIN_FAMILIES", "Photo", "Product",
-           "caption", "make_world_dataset", "photo", "world_batch"]
+__all__ = [
+    "DEFECTS",
+    "FAMILIES",
+    "HELD_OUT_FAMILIES",
+    "PRETRAIN_FAMILIES",
+    "Photo",
+    "Product",
+    "caption",
+    "make_world_dataset",
+    "photo",
+    "world_batch",
+]
 
 # The state words of the paper's text prompts, so captions teach the text tower what they mean.
-NORMAL_STATES = ("{}", "flawless {}", "perfect {}", "unblemished {}", "{} without flaw", "{} without defect",
-                 "{} without damage")
+NORMAL_STATES = (
+    "{}",
+    "flawless {}",
+    "perfect {}",
+    "unblemished {}",
+    "{} without flaw",
+    "{} without defect",
+    "{} without damage",
+)
 ANOMALOUS_STATES = ("damaged {}", "{} with a flaw", "{} with a defect", "{} with damage")
-TEMPLATES = ("a photo of {}.", "a close-up photo of {}.", "a cropped photo of {}.", "a photo of {} for inspection.")
+TEMPLATES = (
+    "a photo of {}.",
+    "a close-up photo of {}.",
+    "a cropped photo of {}.",
+    "a photo of {} for inspection.",
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +113,9 @@ def caption(rng: np.random.Generator, family: Family, colour: str, defect: str |
     return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(subject)
 
 
-def photo(product: Product, rng: np.random.Generator, size: int, defect: str | None = None,
-          strength: float = 1.0) -> Photo:
+def photo(
+    product: Product, rng: np.random.Generator, size: int, defect: str | None = None, strength: float = 1.0
+) -> Photo:
     """Draw one photo of ``product`` at ``size`` px, with ``defect`` (a kind of :data:`DEFECTS`) or none.
 
     The product's look comes from ``product.seed``; the jitter, the light and the defect from ``rng``.
@@ -107,8 +130,13 @@ def photo(product: Product, rng: np.random.Generator, size: int, defect: str | N
             image, mask = DEFECTS[defect][0](rng, scene, strength)
     light = float(np.exp(rng.normal(0, 0.18)))
     image = np.clip(image * light + rng.normal(0, 0.01, image.shape), 0, 1)
-    return Photo(np.rint(image * 255).astype(np.uint8), mask, caption(rng, family, product.colour, defect, light),
-                 defect, product)
+    return Photo(
+        np.rint(image * 255).astype(np.uint8),
+        mask,
+        caption(rng, family, product.colour, defect, light),
+        defect,
+        product,
+    )
 
 
 def world_batch(seed: int, step: int, groups: int, size: int, p_defect: float = 0.5, families=None) -> list:
@@ -129,9 +157,18 @@ def world_batch(seed: int, step: int, groups: int, size: int, p_defect: float = 
     return pairs
 
 
-def make_world_dataset(out: str | os.PathLike, families=None, n_normal: int = 40, n_anomalous: int = 28,
-                       size: int = 240, seed: int = 0, strength: float = 0.5, *, overwrite: bool = False,
-                       show_progress: bool = True) -> Path:
+def make_world_dataset(
+    out: str | os.PathLike,
+    families=None,
+    n_normal: int = 40,
+    n_anomalous: int = 28,
+    size: int = 240,
+    seed: int = 0,
+    strength: float = 0.5,
+    *,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> Path:
     """Write one product per family to ``out`` in the canonical layout (default: the held-out families).
 
     Each category is one product (fixed colour and attributes) photographed ``n_normal``
@@ -148,7 +185,9 @@ def make_world_dataset(out: str | os.PathLike, families=None, n_normal: int = 40
     jobs = []
     for f, name in enumerate(names):
         product_rng = np.random.default_rng([seed, f, 99])
-        product = Product(name, str(product_rng.choice(FAMILIES[name].colours)), int(product_rng.integers(2**31)))
+        product = Product(
+            name, str(product_rng.choice(FAMILIES[name].colours)), int(product_rng.integers(2**31))
+        )
         _, test_idx = split_normals(list(range(n_normal)))
         test = set(test_idx)
         jobs += [(product, f, "test" if i in test else "train", None, i) for i in range(n_normal)]

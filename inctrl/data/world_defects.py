@@ -20,7 +20,7 @@ def _centre(rng, foreground: np.ndarray, margin: float) -> np.ndarray:
     size = foreground.shape[0]
     m = max(1, int(size * margin))
     inner = np.zeros_like(foreground)
-    inner[m:size - m, m:size - m] = True
+    inner[m : size - m, m : size - m] = True
     ys, xs = np.nonzero(foreground & inner)
     if len(ys) == 0:
         ys, xs = np.nonzero(foreground)
@@ -46,7 +46,9 @@ def _curve(rng, size: int, centre, length: float, bend: float, n: int = 40) -> n
 
 def _line_mask(size: int, points, width: float) -> np.ndarray:
     canvas = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(canvas).line([tuple(map(float, p)) for p in points], fill=255, width=max(1, int(round(width))))
+    ImageDraw.Draw(canvas).line(
+        [tuple(map(float, p)) for p in points], fill=255, width=max(1, int(round(width)))
+    )
     return np.asarray(canvas) > 0
 
 
@@ -58,7 +60,9 @@ def _blend(img, mask, value, alpha):
 
 def scratch(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    pts = _curve(rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.45), rng.uniform(-0.2, 0.2))
+    pts = _curve(
+        rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.45), rng.uniform(-0.2, 0.2)
+    )
     mask = _line_mask(size, pts, size * rng.uniform(0.006, 0.012)) & scene.foreground
     value = 0.95 if rng.random() < 0.6 else 0.05
     return _blend(scene.image, mask, value, 0.3 + 0.5 * strength), mask
@@ -74,7 +78,9 @@ def crack(rng, scene: Scene, strength: float):
         pts.append(p.copy())
         if rng.random() < 0.25:
             b = angle + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2)
-            mask |= _line_mask(size, [p, p + size * rng.uniform(0.03, 0.08) * np.array([np.cos(b), np.sin(b)])], 1)
+            mask |= _line_mask(
+                size, [p, p + size * rng.uniform(0.03, 0.08) * np.array([np.cos(b), np.sin(b)])], 1
+            )
     mask = (mask | _line_mask(size, pts, size * rng.uniform(0.006, 0.012))) & scene.foreground
     return _blend(scene.image, mask, (0.03, 0.03, 0.03), 0.4 + 0.5 * strength), mask
 
@@ -94,7 +100,10 @@ def hole(rng, scene: Scene, strength: float):
 
 def stain(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    mask = _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.04, 0.1)) & scene.foreground
+    mask = (
+        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.04, 0.1))
+        & scene.foreground
+    )
     colour = [(0.55, 0.25, 0.05), (0.1, 0.1, 0.05), (0.8, 0.1, 0.1), (0.9, 0.8, 0.1), (0.2, 0.3, 0.8)]
     return _blend(scene.image, mask, colour[int(rng.integers(len(colour)))], 0.2 + 0.5 * strength), mask
 
@@ -114,7 +123,10 @@ def contamination(rng, scene: Scene, strength: float):
 
 def colour_shift(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    mask = _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12)) & scene.foreground
+    mask = (
+        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12))
+        & scene.foreground
+    )
     out = scene.image.copy()
     gain = 1 + (0.15 + 0.35 * strength) * rng.choice([-1, 1]) * rng.dirichlet([1, 1, 1]) * 3
     out[mask] = np.clip(out[mask] * gain, 0, 1)
@@ -139,7 +151,12 @@ def missing(rng, scene: Scene, strength: float):
 
 def extra(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    mask = _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.025, 0.06) * (0.6 + 0.4 * strength))
+    mask = _blob(
+        rng,
+        size,
+        _centre(rng, scene.foreground, 0.12),
+        size * rng.uniform(0.025, 0.06) * (0.6 + 0.4 * strength),
+    )
     colour = np.asarray(COLOURS[str(rng.choice(list(COLOURS)))])
     piece = colour * (0.8 + 0.2 * smooth(rng, size, 1.5))[..., None]
     out = scene.image.copy()
@@ -155,9 +172,9 @@ def misalignment(rng, scene: Scene, strength: float):
     shift = int(max(2, size * (0.015 + 0.03 * strength))) * rng.choice([-1, 1], 2)
     src = np.roll(scene.image, tuple(shift), axis=(0, 1))
     out = scene.image.copy()
-    out[y0:y0 + h, x0:x0 + w] = src[y0:y0 + h, x0:x0 + w]
+    out[y0 : y0 + h, x0 : x0 + w] = src[y0 : y0 + h, x0 : x0 + w]
     mask = np.zeros((size, size), bool)
-    mask[y0:y0 + h, x0:x0 + w] = True
+    mask[y0 : y0 + h, x0 : x0 + w] = True
     changed = np.abs(out - scene.image).max(-1) > 0.02
     return out, mask & (ndimage.binary_dilation(changed, iterations=2) | mask)
 
@@ -171,7 +188,9 @@ def warp(rng, scene: Scene, strength: float):
     amp = r * (0.2 + 0.4 * strength)
     angle = rng.uniform(0, 2 * np.pi)
     coords = [yy - amp * bump * np.sin(angle), xx - amp * bump * np.cos(angle)]
-    out = np.stack([ndimage.map_coordinates(scene.image[..., i], coords, order=1, mode="reflect") for i in range(3)], -1)
+    out = np.stack(
+        [ndimage.map_coordinates(scene.image[..., i], coords, order=1, mode="reflect") for i in range(3)], -1
+    )
     mask = (bump > 0.15) & scene.foreground
     out = np.where(mask[..., None], out, scene.image)
     return out, mask
@@ -179,7 +198,9 @@ def warp(rng, scene: Scene, strength: float):
 
 def fibre(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    pts = _curve(rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.4), rng.uniform(-0.5, 0.5))
+    pts = _curve(
+        rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.4), rng.uniform(-0.5, 0.5)
+    )
     pts = pts + rng.normal(0, size * 0.003, pts.shape)
     mask = _line_mask(size, pts, max(1, size * 0.004)) & scene.foreground
     value = (0.1, 0.08, 0.06) if rng.random() < 0.7 else (0.9, 0.9, 0.9)
@@ -188,7 +209,10 @@ def fibre(rng, scene: Scene, strength: float):
 
 def blur(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    mask = _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12)) & scene.foreground
+    mask = (
+        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12))
+        & scene.foreground
+    )
     sigma = size * (0.004 + 0.01 * strength)
     soft = np.stack([ndimage.gaussian_filter(scene.image[..., i], sigma) for i in range(3)], -1)
     return np.where(mask[..., None], soft, scene.image), mask

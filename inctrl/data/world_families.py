@@ -22,11 +22,21 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 COLOURS = {
-    "red": (0.75, 0.15, 0.12), "green": (0.2, 0.55, 0.25), "blue": (0.18, 0.3, 0.7),
-    "yellow": (0.9, 0.8, 0.2), "orange": (0.92, 0.5, 0.12), "grey": (0.55, 0.55, 0.55),
-    "black": (0.16, 0.16, 0.17), "white": (0.92, 0.92, 0.9), "brown": (0.5, 0.32, 0.18),
-    "beige": (0.85, 0.76, 0.6), "silver": (0.75, 0.77, 0.8), "gold": (0.85, 0.68, 0.3),
-    "copper": (0.78, 0.45, 0.28), "purple": (0.5, 0.25, 0.6), "pink": (0.92, 0.55, 0.65),
+    "red": (0.75, 0.15, 0.12),
+    "green": (0.2, 0.55, 0.25),
+    "blue": (0.18, 0.3, 0.7),
+    "yellow": (0.9, 0.8, 0.2),
+    "orange": (0.92, 0.5, 0.12),
+    "grey": (0.55, 0.55, 0.55),
+    "black": (0.16, 0.16, 0.17),
+    "white": (0.92, 0.92, 0.9),
+    "brown": (0.5, 0.32, 0.18),
+    "beige": (0.85, 0.76, 0.6),
+    "silver": (0.75, 0.77, 0.8),
+    "gold": (0.85, 0.68, 0.3),
+    "copper": (0.78, 0.45, 0.28),
+    "purple": (0.5, 0.25, 0.6),
+    "pink": (0.92, 0.55, 0.65),
     "teal": (0.15, 0.55, 0.55),
 }
 METALS = ("silver", "grey", "gold", "copper")
@@ -36,7 +46,7 @@ EARTH = ("grey", "beige", "brown", "white", "black")
 
 @dataclass
 class Scene:
-    image: np.ndarray       # [S, S, 3] float in [0, 1]
+    image: np.ndarray  # [S, S, 3] float in [0, 1]
     background: np.ndarray  # [S, S, 3]: what a hole or a missing part reveals
     foreground: np.ndarray  # [S, S] bool: where a defect may be placed
 
@@ -55,7 +65,9 @@ class Family:
 # ------------------------------------------------------------------ primitives
 def smooth(rng, size: int, sigma, *, wrap: bool = True) -> np.ndarray:
     """Gaussian-filtered white noise with unit standard deviation ([S, S])."""
-    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap" if wrap else "reflect")
+    field = ndimage.gaussian_filter(
+        rng.standard_normal((size, size)), sigma, mode="wrap" if wrap else "reflect"
+    )
     field -= field.mean()  # a very wide filter leaves mostly the mean: remove it before scaling
     return field / (field.std() + 1e-8)
 
@@ -157,7 +169,7 @@ def concrete(product, rng, size, rgb):
 
 def leather(product, rng, size, rgb):
     d1, d2, _ = cells(rng, size, int(product.uniform(150, 260)))
-    crease = np.exp(-((d2 - d1) * size / 1.2) ** 2)
+    crease = np.exp(-(((d2 - d1) * size / 1.2) ** 2))
     gray = 0.75 - 0.25 * crease + 0.05 * smooth(rng, size, 1.0)
     return material(tint(gray, rgb), rng, size)
 
@@ -200,7 +212,9 @@ def perforated_metal(product, rng, size, rgb):
 
 
 def circuit_board(product, rng, size, rgb):
-    img = np.zeros((size, size, 3)) + np.array([0.1, 0.38, 0.18]) * (1 + 0.05 * smooth(rng, size, 2))[..., None]
+    img = (
+        np.zeros((size, size, 3)) + np.array([0.1, 0.38, 0.18]) * (1 + 0.05 * smooth(rng, size, 2))[..., None]
+    )
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
     shift = rng.uniform(-0.03, 0.03, 2)
@@ -208,10 +222,17 @@ def circuit_board(product, rng, size, rgb):
         x, y = product.uniform(0.05, 0.95, 2)
         pts = [(x, y)]
         for _ in range(3):
-            x, y = (x, float(product.uniform(0.05, 0.95))) if len(pts) % 2 else (float(product.uniform(0.05, 0.95)), y)
+            x, y = (
+                (x, float(product.uniform(0.05, 0.95)))
+                if len(pts) % 2
+                else (float(product.uniform(0.05, 0.95)), y)
+            )
             pts.append((x, y))
-        draw.line([((px + shift[0]) * size, (py + shift[1]) * size) for px, py in pts],
-                  fill=255, width=max(1, int(size * 0.012)))
+        draw.line(
+            [((px + shift[0]) * size, (py + shift[1]) * size) for px, py in pts],
+            fill=255,
+            width=max(1, int(size * 0.012)),
+        )
         for px, py in (pts[0], pts[-1]):
             r = size * 0.022
             cx, cy = (px + shift[0]) * size, (py + shift[1]) * size
@@ -270,10 +291,19 @@ def _rot(points, centre, angle):
 def screw(product, rng, size, rgb):
     c, a = _pose(rng, size)
     length, width = size * product.uniform(0.55, 0.7), size * product.uniform(0.08, 0.11)
-    shaft = [(-length / 2, -width / 2), (length / 2, -width / 2), (length / 2 + width, 0), (length / 2, width / 2),
-             (-length / 2, width / 2)]
-    head = [(-length / 2 - width * 0.8, -width * 1.1), (-length / 2, -width * 1.1),
-            (-length / 2, width * 1.1), (-length / 2 - width * 0.8, width * 1.1)]
+    shaft = [
+        (-length / 2, -width / 2),
+        (length / 2, -width / 2),
+        (length / 2 + width, 0),
+        (length / 2, width / 2),
+        (-length / 2, width / 2),
+    ]
+    head = [
+        (-length / 2 - width * 0.8, -width * 1.1),
+        (-length / 2, -width * 1.1),
+        (-length / 2, width * 1.1),
+        (-length / 2 - width * 0.8, width * 1.1),
+    ]
     alpha = np.maximum(polygon_mask(size, _rot(shaft, c, a)), polygon_mask(size, _rot(head, c, a)))
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     along = (xx - c[0]) * np.cos(a) + (yy - c[1]) * np.sin(a)
@@ -388,9 +418,14 @@ def dice(product, rng, size, rgb):
     half = size * product.uniform(0.25, 0.3)
     square = polygon_mask(size, _rot([(-half, -half), (half, -half), (half, half), (-half, half)], c, a))
     n = int(product.integers(1, 7))
-    spots = {1: [(0, 0)], 2: [(-1, -1), (1, 1)], 3: [(-1, -1), (0, 0), (1, 1)],
-             4: [(-1, -1), (1, 1), (-1, 1), (1, -1)], 5: [(-1, -1), (1, 1), (-1, 1), (1, -1), (0, 0)],
-             6: [(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1)]}[n]
+    spots = {
+        1: [(0, 0)],
+        2: [(-1, -1), (1, 1)],
+        3: [(-1, -1), (0, 0), (1, 1)],
+        4: [(-1, -1), (1, 1), (-1, 1), (1, -1)],
+        5: [(-1, -1), (1, 1), (-1, 1), (1, -1), (0, 0)],
+        6: [(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1)],
+    }[n]
     pips = sum(_disc(size, p, half * 0.16) for p in _rot(np.asarray(spots) * half * 0.5, c, a))
     body = tint((1 - 0.8 * np.clip(pips, 0, 1)) * 0.92 * lit(square, rng), rgb * 0.3 + 0.7)
     return _object_scene(square, body, rng, size, light_bg=False)
@@ -399,42 +434,57 @@ def dice(product, rng, size, rgb):
 def _family(name, noun, kind, colours, draw):
     def wrapped(product, rng, size, rgb):
         return draw(product, rng, size, np.asarray(rgb, dtype=np.float64))
+
     return Family(name, noun, kind, tuple(colours), wrapped)
 
 
 #: The pretraining families (22).
-PRETRAIN_FAMILIES = {f.name: f for f in (
-    _family("knitted_fabric", "knitted fabric", "material", BRIGHT, knitted_fabric),
-    _family("brushed_metal", "brushed metal plate", "material", METALS, brushed_metal),
-    _family("cast_metal", "cast metal part", "material", METALS, cast_metal),
-    _family("marble", "marble slab", "material", EARTH, marble),
-    _family("granite", "granite slab", "material", EARTH, granite),
-    _family("concrete", "concrete wall", "material", EARTH, concrete),
-    _family("leather", "leather", "material", ("brown", "black", "beige", "red"), leather),
-    _family("paper", "sheet of paper", "material", ("white", "beige", "yellow", "pink"), paper),
-    _family("plastic", "plastic surface", "material", BRIGHT, plastic),
-    _family("ceramic_tiles", "tiled surface", "material", BRIGHT + EARTH, ceramic_tiles),
-    _family("perforated_metal", "perforated metal sheet", "material", METALS, perforated_metal),
-    _family("circuit_board", "printed circuit board", "material", ("green",), circuit_board),
-    _family("sand", "sand", "material", EARTH + ("yellow",), sand),
-    _family("cork", "cork board", "material", ("brown", "beige"), cork),
-    _family("carpet", "carpet", "material", BRIGHT + EARTH, carpet),
-    _family("rubber_mat", "rubber mat", "material", ("black", "grey", "blue", "green"), rubber_mat),
-    _family("screw", "screw", "object", METALS, screw),
-    _family("hex_nut", "hex nut", "object", METALS, hex_nut),
-    _family("capsule", "capsule", "object", BRIGHT, capsule),
-    _family("bottle_top", "bottle seen from above", "object", ("green", "brown", "blue", "white"), bottle_top),
-    _family("washer", "washer", "object", METALS, washer),
-    _family("button", "button", "object", BRIGHT, button),
-    _family("gear", "gear", "object", METALS, gear),
-)}
+PRETRAIN_FAMILIES = {
+    f.name: f
+    for f in (
+        _family("knitted_fabric", "knitted fabric", "material", BRIGHT, knitted_fabric),
+        _family("brushed_metal", "brushed metal plate", "material", METALS, brushed_metal),
+        _family("cast_metal", "cast metal part", "material", METALS, cast_metal),
+        _family("marble", "marble slab", "material", EARTH, marble),
+        _family("granite", "granite slab", "material", EARTH, granite),
+        _family("concrete", "concrete wall", "material", EARTH, concrete),
+        _family("leather", "leather", "material", ("brown", "black", "beige", "red"), leather),
+        _family("paper", "sheet of paper", "material", ("white", "beige", "yellow", "pink"), paper),
+        _family("plastic", "plastic surface", "material", BRIGHT, plastic),
+        _family("ceramic_tiles", "tiled surface", "material", BRIGHT + EARTH, ceramic_tiles),
+        _family("perforated_metal", "perforated metal sheet", "material", METALS, perforated_metal),
+        _family("circuit_board", "printed circuit board", "material", ("green",), circuit_board),
+        _family("sand", "sand", "material", EARTH + ("yellow",), sand),
+        _family("cork", "cork board", "material", ("brown", "beige"), cork),
+        _family("carpet", "carpet", "material", BRIGHT + EARTH, carpet),
+        _family("rubber_mat", "rubber mat", "material", ("black", "grey", "blue", "green"), rubber_mat),
+        _family("screw", "screw", "object", METALS, screw),
+        _family("hex_nut", "hex nut", "object", METALS, hex_nut),
+        _family("capsule", "capsule", "object", BRIGHT, capsule),
+        _family(
+            "bottle_top", "bottle seen from above", "object", ("green", "brown", "blue", "white"), bottle_top
+        ),
+        _family("washer", "washer", "object", METALS, washer),
+        _family("button", "button", "object", BRIGHT, button),
+        _family("gear", "gear", "object", METALS, gear),
+    )
+}
 
 #: Families kept out of pretraining *and* out of the auxiliary set: the in-world held-out targets.
-HELD_OUT_FAMILIES = {f.name: f for f in (
-    _family("terrazzo", "terrazzo floor", "material", EARTH, terrazzo),
-    _family("knurled_metal", "knurled metal", "material", METALS, knurled_metal),
-    _family("corrugated_cardboard", "corrugated cardboard", "material", ("brown", "beige"), corrugated_cardboard),
-    _family("dice", "dice", "object", ("white", "red", "black"), dice),
-)}
+HELD_OUT_FAMILIES = {
+    f.name: f
+    for f in (
+        _family("terrazzo", "terrazzo floor", "material", EARTH, terrazzo),
+        _family("knurled_metal", "knurled metal", "material", METALS, knurled_metal),
+        _family(
+            "corrugated_cardboard",
+            "corrugated cardboard",
+            "material",
+            ("brown", "beige"),
+            corrugated_cardboard,
+        ),
+        _family("dice", "dice", "object", ("white", "red", "black"), dice),
+    )
+}
 
 FAMILIES = {**PRETRAIN_FAMILIES, **HELD_OUT_FAMILIES}
