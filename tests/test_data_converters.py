@@ -61,7 +61,9 @@ def test_mvtec_copy_refusals_and_overwrite(tmp_path):
     raw = make_canonical(tmp_path / "raw", {"bottle": (4, 1, {"broken": 2})})
     ds = _convert_checked(convert_mvtec, raw, tmp_path / "out")
     assert ds.counts() == {"bottle": {"train_good": 4, "test_good": 1, "test_anomalous": 2}}
-    assert ds.test_samples("bottle")[-1].mask is not None
+    last = ds.test_samples("bottle")[-1]
+    assert last.mask == ds.root / "bottle" / "ground_truth" / "broken" / f"{last.path.stem}_mask.png"
+    assert last.mask.is_file()
     with pytest.raises(ValueError, match="inside the raw folder"):
         convert_mvtec(raw, raw / "converted", show_progress=False)
     assert not (raw / "converted").exists()

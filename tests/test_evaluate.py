@@ -91,7 +91,11 @@ def test_evaluate_end_to_end(tiny_model, target, tmp_path):
     assert row.auroc_full == pytest.approx(roc_auc_score(labels, out.score.numpy()))
     assert row.auprc_s_p == pytest.approx(average_precision_score(labels, out.patch_score.numpy()))
     assert row.auroc_s_a == pytest.approx(roc_auc_score(labels, out.text_score.numpy()))
-    assert 0 <= row.pixel_auroc <= 1
+    # pixel AUROC: every pixel of the maps (at pixel_size) against the masks in the model's frame
+    masks = np.stack([mask_in_model_frame(s.mask, 32) if s.label else np.zeros((32, 32), bool)
+                      for s in tests])
+    assert masks.any() and not masks.all()
+    assert row.pixel_auroc == pytest.approx(roc_auc_score(masks.ravel(), out.anomaly_map(32).numpy().ravel()))
     data = json.loads((tmp_path / "eval.json").read_text())
     assert {r["k"] for r in data["summary"]} == {1, 2}
     with pytest.raises(ValueError, match="cannot draw"):

@@ -34,3 +34,15 @@ def test_inctrl_loss_sums_final_and_image_terms():
     zeros = torch.zeros(2)
     out = InCTRLOutput(s, s_i, zeros, zeros, zeros, zeros, zeros, zeros)
     assert inctrl_loss(out, y).item() == pytest.approx((focal_loss(s, y) + focal_loss(s_i, y)).item())
+
+
+def test_inctrl_loss_terms_are_what_training_logs():
+    s, s_i, y = torch.tensor([0.6, 0.3]), torch.tensor([0.8, 0.1]), torch.tensor([1.0, 0.0])
+    zeros = torch.zeros(2)
+    out = InCTRLOutput(s, s_i, zeros, zeros, zeros, zeros, zeros, zeros)
+    loss, final, image = inctrl_loss(out, y, terms=True)
+    assert torch.equal(final, focal_loss(s, y)) and torch.equal(image, focal_loss(s_i, y))
+    assert torch.equal(loss, final + image) and torch.equal(loss, inctrl_loss(out, y))
+    prob = inctrl_loss(out, y, form="probability")
+    assert prob.item() == pytest.approx((focal_loss(s, y, form="probability")
+                                         + focal_loss(s_i, y, form="probability")).item())
