@@ -5,9 +5,9 @@ never change during training or evaluation. Encoding every image once (instead o
 step, prompt draw or K) gives the same scores at a fraction of the cost.
 
 Features are kept in fp32 by default, so scores from cached features equal ``model.score``
-exactly. Storing the patch tokens in fp16 halves the memory (the tokens are >99% of it) but
-moved s_p by up to 1.1e-5 and s by up to 5e-6 on ELPV with the tiny profile, at the edge of
-the 1e-5 agreement the package promises; fp16 is therefore opt-in (``dtype=torch.float16``).
+exactly. Storing the patch tokens in fp16 halves the memory (the tokens are nearly all of it)
+but rounds them, which moves the scores by about the 1e-5 agreement the package promises;
+fp16 is therefore opt-in (``dtype=torch.float16``).
 """
 
 from __future__ import annotations
