@@ -7,7 +7,7 @@ line (thousands for a training run). :func:`use_live_progress` replaces those ba
 current kernel only, by :class:`LiveBar`: a tqdm whose text lives in one display output
 that is updated in place (``update_display_data``). Jupyter, Colab and VS Code show it as a
 live bar; nbclient and papermill store only its final state, so the built page shows one
-line per bar, and bars opened with ``leave=False`` leave nothing.
+line per bar (bars opened with ``leave=False`` keep their final line too).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class LiveBar(_std_tqdm):
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
         from IPython.display import display
 
-        text = self.__str__() if msg is None else msg
+        # closing a leave=False bar asks to erase it; keep its final line instead, so that a
+        # built page shows every loop once and no empty output
+        text = self.__str__() if not msg else msg
         if self._handle is None:
             if not text:
                 return True

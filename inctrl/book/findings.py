@@ -1,0 +1,71 @@
+"""The relations the chapters state in words, as checks on the numbers they measured.
+
+A chapter's text is written by a person and states what its numbers show ("the residual
+works in both contexts", "the loss falls for every K"); the numbers themselves are glued in.
+Each such statement is listed here with a check on the chapter's ``metrics.json``, and
+``tests/test_findings.py`` runs every check on the outputs of the book build, so that a
+change of backbone, data or code that turns a finding around fails the tests instead of
+leaving the text wrong. Change the text and its finding together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["FINDINGS", "Finding", "check_chapter"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A statement of chapter ``chapter`` (the notebook's file stem) and its check."""
+
+    chapter: str
+    statement: str
+    holds: Callable[[dict], bool]
+
+
+def _toy(m: dict) -> bool:
+    toy = m["toy_auroc"]
+    residual = min(toy["residual_A"], toy["residual_B"])
+    return toy["absolute_A"] > 0.95 and toy["absolute_B"] < 0.2 and residual > 0.95
+
+
+def _corners(m: dict) -> bool:
+    corner = m["argmax_in_corner"]
+    if "mono" in m["prompt_cell_types"] or "corner_normal_mono" not in corner:
+        return True  # the statement is about poly-only prompts
+    return corner["corner_normal_mono"] > corner["corner_normal_poly"]
+
+
+def _loss_falls(m: dict) -> bool:
+    return all(v["last_epoch"] < v["first_epoch"] for v in m["loss"].values())
+
+
+FINDINGS: list[Finding] = [
+    Finding("01_in_context_learning", "the absolute detector works on context A and fails on B; the "
+            "in-context residual works on both", _toy),
+    Finding("01_in_context_learning", "normal solar cells are farther from fabric prompts than from "
+            "solar-cell prompts",
+            lambda m: m["contexts"]["ELPV"]["mean_sp_normal"] < m["contexts"]["textures"]["mean_sp_normal"]),
+    Finding("02_patch_residuals", "s_p alone separates defective from normal cells",
+            lambda m: m["auroc_sp"] > 0.6),
+    Finding("02_patch_residuals", "against poly-only prompts, the largest residual of a normal mono cell "
+            "sits in a corner more often than that of a normal poly cell", _corners),
+    Finding("03_image_residuals", "the model's image score is eta(F_x) computed by hand",
+            lambda m: m["si_max_abs_diff"] < 1e-5),
+    Finding("03_image_residuals", "before training, the raw embedding residual already carries "
+            "information", lambda m: m["auroc"]["raw_residual_norm"] > 0.55),
+    Finding("04_text_priors", "Eq. 6 recomputed reproduces the model's text score",
+            lambda m: m["sa_max_abs_diff"] < 1e-4),
+    Finding("04_text_priors", "the normal and anomalous text prototypes are close",
+            lambda m: m["cos_tn_ta"] > 0.9),
+    Finding("05_training", "the training loss falls for every K", _loss_falls),
+    Finding("08_speed", "batching changes no score beyond rounding",
+            lambda m: m["batch_invariance_max_abs_diff"] < 1e-5),
+]
+
+
+def check_chapter(chapter: str, metrics: dict) -> list[str]:
+    """The statements of ``chapter`` that its ``metrics`` contradict."""
+    return [f.statement for f in FINDINGS if f.chapter == chapter and not f.holds(metrics)]
