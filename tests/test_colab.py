@@ -54,7 +54,7 @@ def test_colab_cell_installs_for_this_kernel():
 def _fresh_environment(tmp: Path) -> Path:
     """A venv that sees this environment's dependencies but not its inctrl; returns its python."""
     env_dir = tmp / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)  # pip, setuptools: this environment's
     python = env_dir / "bin" / "python"
     purelib = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                   check=True, capture_output=True, text=True).stdout.strip())
@@ -63,7 +63,7 @@ def _fresh_environment(tmp: Path) -> Path:
     ours = Path(sysconfig.get_paths()["purelib"])
     for entry in ours.iterdir():
         name = entry.name.lower()
-        if "inctrl" in name or name.startswith(("__editable__", "pip")) or name.endswith(".pth"):
+        if "inctrl" in name or name.startswith("__editable__") or name.endswith(".pth"):
             continue
         (deps / entry.name).symlink_to(entry)
     (purelib / "deps.pth").write_text(f"{deps}\n")  # a plain path line: no .pth inside it runs

@@ -61,6 +61,11 @@ FINDINGS: list[Finding] = [
     Finding("04_text_priors", "the normal and anomalous text prototypes are close",
             lambda m: m["cos_tn_ta"] > 0.9),
     Finding("05_training", "the training loss falls for every K", _loss_falls),
+    Finding("07_your_own_images", "the command line scores every query exactly as the API does",
+            lambda m: m["cli"]["max_abs_score_diff"] < 1e-5),
+    Finding("07_your_own_images", "the command line's automatic threshold equals the API's threshold "
+            "from the held-out normal images",
+            lambda m: abs(m["cli"]["threshold"] - m["thresholds"]["normal"]) < 1e-6),
     Finding("08_speed", "batching changes no score beyond rounding",
             lambda m: m["batch_invariance_max_abs_diff"] < 1e-5),
 ]

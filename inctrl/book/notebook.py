@@ -128,11 +128,22 @@ def environment(device: str | torch.device = "auto") -> dict[str, str]:
         "torch": torch.__version__,
         "open_clip": getattr(open_clip, "__version__", "?"),
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
-                              f" ({torch.get_num_threads()} threads)"),
+                              f" ({_cpu_name()}, {torch.get_num_threads()} threads)"),
     }
     if in_colab():
         info["colab"] = "yes"
     return info
+
+
+def _cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 @dataclass
@@ -166,6 +177,7 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
 
 
 def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,

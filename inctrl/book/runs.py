@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run", "train_per_k"]
+__all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run", "train_per_k",
+           "trained_or_fresh"]
 
 
 def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
@@ -91,3 +92,32 @@ def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
     if not found:
         return None
     return found[min(found, key=lambda k: (abs(k - shots), k))]
+
+
+def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, device="auto",
+                     pretrained: bool = True, weights: str | None = None):
+    """The model a chapter applies to new images: ``checkpoint`` when given, else the
+    offline run's model with K nearest to ``shots`` (:func:`nearest_checkpoint`); a fresh
+    model of ``profile`` (untrained heads) when there is none or it does not load with this
+    package version.
+
+    Returns ``(model, checkpoint path or None, label)``; the label names the profile and,
+    for a trained model, the checkpoint its heads come from.
+    """
+    from ..checkpoint import CheckpointError, load
+    from .notebook import load_model, profile_label
+
+    path = Path(checkpoint) if checkpoint is not None else nearest_checkpoint(experiment_dir, shots)
+    if path is not None:
+        try:
+            model = load(path, device=device)
+        except CheckpointError:
+            path = None
+    if path is None:
+        model = load_model(profile, device, pretrained=pretrained, weights=weights)
+        label = profile_label(model.config.profile, model.config.pretrained is not None, weights)
+        return model, None, f"{label}, untrained heads"
+    backbone = model.config.pretrained  # as stored in the checkpoint (None: random weights)
+    label = profile_label(model.config.profile, pretrained=backbone is not None,
+                          weights=backbone if backbone and Path(str(backbone)).suffix else None)
+    return model, path, f"{label}, heads from {path.parent.name}/{path.name}"

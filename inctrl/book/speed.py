@@ -1,0 +1,176 @@
+"""Chapter 8: encoder-pass counts, the benchmark's results as page-wide tables, and a small
+live timing of the official-style loop against the prompt bank and batching.
+
+The benchmark itself is ``benchmarks/bench_inference.py`` (part of the repository, not of the
+package); :func:`load_benchmarks` reads its results files with its own loader.
+"""
+
+from __future__ import annotations
+
+import glob
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+__all__ = [
+    "batch_invariance", "live_timing", "load_benchmarks", "machine_ids", "memory_table",
+    "plot_throughput", "speed_table", "targets_table", "work_counts",
+]
+
+#: Text sentences per category in the prompt ensemble (154 normal + 88 anomalous).
+N_SENTENCES = 242
+
+
+def work_counts(n_test: int, ks: Sequence[int] = (2, 4, 8)) -> pd.DataFrame:
+    """Image-encoder passes and encoded sentences for ``n_test`` queries of one category:
+    the official loop (everything per query) against a prompt bank with batched scoring."""
+    rows = [{"K": k, "image passes, official": n_test * (k + 1), "image passes, bank": n_test + k,
+             "sentences, official": N_SENTENCES * n_test, "sentences, bank": N_SENTENCES} for k in ks]
+    frame = pd.DataFrame(rows).set_index("K")
+    frame["image passes saved"] = 1 - frame["image passes, bank"] / frame["image passes, official"]
+    return frame
+
+
+# ------------------------------------------------------------------------ benchmark results
+def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.DataFrame, list[Path]]:
+    """Every results file matching ``pattern``, one row per measurement (the benchmark's own
+    :func:`load_results`), with a ``file`` column. Empty when the benchmark is not importable
+    (the package installed without the repository) or no file matches."""
+    root = str(Path(repo_root).resolve())
+    if root not in sys.path:  # the benchmarks folder is not part of the package
+        sys.path.insert(0, root)
+    try:
+        from benchmarks.bench_inference import load_results
+    except ImportError:
+        return pd.DataFrame(), []
+    files = [Path(p) for p in sorted(glob.glob(pattern))]
+    frames = [load_results(p).assign(file=p.name) for p in files]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), files
+
+
+def machine_ids(df: pd.DataFrame) -> dict[str, str]:
+    """Short ids (``M1``, ``M2`` ...) for the machines of the results, in file order."""
+    return {name: f"M{i + 1}" for i, name in enumerate(dict.fromkeys(df.device))} if len(df) else {}
+
+
+def _inctrl_rows(df: pd.DataFrame) -> pd.DataFrame:
+    rows = df[df.method == "inctrl"].copy()
+    rows["machine"] = rows.device.map(machine_ids(df))
+    rows["K"] = rows.shots.astype(int)
+    rows["B"] = rows.batch_size.astype(int)
+    return rows
+
+
+def speed_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Throughput of batched InCTRL per machine, profile, precision, K and batch size, as a
+    ratio to the bare encoder (median calls, fastest calls, and the arithmetic bound) and as
+    a speed-up over the official one-query loop."""
+    rows = _inctrl_rows(df)
+    out = rows[["machine", "profile", "precision", "K", "B", "queries_per_s", "speed_ratio",
+                "speed_ratio_best", "speed_ratio_arithmetic", "speedup_vs_official"]]
+    names = {"precision": "prec.", "queries_per_s": "queries/s", "speed_ratio": "÷ enc.",
+             "speed_ratio_best": "÷ enc., fastest", "speed_ratio_arithmetic": "÷ enc., arith.",
+             "speedup_vs_official": "× official"}
+    return out.rename(columns=names).reset_index(drop=True)
+
+
+def memory_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Working memory of one scoring call against the bare encoder's at the same batch size."""
+    rows = _inctrl_rows(df)
+    enc = df[df.method == "encoder"].set_index(["file", "profile", "precision", "batch_size"]).peak_mem_mb
+    rows["encoder MB"] = [enc.get((r.file, r.profile, r.precision, r.batch_size)) for r in rows.itertuples()]
+    out = rows[["machine", "profile", "precision", "K", "B", "peak_mem_mb", "encoder MB", "memory_ratio"]]
+    return out.rename(columns={"precision": "prec.", "peak_mem_mb": "InCTRL MB",
+                               "memory_ratio": "ratio"}).reset_index(drop=True)
+
+
+def targets_table(df: pd.DataFrame, speed_min: float = 0.8, memory_max: float = 1.25) -> pd.DataFrame:
+    """Per machine, profile and precision: how many configurations meet the speed target
+    (median and fastest calls) and the memory target."""
+    rows = _inctrl_rows(df)
+    out = []
+    for (machine, prof, prec), part in rows.groupby(["machine", "profile", "precision"]):
+        out.append({"machine": machine, "profile": prof, "prec.": prec, "configurations": len(part),
+                    f"≥ {speed_min}× enc. (median)": int((part.speed_ratio >= speed_min).sum()),
+                    f"≥ {speed_min}× enc. (fastest)": int((part.speed_ratio_best >= speed_min).sum()),
+                    f"memory ≤ {memory_max}×": int((part.memory_ratio.astype(float) <= memory_max).sum())})
+    return pd.DataFrame(out)
+
+
+def plot_throughput(df: pd.DataFrame, axes) -> None:
+    """Queries/s against batch size (log-log), one line per K and the bare encoder, one
+    panel per results file, profile and precision."""
+    from .viz import PALETTE, log_ticks
+
+    ids = machine_ids(df)
+    for ax, ((_, prof, prec), part) in zip(axes, df.groupby(["file", "profile", "precision"])):
+        enc = part[part.method == "encoder"].sort_values("batch_size")
+        ax.plot(enc.batch_size, enc.queries_per_s, "k--", marker="o", label="encoder")
+        ks = sorted(part[part.method != "encoder"].shots.dropna().unique())
+        color = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(ks)}
+        for k, rows in part[part.method == "inctrl"].groupby("shots"):
+            rows = rows.sort_values("batch_size")
+            ax.plot(rows.batch_size, rows.queries_per_s, marker="o", color=color[k], label=f"K={int(k)}")
+        for k, rows in part[part.method == "official"].groupby("shots"):
+            ax.scatter(rows.batch_size, rows.queries_per_s, marker="x", s=50, color=color[k])
+        ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="queries / s")
+        log_ticks(ax, sorted(part.batch_size.unique()))
+        ax.set_title(f"{ids[part.device.iloc[0]]}, {prof}, {prec}")
+
+
+# ------------------------------------------------------------------------ live timing
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_seconds(fn, device: torch.device, repeats: int) -> float:
+    times = []
+    for _ in range(max(1, repeats)):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def live_timing(model, x: torch.Tensor, prompts: torch.Tensor, name: str, batch_sizes: Sequence[int],
+                n_official: int, repeats: int) -> tuple[dict[str, float], float]:
+    """Seconds per query of preprocessed queries ``x`` scored three ways (median of
+    ``repeats``): the official style (for each of ``n_official`` queries a fresh prompt bank
+    with the text cache cleared, then the one query), one at a time with one bank, and in
+    batches of each size of ``batch_sizes``. Returns ``(timings, seconds to build a bank)``."""
+    device = x.device
+    n = len(x)
+    n_off = max(1, min(n_official, n))
+
+    def official_style():
+        for i in range(n_off):
+            model.clear_text_cache()           # the official code re-encodes the text each time
+            model.score(x[i:i + 1], model.prompt_bank(prompts, name), batch_size=1)
+
+    start = time.perf_counter()
+    bank = model.prompt_bank(prompts, name)
+    _sync(device)
+    bank_seconds = time.perf_counter() - start
+    model.score(x[:1], bank, batch_size=1)   # warm-up (first-call allocations)
+    timings = {"official-style": _median_seconds(official_style, device, repeats) / n_off}
+    for b in sorted({min(int(b), n) for b in batch_sizes}):
+        key = "one at a time" if b == 1 else f"batched, B={b}"
+        timings[key] = _median_seconds(lambda b=b: model.score(x, bank, batch_size=b), device, repeats) / n
+    return timings, bank_seconds
+
+
+def batch_invariance(model, x: torch.Tensor, bank) -> float:
+    """The largest difference of any score (s, s_p, s_i, s_a) between scoring ``x`` one
+    query at a time and in one batch."""
+    one = model.score(x, bank, batch_size=1).cpu()
+    full = model.score(x, bank, batch_size=len(x)).cpu()
+    return max(float((getattr(one, f) - getattr(full, f)).abs().max())
+               for f in ("score", "patch_score", "image_score", "text_score"))
