@@ -17,15 +17,17 @@ with the CLIP keys at top level and ``adapter.*``, ``diff_head.*`` (phi) and
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import open_clip
 import torch
 
 from . import atomic
-from .backbone import PROFILES, WEIGHTS_ENV
+from .backbone import PROFILES, WEIGHTS_ENV, WeightsUnavailableError
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
 
@@ -42,24 +44,49 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as asked; the message lists what is wrong."""
 
 
-def _read(path: str | Path) -> dict:
+def read_torch_file(path: str | Path, what: str = "checkpoint") -> dict:
+    """``torch.load(weights_only=True)`` of a file that must hold a dictionary.
+
+    Anything else - missing, empty, truncated, not a torch file, or pickled Python objects
+    (never unpickled: that could run code) - raises a one-line CheckpointError naming the file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}" if not path.exists() else
+                              f"{what} {path} is not a regular file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}). Only files "
-            "holding tensors and plain containers are accepted (torch.load weights_only=True)."
-        ) from error
+        raise CheckpointError(f"{path} is not a readable {what}: {_load_failure(path, error)}. Only "
+                              "files holding tensors and plain containers are accepted (torch.load "
+                              "weights_only=True)") from error
     if not isinstance(data, Mapping):
-        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a checkpoint dictionary")
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a {what} dictionary")
     return dict(data)
 
 
+def _load_failure(path: Path, error: Exception) -> str:
+    """Why torch.load failed, in a few words (torch's own text advises weights_only=False,
+    which would execute whatever the file holds)."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    text = str(error)
+    found = re.search(r"GLOBAL (\S+)", text)
+    if found:
+        return f"it holds pickled Python objects ({found.group(1)}), refused unread"
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    if head[:1] == b"\x80":  # a raw pickle (protocol 2+) that is not tensors and plain containers
+        return "it holds pickled Python objects, refused unread"
+    if head == b"PK" or isinstance(error, EOFError):  # a torch zip archive, cut or damaged
+        return "the file is truncated or damaged"
+    return f"not a torch file ({type(error).__name__})"
+
+
 def _key_list(keys, limit: int = 20) -> str:
-    keys = sorted(keys)
+    keys = sorted(str(k) for k in keys)
     more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
 
@@ -79,12 +106,57 @@ def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -
     return atomic.torch_save(data, path)
 
 
+_CONFIG_TYPES = {"profile": (str,), "model_name": (str,), "pretrained": (str, type(None)),
+                 "taps": (list, tuple, type(None)), "backbone_seed": (int,), "head_seed": (int,)}
+
+
+def config_from_dict(raw) -> InCTRLConfig:
+    """An InCTRLConfig from a checkpoint's ``config``, every field checked (CheckpointError)."""
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"its config is a {type(raw).__name__}, not a dictionary")
+    known = {f.name for f in fields(InCTRLConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CheckpointError(f"its config has unknown fields {unknown} (written by another version of "
+                              "inctrl?); expected only " + ", ".join(sorted(known)))
+    missing = sorted({"profile", "model_name"} - set(raw))
+    if missing:
+        raise CheckpointError(f"its config lacks {missing}")
+    for name, value in raw.items():
+        if not isinstance(value, _CONFIG_TYPES[name]) or isinstance(value, bool):
+            raise CheckpointError(f"its config field {name} is {value!r}, not a "
+                                  + " or ".join(t.__name__ for t in _CONFIG_TYPES[name]))
+    taps = raw.get("taps")
+    if taps is not None and not all(isinstance(t, int) and not isinstance(t, bool) for t in taps):
+        raise CheckpointError(f"its config field taps is {taps!r}, not a list of block numbers")
+    return InCTRLConfig(**{**raw, "taps": tuple(taps) if taps is not None else None})
+
+
+def check_weights(state, what: str) -> dict[str, torch.Tensor]:
+    """``state`` as a dict of tensors; refuses other values and NaN / infinite weights (they
+    would load silently and give NaN scores)."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"its {what} are a {type(state).__name__}, not a dictionary of tensors")
+    state = dict(state)
+    odd = sorted(f"{k} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if odd:
+        raise CheckpointError(f"its {what} hold values that are not tensors: {_key_list(odd)}")
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        raise CheckpointError(f"its {what} hold NaN or infinite values in {_key_list(broken)} (training "
+                              "diverged or the file is damaged); use an earlier checkpoint")
+    return state
+
+
 def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
     if data.get("version") != VERSION:
         raise CheckpointError(f"unsupported inctrl checkpoint version {data.get('version')!r}")
-    raw = dict(data["config"])
-    raw["taps"] = tuple(raw["taps"]) if raw.get("taps") is not None else None
-    config = InCTRLConfig(**raw)
+    for key in ("config", "trainable"):
+        if key not in data:
+            raise CheckpointError(f"it has no {key!r} entry: not a complete inctrl checkpoint")
+    config = config_from_dict(data["config"])
+    raw = config.to_dict()
+    trainable = check_weights(data["trainable"], "trainable weights")
     if weights and config.pretrained in (None, EMBEDDED):
         where = "are stored in the checkpoint" if config.pretrained else "are random (from a fixed seed)"
         raise CheckpointError(f"weights={weights!r} does not apply: this checkpoint's backbone weights "
@@ -92,18 +164,18 @@ def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
     if config.pretrained == EMBEDDED:
         if not data.get("backbone"):
             raise CheckpointError("checkpoint says its backbone is embedded but holds none")
-        model = InCTRL(InCTRLConfig(**{**raw, "pretrained": None}))
-        _load_exact(model.backbone.clip, data["backbone"], "backbone")
+        model = _build(InCTRLConfig(**{**raw, "pretrained": None}))
+        _load_exact(model.backbone.clip, check_weights(data["backbone"], "backbone weights"), "backbone")
         model.config = config
     else:
         # A local copy of the training weights (argument, else INCTRL_CLIP_WEIGHTS for the paper
         # profile) replaces the recorded tag or path; the fingerprint below proves it is the same.
         local = weights or (os.environ.get(WEIGHTS_ENV) if config.profile == "paper" else None)
         if local and config.pretrained is not None:
-            model = InCTRL(replace(config, pretrained=str(local)))
+            model = _build(replace(config, pretrained=str(local)))
             model.config = config  # keep the provenance recorded at training time
         else:
-            model = InCTRL(config)
+            model = _build(config)
     fingerprint = model.backbone.state_fingerprint()
     if data.get("backbone_fingerprint") not in (None, fingerprint):
         raise CheckpointError(
@@ -111,9 +183,26 @@ def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
             f"weights {config.pretrained!r}) differs from the one this checkpoint was trained "
             f"with (fingerprint {fingerprint} != {data['backbone_fingerprint']}); scores would "
             "be meaningless. Use the same backbone weights (and open_clip version) as in training.")
-    trainable = {k: v for k, v in data["trainable"].items()}
-    _load_exact(model, trainable, "trainable weights", only_prefixes=tuple(OFFICIAL_PREFIXES.values()))
+    load_trainable(model, trainable)
     return model.to(device).eval()
+
+
+def _build(config: InCTRLConfig) -> InCTRL:
+    """The model a checkpoint's config describes; a config no backbone matches is the
+    checkpoint's fault (missing weights files are not: they pass through)."""
+    try:
+        return InCTRL(config)
+    except WeightsUnavailableError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"its config {config.to_dict()} does not describe a model this inctrl can "
+                              f"build ({type(error).__name__}: {error})") from error
+
+
+def load_trainable(model: InCTRL, state: Mapping[str, torch.Tensor]) -> None:
+    """Load the adapter and heads (exact key set and shapes, finite values) into ``model``."""
+    _load_exact(model, check_weights(state, "trainable weights"), "trainable weights",
+                only_prefixes=tuple(OFFICIAL_PREFIXES.values()))
 
 
 def _load_exact(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str,
@@ -185,8 +274,8 @@ def import_official(source: str | Path | Mapping, profile: str | None = None,
     onto the open_clip model; only ``logit_scale`` may be absent. Anything missing, unexpected
     or mis-shaped raises a CheckpointError listing the keys.
     """
-    data = _read(source) if isinstance(source, (str, Path)) else dict(source)
-    state = official_state_dict(data)
+    data = read_torch_file(source) if isinstance(source, (str, Path)) else dict(source)
+    state = check_weights(official_state_dict(data), "weights")
     model_name = guess_official_model(state)
     if profile is None:
         profile = {"ViT-B-16-plus-240": "paper", "inctrl-tiny-vit": "tiny"}.get(model_name, "custom")
@@ -215,12 +304,15 @@ def load_checkpoint(path: str | Path, device="auto", weights: str | None = None)
     file moved; checked against the stored backbone fingerprint. Official checkpoints carry
     their CLIP weights and ignore it.
     """
-    data = _read(path)
+    data = read_torch_file(path)
     device = resolve_device(device)
-    if data.get("format") == FORMAT:
-        return _load_own(data, device, weights)
-    if "model_state" in data or "adapter.fc.0.weight" in data:
-        return import_official(data, device=device)
+    try:
+        if data.get("format") == FORMAT:
+            return _load_own(data, device, weights)
+        if "model_state" in data or "adapter.fc.0.weight" in data:
+            return import_official(data, device=device)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
     raise CheckpointError(f"{path} is neither an inctrl checkpoint nor an official InCTRL checkpoint "
                           f"(top-level keys: {_key_list(data)})")
 

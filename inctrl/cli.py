@@ -1,9 +1,12 @@
 """Command line: ``inctrl`` / ``python -m inctrl`` with prepare, train, eval and detect.
 
 Every failure the user can cause (bad argument, missing folder, corrupt image, K larger
-than the images available, unreadable checkpoint) ends with one line
-``inctrl: error: ...`` on stderr and a non-zero exit status, never a traceback. Outputs
-are written atomically, and never inside the input folders.
+than the images available, unreadable checkpoint, unusable output path) ends with one line
+``inctrl: error: ...`` on stderr naming the file or option and the fix, and exit status 1
+(2 for a malformed command line, 130 for Ctrl-C); ``--debug`` shows the traceback instead.
+Options and paths are checked before any work starts. Outputs are written atomically
+(:mod:`inctrl.atomic`: a symlink is written through, a folder or FIFO is refused, new files
+get the user's umask), and never inside the input folders.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
+import os
 import sys
 from pathlib import Path
 
 EXIT_ERROR = 1  # runtime errors; argparse uses 2 for malformed command lines
+EXIT_INTERRUPTED = 130
 
 PREPARE_EPILOG = """examples:
   inctrl prepare elpv --out data/elpv                      # from the elpv-dataset package
@@ -58,8 +64,20 @@ def _error_types() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
     from .data.images import ImageLoadError
 
-    return (CLIError, ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
-            CheckpointError, ImageLoadError, WeightsUnavailableError, ImportError, KeyError)
+    # OSError: missing, unreadable or unwritable files, a full disk ...
+    return (CLIError, ValueError, OSError, CheckpointError, ImageLoadError, WeightsUnavailableError,
+            ImportError, KeyError)
+
+
+def _message(error: BaseException) -> str:
+    """One line: the error's own words (an OSError's with its file name)."""
+    if isinstance(error, KeyError) and error.args:
+        text = str(error.args[0])
+    elif isinstance(error, OSError) and error.strerror and error.filename:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
 
 
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "InCTRL generalist anomaly detection (Zhu & Pang, CVPR 2024).",
                                      formatter_class=fmt,
                                      epilog="run 'inctrl <command> --help' for examples")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="convert a dataset to the canonical layout",
@@ -127,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on a GPU")
     p.add_argument("--exclude-query", action="store_true", help="never use a query as its own prompt")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last_state.pt")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from OUT/last_state.pt")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run in a non-empty --out (its checkpoints, state, log, summary)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("eval", help="benchmark a model on a canonical dataset", epilog=EVAL_EPILOG,
@@ -163,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt draw")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
+    for command in sub.choices.values():  # also after the command; SUPPRESS keeps the global value
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an error")
     return parser
 
 
@@ -192,14 +217,97 @@ def _expand(items) -> list[Path]:
             paths.extend(list_images(path))
         elif path.is_file():
             paths.append(path)
+        elif path.exists():  # a FIFO or a device: reading it would block or never end
+            raise CLIError(f"{path} is neither an image file nor a folder")
         else:
             raise FileNotFoundError(f"no such image or folder: {path}")
     return paths
 
 
+# ---------------------------------------------------------------------------- checks
+def _no_duplicates(paths: list[Path], option: str) -> None:
+    """A normal image listed twice would count twice among the K prompts (or be held out
+    and a prompt at once)."""
+    seen = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise CLIError(f"{option} lists {path} twice; give each image once")
+        seen.add(path.resolve())
+
+
+def _at_least_one(option: str, *values) -> None:
+    for value in values:
+        if value is not None and value < 1:
+            raise CLIError(f"{option} must be at least 1, got {value}")
+
+
+def _check_device(device: str) -> None:
+    from .device import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise CLIError(f"--device: {error}") from None
+
+
+def _check_out_file(value: str, option: str) -> None:
+    """An output file: a folder, a FIFO or a read-only file is refused, a symlink is written
+    through to its target, and the folder it goes in must be creatable and writable."""
+    from .atomic import output_target
+
+    try:
+        target = output_target(Path(value).expanduser())
+    except (ValueError, PermissionError) as error:
+        raise CLIError(f"{option} {error}") from None
+    _check_writable(target.parent, option, value)
+
+
+def _check_out_folder(value: str, option: str) -> None:
+    """An output folder: it may exist (as a folder) or be created, and must be writable."""
+    path = Path(value).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise CLIError(f"{option} {value} is a broken symlink (to {os.readlink(path)}); create its "
+                       "target or give another folder")
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {value} is a file, not a folder; give a folder path")
+    _check_writable(path, option, value)
+
+
+def _check_writable(folder: Path, option: str, value: str) -> None:
+    """``folder``, or the first existing folder above it (the rest is created), takes new files."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CLIError(f"{option} {value}: {existing} is a file, so no folder can be made there")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {value}: no permission to write in {existing}; choose another location")
+
+
+def _check_checkpoints(paths) -> None:
+    for path in paths or ():
+        if not Path(path).expanduser().is_file():
+            raise CLIError(f"--checkpoint {path}: no such file" if not Path(path).exists() else
+                           f"--checkpoint {path} is not a checkpoint file")
+
+
+def _threshold(value: str | None) -> float | None:
+    """--threshold as a finite number (None for 'auto' or not given)."""
+    if value is None or value == "auto":
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise CLIError(f"--threshold must be a number or 'auto', got {value!r}") from None
+    if not math.isfinite(threshold):  # NaN would flag nothing, inf everything or nothing
+        raise CLIError(f"--threshold must be a finite number or 'auto', got {value!r}")
+    return threshold
+
+
 # ---------------------------------------------------------------------------- commands
 def cmd_prepare(args) -> None:
     out = Path(args.out)
+    _check_out_folder(args.out, "--out")
     if args.dataset == "synthetic":
         from .data.synthetic import make_synthetic_dataset
 
@@ -222,11 +330,24 @@ def cmd_prepare(args) -> None:
 def cmd_train(args) -> None:
     from .train import train
 
+    _at_least_one("--shots", args.shots)
+    _at_least_one("--epochs", args.epochs)
+    _at_least_one("--steps", args.steps)
     _refuse_inside([args.out], args.aux)
+    _check_out_folder(args.out, "--out")
+    out = Path(args.out).expanduser()
+    if out.is_dir() and not (args.resume or args.overwrite):
+        names = sorted(p.name for p in out.iterdir())
+        if names:
+            held = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+            raise CLIError(f"--out {args.out} is not empty ({held}); pass --resume to continue the run "
+                           "in it, --overwrite to replace it, or choose a new folder")
+    weights = _weights_kwargs(args)
+    _check_device(args.device)
     result = train(args.aux, args.out, shots=args.shots, epochs=args.epochs, steps_per_epoch=args.steps,
                    exclude_query=args.exclude_query, profile=args.profile, device=args.device,
                    amp=args.amp, seed=args.seed, resume=args.resume, progress=not args.quiet,
-                   **_weights_kwargs(args))
+                   overwrite=args.overwrite, **weights)
     last = result.history[-1]["loss"] if result.history else float("nan")
     print(f"trained K={args.shots}: last step loss {last:.4f}; checkpoint {result.checkpoint}; "
           f"loss log {result.log_csv}")
@@ -234,19 +355,32 @@ def cmd_train(args) -> None:
 
 def cmd_eval(args) -> None:
     from . import load
-    from .evaluate import evaluate
+    from .data.fewshot import PromptSet
+    from .data.layout import CanonicalDataset
+    from .evaluate import evaluate, require_test_images
 
+    _at_least_one("--shots", *args.shots)
+    if args.checkpoint and len(args.checkpoint) not in (1, len(args.shots)):
+        raise CLIError(f"give one checkpoint, or one per --shots value ({len(args.shots)}), "
+                       f"not {len(args.checkpoint)}")
+    _check_checkpoints(args.checkpoint)
     _refuse_inside([args.out], [args.data])
+    _check_out_folder(args.out, "--out")
     weights = _weights_kwargs(args)
+    _check_device(args.device)
+    dataset = CanonicalDataset(args.data, name=args.name)  # the data, before any model is built
+    require_test_images(dataset)
+    for category in dataset.categories:  # K out of range: draws are nested, the largest K decides
+        try:
+            PromptSet.draw(dataset, category, max(args.shots), args.seeds[0])
+        except ValueError as error:
+            raise CLIError(f"--shots {max(args.shots)}: {error}") from None
     if args.profile:
         models = load(args.profile, device=args.device, **weights)
     elif len(args.checkpoint) == 1:
         models = load(args.checkpoint[0], device=args.device, **weights)
-    elif len(args.checkpoint) == len(args.shots):
-        models = {k: load(c, device=args.device, **weights) for k, c in zip(args.shots, args.checkpoint)}
     else:
-        raise CLIError(f"give one checkpoint, or one per --shots value ({len(args.shots)}), "
-                       f"not {len(args.checkpoint)}")
+        models = {k: load(c, device=args.device, **weights) for k, c in zip(args.shots, args.checkpoint)}
     result = evaluate(models, args.data, shots=args.shots, seeds=args.seeds, out_dir=args.out,
                       name=args.name, pixel=not args.no_pixel, progress=not args.quiet)
     print(result.markdown())
@@ -260,19 +394,24 @@ def cmd_detect(args) -> None:
     from .threshold import apply_threshold, normal_threshold
 
     _refuse_inside([args.out, args.heatmaps], list(args.normal) + list(args.query))
+    _check_out_file(args.out, "--out")
+    if args.heatmaps:
+        _check_out_folder(args.heatmaps, "--heatmaps")
+    _check_checkpoints([args.checkpoint] if args.checkpoint else [])
+    if not args.name.strip():
+        raise CLIError("--name must be the object / category name, e.g. 'metal_nut'")
     weights = _weights_kwargs(args)
+    auto = args.threshold == "auto"
+    threshold = _threshold(args.threshold)
+    if not 0 <= args.percentile <= 100:  # also refuses NaN
+        raise CLIError(f"--percentile must be between 0 and 100, got {args.percentile}")
+    _check_device(args.device)
     normals, queries = _expand(args.normal), _expand(args.query)
     if not normals:
         raise CLIError("--normal holds no image")
     if not queries:
         raise CLIError("--query holds no image")
-    auto = args.threshold == "auto"
-    threshold = None
-    if args.threshold is not None and not auto:
-        try:
-            threshold = float(args.threshold)
-        except ValueError:
-            raise CLIError(f"--threshold must be a number or 'auto', got {args.threshold!r}") from None
+    _no_duplicates(normals, "--normal")
     n = len(normals)
     k = args.shots if args.shots is not None else (max(1, min(8, n // 2)) if auto else n)
     if k < 1:
@@ -291,6 +430,10 @@ def cmd_detect(args) -> None:
     if auto:
         threshold = normal_threshold(model.score(held_out, bank).score.numpy(), args.percentile)
     scores = out.scores()
+    broken = [str(path) for path, score in zip(queries, scores["score"]) if not math.isfinite(score)]
+    if broken:  # NaN would be written as a score and compare as "normal" with any threshold
+        raise CLIError(f"{len(broken)} of {len(queries)} scores are NaN or infinite (first: {broken[0]}); "
+                       "nothing was written. The model's weights or these images are broken")
     rows = []
     heat_paths = _write_heatmaps(model, queries, out, Path(args.heatmaps)) if args.heatmaps else None
     decisions = apply_threshold(scores["score"], threshold) if threshold is not None else None
@@ -359,12 +502,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except _error_types() as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        text = " ".join(str(message).split())
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("inctrl: error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if args.debug:
+            raise
+        text = _message(error)
+        if not isinstance(error, _error_types()):  # a bug: still one line, the traceback on request
+            text = f"unexpected {type(error).__name__}: {text} (rerun with --debug for the traceback)"
         print(f"inctrl: error: {text}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("inctrl: error: interrupted", file=sys.stderr)
-        return 130
     return 0

@@ -186,6 +186,16 @@ def _pixel_auroc(out, samples, size: int) -> float:
     return float(roc_auc_score(masks, maps)) if masks.any() and not masks.all() else float("nan")
 
 
+def require_test_images(dataset) -> None:
+    """Refuse a category without test images (there is nothing to score), naming the folder."""
+    empty = [c for c in dataset.categories if not dataset.test_samples(c)]
+    if empty:
+        where = Path(dataset.root) / empty[0] / "test"
+        raise ValueError(f"category {empty[0]!r} of {dataset.root} has no test images (expected "
+                         f"{where}/good/ and {where}/<defect>/); evaluation scores the test split, "
+                         "so add them or evaluate another dataset")
+
+
 def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequence[int] = (0, 1, 2),
              out_dir=None, *, name: str | None = None, pixel: bool = True, pixel_size: int | None = None,
              batch_size: int = 64, cache_dir=None, amp: bool = False, progress: bool = True,
@@ -198,6 +208,7 @@ def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequenc
     prompt sets under ``prompts/``. ``profile`` labels the tables (default: the model's).
     """
     dataset = CanonicalDataset(data_root, name=name)
+    require_test_images(dataset)
     models = dict(models) if isinstance(models, Mapping) else {int(k): models for k in shots}
     missing = [k for k in shots if int(k) not in models]
     if missing:

@@ -223,6 +223,32 @@ class InCTRLOutput:
                 for name in ("score", "patch_score", "image_score", "text_score")}
 
 
+def _check_name(name) -> None:
+    """The category name drives the text prior: None or "" would silently score "None"."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r}")
+
+
+def _refuse_duplicates(items) -> None:
+    """K prompts are K different images: the same file twice is a mistake, not a bigger K."""
+    if isinstance(items, torch.Tensor):
+        return
+    seen: dict[Path, object] = {}
+    for item in items:
+        if isinstance(item, (str, Path)):
+            key = Path(item).resolve()
+            if key in seen:
+                raise ValueError(f"prompt image {item} is given twice (also as {seen[key]}); K prompts "
+                                 "must be K different images")
+            seen[key] = item
+
+
+def _check_bank(bank) -> None:
+    if not isinstance(bank, PromptBank):
+        raise ValueError(f"bank must be a PromptBank from model.prompt_bank(normal_images, name), "
+                         f"got {type(bank).__name__}")
+
+
 class InCTRL(nn.Module):
     """The InCTRL model: a frozen CLIP backbone, the adapter psi and the heads eta and phi."""
 
@@ -287,6 +313,8 @@ class InCTRL(nn.Module):
         if not isinstance(images, torch.Tensor):
             images = self._as_list(images)
         n = len(images)
+        if n == 0:
+            raise ValueError("no images were given")
         parts = []
         steps = range(0, n, batch_size)
         for start in tqdm(steps, desc="encoding images", disable=not progress, leave=False):
@@ -332,9 +360,11 @@ class InCTRL(nn.Module):
     def prompt_bank(self, images, name: str, batch_size: int = 32, amp: bool = False) -> PromptBank:
         """Encode the K normal prompt images of category ``name`` once, for any number of
         queries. ``name`` drives the text prior (``"metal_nut"`` -> "metal nut")."""
+        _check_name(name)
         items = images if isinstance(images, torch.Tensor) else self._as_list(images)
         if len(items) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
+        _refuse_duplicates(items)
         sources = [] if isinstance(items, torch.Tensor) else [
             str(i) for i in items if isinstance(i, (str, Path))]
         feats = self.encode(items, batch_size=batch_size, amp=amp)
@@ -353,6 +383,7 @@ class InCTRL(nn.Module):
         Returns:
             The PromptBank (tokens [L, K*N, D], prototype [E], text [2, E]).
         """
+        _check_name(name)
         if len(feats) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
         feats = feats.to(self.device)
@@ -373,6 +404,7 @@ class InCTRL(nn.Module):
         Per batch: one image-encoder forward (with hooks on the tapped blocks), then batched
         residuals on the device; nothing is copied back to the host until the caller asks.
         """
+        _check_bank(bank)
         items = images if isinstance(images, torch.Tensor) else self._as_list(images)
         if len(items) == 0:
             raise ValueError("no query images were given")
@@ -405,6 +437,7 @@ class InCTRL(nn.Module):
     def score_features(self, feats: ImageFeatures, bank: PromptBank,
                        amp: bool = False) -> InCTRLOutput:
         """Score queries from their backbone features (eval mode, no gradient)."""
+        _check_bank(bank)
         with self._heads_in_eval_mode():
             feats = feats.to(self.device)
             with autocast(self.device, amp):

@@ -26,8 +26,9 @@ def normal_threshold(normal_scores, percentile: float = 99.0) -> float:
     scores = np.asarray(normal_scores, dtype=np.float64).ravel()
     if scores.size == 0:
         raise ValueError("a threshold from normal images needs at least one held-out normal score")
-    if not 0 <= percentile <= 100:
+    if not 0 <= percentile <= 100:  # also refuses NaN
         raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    _require_finite(scores, "normal scores")
     return float(np.percentile(scores, percentile))
 
 
@@ -37,6 +38,7 @@ def f1_threshold(labels, scores) -> tuple[float, float]:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.size != scores.size:
         raise ValueError(f"{labels.size} labels for {scores.size} scores")
+    _require_finite(scores, "scores")
     if not labels.any() or labels.all():
         raise ValueError("an F1-optimal threshold needs both normal and anomalous labels")
     precision, recall, thresholds = precision_recall_curve(labels, scores)
@@ -48,4 +50,16 @@ def f1_threshold(labels, scores) -> tuple[float, float]:
 
 def apply_threshold(scores, threshold: float) -> np.ndarray:
     """Boolean decisions: anomalous iff score >= threshold."""
-    return np.asarray(scores, dtype=np.float64) >= threshold
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    scores = np.asarray(scores, dtype=np.float64)
+    _require_finite(scores, "scores")
+    return scores >= threshold
+
+
+def _require_finite(values: np.ndarray, what: str) -> None:
+    """NaN compares false with everything: a NaN score would silently count as normal."""
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"{bad} of {values.size} {what} are NaN or infinite; the model's weights or "
+                         "the images are broken")

@@ -13,11 +13,18 @@ Files written to ``out_dir`` (all atomically):
 
 * ``epoch_{n}.pt`` and ``last.pt`` - inctrl checkpoints (``inctrl.load(path)``), meta has
   epoch, step, loss and the training config;
-* ``last_state.pt`` - optimizer state and the sampler's RNG state, so ``resume=True``
-  continues exactly where training stopped (kept out of the checkpoints, which stay small
-  and loadable anywhere);
+* ``last_state.pt`` - the trained weights, the optimizer state, the sampler's RNG state and
+  the loss history of the last finished epoch, so ``resume=True`` continues exactly where
+  training stopped (kept out of the checkpoints, which stay small and loadable anywhere);
 * ``loss_log.csv`` - one row per step: epoch, step, loss, loss_final, loss_image, lr, seconds;
 * ``train_summary.json`` - config, per-epoch mean loss, timings, checkpoint paths.
+
+``last_state.pt`` is written last and holds all that a resume reads (weights, optimizer,
+sampler, loss history), so a stop between any two writes resumes from one consistent epoch;
+the other files of a half-saved later epoch are put back to that epoch (the tests stop the
+writer between every pair of writes).
+A fresh run (``resume=False``) replaces the files of an earlier run in ``out_dir`` when
+``overwrite=True`` (the default) and refuses them otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +42,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import atomic
-from .checkpoint import load, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    load,
+    load_checkpoint,
+    load_trainable,
+    read_torch_file,
+    save_checkpoint,
+)
 from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
 from .device import autocast, resolve_device
@@ -44,6 +58,13 @@ from .loss import inctrl_loss
 from .model import nearest_prompt_distance
 
 LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
+#: The files a run writes besides ``epoch_{n}.pt`` (what ``overwrite`` replaces).
+RUN_FILES = ("last.pt", "last_state.pt", "loss_log.csv", "train_summary.json")
+STATE_KEYS = ("epoch", "step", "seconds", "optimizer", "sampler", "config")
+#: TrainConfig field -> command-line option, to name what differs on a refused resume.
+OPTIONS = {"aux_roots": "--aux", "shots": "--shots", "steps_per_epoch": "--steps", "seed": "--seed",
+           "profile": "--profile", "amp": "--amp", "exclude_query": "--exclude-query",
+           "pretrained": "--random-weights", "weights": "--weights"}
 
 
 @dataclass
@@ -100,9 +121,21 @@ class TrainConfig:
 
     def same_run(self, other: TrainConfig) -> bool:
         """True when ``other`` trains the same weights (it may only ask for more epochs)."""
-        a, b = self.to_dict(), other.to_dict()
-        a.pop("epochs"), b.pop("epochs")
-        return a == b
+        return not self.differences(other)
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """What ``other`` sets differently, besides the epochs: ``"field (--option): other's
+        value, not ours"`` each. Paths compare resolved (``data/x/`` is ``/abs/data/x``)."""
+        a, b = self._comparable(), other._comparable()
+        return [f"{k}{f' ({OPTIONS[k]})' if k in OPTIONS else ''}: {getattr(other, k)!r}, not "
+                f"{getattr(self, k)!r}" for k in a if k != "epochs" and a[k] != b[k]]
+
+    def _comparable(self) -> dict:
+        data = self.to_dict()
+        data["aux_roots"] = [str(Path(r).expanduser().resolve()) for r in self.aux_roots]
+        if self.weights is not None:
+            data["weights"] = str(Path(self.weights).expanduser().resolve())
+        return data
 
 
 @dataclass
@@ -150,7 +183,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           progress: bool = True, features: CachedFeatures | None = None,
           cache_dir=None, pair_table: bool | PairTable | None = None,
           pretrained: bool = True, weights: str | None = None,
-          categories=None) -> TrainResult:
+          categories=None, overwrite: bool = True) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
 
     ``categories`` restricts training to those categories of ``aux_roots`` (None: all),
@@ -163,13 +196,15 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
     (where the feature cache file lives) avoid re-encoding when several models are trained
     on the same data. ``resume=True`` continues from ``out_dir/last_state.pt`` up to
     ``epochs`` in total and gives exactly the weights of an uninterrupted run. Same seed and
-    device -> identical weights.
+    device -> identical weights. Without ``resume``, the files of an earlier run in
+    ``out_dir`` are replaced (``overwrite=True``) or refused (``overwrite=False``).
     """
     config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
                          (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed,
                          pretrained, weights, categories)
     return train_with_config(config, out_dir, device=device, resume=resume, progress=progress,
-                             features=features, cache_dir=cache_dir, pair_table=pair_table)
+                             features=features, cache_dir=cache_dir, pair_table=pair_table,
+                             overwrite=overwrite)
 
 
 PAIR_TABLE_BYTES = 2 * 1024**3
@@ -265,10 +300,96 @@ def _use_pair_table(choice: bool | None, samples, tokens) -> bool:
 def _read_log(path: Path, max_step: int) -> list[dict]:
     if not path.is_file():
         return []
-    with path.open(newline="") as fh:
-        rows = [{k: (int(v) if k in ("epoch", "step") else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(fh)]
+    try:
+        with path.open(newline="") as fh:
+            rows = [{k: (int(v) if k in ("epoch", "step") else float(v)) for k, v in row.items()}
+                    for row in csv.DictReader(fh)]
+    except (ValueError, TypeError, csv.Error) as error:
+        raise ValueError(f"cannot resume: {path} is damaged ({error}); train again with "
+                         "overwrite=True (--overwrite)") from error
     return [r for r in rows if r["step"] <= max_step]
+
+
+def run_files(out_dir: Path) -> list[Path]:
+    """The files of a training run in ``out_dir`` (checkpoints, state, log, summary)."""
+    if not out_dir.is_dir():
+        return []
+    return [out_dir / n for n in RUN_FILES if (out_dir / n).exists()] + sorted(out_dir.glob("epoch_*.pt"))
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Before any work: a fresh run never mixes its files with an earlier run's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} is a file, expected a run folder")
+    found = run_files(out_dir)
+    if found and not overwrite:
+        raise FileExistsError(f"{out_dir} holds an earlier run ({', '.join(p.name for p in found[:4])}"
+                              f"{' ...' if len(found) > 4 else ''}); resume it (resume=True, --resume), "
+                              "replace it (overwrite=True, --overwrite) or choose a new folder")
+
+
+def _read_state(state_file: Path, config: TrainConfig) -> dict:
+    """The resume state, checked: complete, readable, and written by the same configuration."""
+    state = read_torch_file(state_file, "training state")
+    fix = "train again with overwrite=True (--overwrite) or into a new folder"
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{state_file} is not a complete training state (it lacks {missing}); {fix}")
+    try:
+        previous = TrainConfig(**json.loads(state["config"]))
+        state["sampler"] = json.loads(state["sampler"])
+        if "history" in state:  # states written before it held the history read loss_log.csv
+            state["history"] = [dict(r) for r in json.loads(state["history"])]
+        state["epoch"], state["seconds"] = int(state["epoch"]), float(state["seconds"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{state_file} holds a damaged training state ({error}); {fix}") from error
+    differences = config.differences(previous)
+    if differences:
+        raise ValueError(f"cannot resume {state_file.parent}: it was trained with a different configuration "
+                         f"({'; '.join(differences)}); give the same options to resume it, or train into "
+                         "a new folder")
+    return state
+
+
+def _resume_model(state: dict, config: TrainConfig, state_file: Path, device):
+    """The model of the state's epoch: its weights come from the state file itself."""
+    if "trainable" not in state:  # written before the state held the weights
+        return load_checkpoint(state_file.parent / f"epoch_{state['epoch']}.pt", device=device)
+    model = load(config.profile, device=device, head_seed=config.seed, pretrained=config.pretrained,
+                 weights=config.weights)
+    if state.get("backbone_fingerprint") not in (None, model.backbone.state_fingerprint()):
+        raise CheckpointError(f"{state_file}: the backbone weights differ from the ones this run was "
+                              "trained with; use the same weights file to resume it")
+    try:
+        load_trainable(model, state["trainable"])
+    except CheckpointError as error:
+        raise CheckpointError(f"{state_file}: {error}") from error
+    return model
+
+
+def _rewind(model, state: dict, out_dir: Path, history: list[dict]) -> None:
+    """Put the files of a half-saved later epoch back to the state's epoch, as if training
+    had stopped right after it (a resume that trains on rewrites them anyway)."""
+    epoch = state["epoch"]
+    for path in out_dir.glob("epoch_*.pt"):
+        if path.stem.removeprefix("epoch_").isdigit() and int(path.stem.removeprefix("epoch_")) > epoch:
+            path.unlink()
+    if "meta" in state and _checkpoint_epoch(out_dir / "last.pt") != epoch:
+        save_checkpoint(model, out_dir / "last.pt", state["meta"])
+    log = out_dir / "loss_log.csv"
+    try:
+        current = _read_log(log, 10**12) if log.is_file() else None
+    except ValueError:  # damaged: rewritten below
+        current = None
+    if current != history:
+        _write_log(log, history)
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    try:
+        return read_torch_file(path).get("meta", {}).get("epoch")
+    except CheckpointError:
+        return None
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
@@ -281,27 +402,30 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool = False,
                       progress: bool = True, features: CachedFeatures | None = None,
-                      cache_dir=None, pair_table: bool | PairTable | None = None) -> TrainResult:
+                      cache_dir=None, pair_table: bool | PairTable | None = None,
+                      overwrite: bool = True) -> TrainResult:
     """:func:`train` for a ready :class:`TrainConfig`. ``pair_table``: see :class:`PairTable`
     (None: use it when it fits in :data:`PAIR_TABLE_BYTES`; a built table for these samples
     is reused as is)."""
     out_dir = Path(out_dir)
     device = resolve_device(device)
+    state_file, last = out_dir / "last_state.pt", out_dir / "last.pt"
+    state = _read_state(state_file, config) if resume and state_file.is_file() else None
+    # resume without a state: at most a half-saved first epoch is there, replaced like a new run
+    _check_out_dir(out_dir, overwrite or resume)
     samples = auxiliary_samples(config.aux_roots, config.categories)
     sampler = TrainingSampler(samples, config.shots, config.n_normal, config.n_anomalous,
                               config.exclude_query, seed=config.seed)
-    state_file, last = out_dir / "last_state.pt", out_dir / "last.pt"
-    start_epoch, elapsed, history, state = 0, 0.0, [], None
-    if resume and state_file.is_file():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        previous = TrainConfig(**json.loads(state["config"]))
-        if not config.same_run(previous):
-            raise ValueError(f"cannot resume {out_dir}: it was trained with a different configuration "
-                             f"({previous.to_dict()})")
-        start_epoch, elapsed = int(state["epoch"]), float(state["seconds"])
-        history = _read_log(out_dir / "loss_log.csv", start_epoch * config.steps_per_epoch)
-        model = load_checkpoint(last, device=device)
-        sampler.state = json.loads(state["sampler"])
+    start_epoch, elapsed, history = 0, 0.0, []
+    if state is not None:
+        start_epoch, elapsed = state["epoch"], state["seconds"]
+        history = state["history"] if "history" in state else \
+            _read_log(out_dir / "loss_log.csv", start_epoch * config.steps_per_epoch)
+        model = _resume_model(state, config, state_file, device)
+        try:
+            sampler.state = state["sampler"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"{state_file}: damaged sampler state ({error})") from error
     else:
         model = load(config.profile, device=device, head_seed=config.seed,
                      pretrained=config.pretrained, weights=config.weights)
@@ -310,7 +434,11 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas,
                                   weight_decay=config.weight_decay)
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (TypeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"{state_file}: damaged optimizer state ({error})") from error
+        _rewind(model, state, out_dir, history)
     checkpoints = [out_dir / f"epoch_{e}.pt" for e in range(1, start_epoch + 1)]
 
     if start_epoch < config.epochs:
@@ -326,6 +454,9 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         table = pair_table if isinstance(pair_table, PairTable) else (
             PairTable.build(samples, rows, tokens, progress) if _use_pair_table(pair_table, samples, tokens)
             else None)
+        if state is None:  # checked above: an earlier run that may be replaced, now that all is ready
+            for path in run_files(out_dir):
+                path.unlink()
         torch.manual_seed(config.seed)  # nothing random uses torch today; keep it that way if added
         total = (config.epochs - start_epoch) * config.steps_per_epoch
         bar = tqdm(total=total, desc=f"training K={config.shots}", disable=not progress)
@@ -388,9 +519,11 @@ def _save_epoch(model, optimizer, sampler, config: TrainConfig, out_dir: Path, e
     save_checkpoint(model, out_dir / f"epoch_{epoch}.pt", meta)
     save_checkpoint(model, out_dir / "last.pt", meta)
     _write_log(out_dir / "loss_log.csv", history)
-    # Written last: its presence means everything of this epoch is on disk.
+    # Written last, and all a resume reads: weights and optimizer of the same epoch, together.
     atomic.torch_save({"epoch": epoch, "step": step, "seconds": elapsed,
-                       "optimizer": optimizer.state_dict(),
+                       "trainable": {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()},
+                       "backbone_fingerprint": model.backbone.state_fingerprint(),
+                       "meta": meta, "history": json.dumps(history), "optimizer": optimizer.state_dict(),
                        "sampler": json.dumps(sampler.state),
                        "config": json.dumps(config.to_dict())}, out_dir / "last_state.pt")
 

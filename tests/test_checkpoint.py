@@ -133,14 +133,29 @@ def test_wrong_files_are_refused_clearly(tmp_path):
     # Arbitrary pickled objects are never unpickled.
     with open(tmp_path / "evil.pt", "wb") as f:
         pickle.dump({"x": Exception("boom")}, f)
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match="pickled Python objects, refused unread") as error:
         load_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only=True" in str(error.value) and "False" not in str(error.value)  # not torch's advice
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="neither an inctrl checkpoint nor an official"):
         load_checkpoint(tmp_path / "other.pt")
     torch.save({"model_state": {"visual.conv1.weight": torch.zeros(5, 3, 7, 7)}}, tmp_path / "odd.pyth")
     with pytest.raises(CheckpointError, match="no open_clip ViT has width 5"):
         load_checkpoint(tmp_path / "odd.pyth")
+
+
+def test_non_finite_weights_are_refused_at_load(trained_like, tmp_path):
+    path = save_checkpoint(trained_like, tmp_path / "model.pt")
+    data = torch.load(path, weights_only=True)
+    data["trainable"]["image_head.bn2.running_var"][5] = float("inf")
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match=r"model\.pt: its trainable weights hold NaN or infinite "
+                                              r"values in image_head\.bn2\.running_var"):
+        load_checkpoint(path)
+    state = to_official_state_dict(trained_like.state_dict())
+    state["visual.proj"][0, 0] = float("nan")  # a CLIP weight of an official file
+    with pytest.raises(CheckpointError, match=r"NaN or infinite values in visual\.proj"):
+        import_official(state)
 
 
 def _official_table():

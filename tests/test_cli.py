@@ -38,7 +38,7 @@ def data(tmp_path_factory):
                            show_progress=False)
     ckpt = root / "run"
     assert main(["train", "--aux", str(root / "aux"), "--out", str(ckpt), "--shots", "2", "--epochs", "1",
-                 "--steps", "3", "--device", "cpu", "--quiet"]) == 0
+                 "--steps", "3", "--device", "cpu", "--profile", "tiny", "--quiet"]) == 0
     return root
 
 
@@ -136,7 +136,8 @@ def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
     train = ["train", "--aux", str(data / "aux"), "--out", str(tmp_path / "run"), "--profile", "paper"]
     detect = ["detect", "--profile", "paper", "--normal", normal, "--query", normal, "--name", "wood",
               "--out", str(tmp_path / "s.csv")]
-    evaluate = ["eval", "--profile", "paper", "--data", str(data / "target"), "--out", str(tmp_path / "e")]
+    evaluate = ["eval", "--profile", "paper", "--data", str(data / "target"), "--shots", "2",
+                "--out", str(tmp_path / "e")]
 
     args = build_parser().parse_args(train + ["--random-weights"])
     assert args.random_weights is True and args.weights is None
@@ -145,7 +146,7 @@ def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
         build_parser().parse_args(train + ["--random-weights", "--weights", str(weights)])
     capsys.readouterr()
 
-    # what reaches train() and inctrl.load()
+    # what reaches train() and inctrl.load() (--debug: the stand-in's exception passes through)
     monkeypatch.setattr("inctrl.train.train", refuse_build)
     monkeypatch.setattr("inctrl.load", refuse_build)
     for argv, target in ((train, "train"), (detect, "detect"), (evaluate, "eval")):
@@ -153,19 +154,19 @@ def test_backbone_weights_options(data, tmp_path, capsys, monkeypatch):
                                  (["--weights", str(weights)], {"pretrained": True, "weights": str(weights)}),
                                  ([], {"pretrained": True, "weights": None})):
             with pytest.raises(Built) as caught:
-                main(argv + option)
+                main(argv + option + ["--debug"])
             positional, kwargs = caught.value.args
             assert {k: kwargs[k] for k in expected} == expected, (target, option)
             assert "paper" in positional or kwargs.get("profile") == "paper"
 
     # one-line errors for options that cannot apply
-    assert "--profile paper" in _error(capsys, train[:-2] + ["--random-weights"])  # tiny profile
+    assert "--profile paper" in _error(capsys, train[:-2] + ["--profile", "tiny", "--random-weights"])
     assert "no such file" in _error(capsys, train + ["--weights", str(tmp_path / "missing.bin")])
     assert "not to --checkpoint" in _error(capsys, ["detect", "--checkpoint", str(data / "run" / "last.pt"),
                                                     *detect[3:], "--random-weights"])
     # --weights with a checkpoint: the local copy of the CLIP weights it was trained on
     with pytest.raises(Built) as caught:
-        main(["eval", "--checkpoint", str(data / "run" / "last.pt"), *evaluate[3:],
+        main(["--debug", "eval", "--checkpoint", str(data / "run" / "last.pt"), *evaluate[3:],
               "--weights", str(weights)])
     assert caught.value.args[0][0].endswith("last.pt") and caught.value.args[1]["weights"] == str(weights)
 

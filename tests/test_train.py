@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from stand_ins import Built, refuse_build
 
 import inctrl
 import inctrl.train as train_module
+from inctrl import atomic
 from inctrl.data.sampler import TrainingSampler
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.features import cache_key, encode_paths
@@ -82,8 +85,149 @@ def test_resume_is_exact(aux, aux_features, tmp_path):
     assert all(torch.equal(ws[k], wr[k]) for k in ws)
     assert [r["loss"] for r in straight.history] == [r["loss"] for r in resumed.history]
     assert len(resumed.checkpoints) == 3
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match=r"different configuration \(shots \(--shots\): 2, not 3\)"):
         _run(aux, tmp_path / "resumed", aux_features, epochs=4, resume=True, shots=3)
+
+
+class Stop(BaseException):
+    """A kill between two writes (BaseException, like KeyboardInterrupt: nothing catches it)."""
+
+
+@contextmanager
+def _stop_after(monkeypatch, n: int, written: list):
+    """Every atomic write goes through atomic_path: let ``n`` of them finish, stop at the next."""
+    real = atomic.atomic_path
+
+    @contextmanager
+    def stopping(path):
+        if len(written) == n:
+            raise Stop(f"stopped before writing {Path(path).name}")
+        with real(path) as tmp:
+            yield tmp
+        written.append(Path(path).name)
+
+    monkeypatch.setattr(atomic, "atomic_path", stopping)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(atomic, "atomic_path", real)
+
+
+def _run_files(folder: Path) -> dict:
+    """What a run leaves, without its timings: checkpoints byte for byte (same object, same
+    bytes), the log and summary without seconds, the resume state without seconds."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name == "loss_log.csv":
+            with path.open() as fh:
+                rows = list(csv.DictReader(fh))
+            files[path.name] = [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+        elif path.name == "train_summary.json":
+            files[path.name] = {k: v for k, v in json.loads(path.read_text()).items() if k != "seconds"}
+        elif path.name == "last_state.pt":
+            state = torch.load(path, weights_only=True)
+            files[path.name] = {k: state[k] for k in ("epoch", "step", "meta", "sampler", "config")}
+            files["state weights"] = state["trainable"]
+            files["state optimizer"] = state["optimizer"]["state"]
+        else:
+            files[path.name] = path.read_bytes()
+    return files
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
+def test_a_stop_between_any_two_writes_resumes_to_the_uninterrupted_run(aux, aux_features, tmp_path,
+                                                                       monkeypatch):
+    straight = _run(aux, tmp_path / "straight", aux_features, steps_per_epoch=3)
+    expected = _run_files(tmp_path / "straight")
+    writes = []
+    with _stop_after(monkeypatch, 10**6, writes):
+        _run(aux, tmp_path / "count", aux_features, steps_per_epoch=3)
+    assert writes == ["epoch_1.pt", "last.pt", "loss_log.csv", "last_state.pt"] + \
+        ["epoch_2.pt", "last.pt", "loss_log.csv", "last_state.pt", "train_summary.json"]
+    for n in range(len(writes)):
+        out = tmp_path / f"stopped_after_{n}"
+        with _stop_after(monkeypatch, n, []), pytest.raises(Stop):
+            _run(aux, out, aux_features, steps_per_epoch=3)
+        resumed = _run(aux, out, aux_features, steps_per_epoch=3, resume=True)
+        ws, wr = _weights(straight.model), _weights(resumed.model)
+        assert all(torch.equal(ws[k], wr[k]) for k in ws), n
+        assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history], n
+        found = _run_files(out)
+        assert found.keys() == expected.keys(), (n, sorted(found))
+        assert [k for k in expected if not _same(found[k], expected[k])] == [], n
+
+
+def test_resume_puts_a_half_saved_epoch_back(aux, aux_features, tmp_path, monkeypatch):
+    """Stopped after last.pt of epoch 2 but before its state: resuming with --epochs 1 gives
+    the files of a 1-epoch run (last.pt is epoch 1 again, epoch_2.pt is gone)."""
+    one = _run(aux, tmp_path / "one", aux_features, epochs=1, steps_per_epoch=3)
+    with _stop_after(monkeypatch, 6, []), pytest.raises(Stop):
+        _run(aux, tmp_path / "two", aux_features, epochs=2, steps_per_epoch=3)
+    assert torch.load(tmp_path / "two" / "last.pt", weights_only=True)["meta"]["epoch"] == 2
+    again = _run(aux, tmp_path / "two", aux_features, epochs=1, steps_per_epoch=3, resume=True)
+    assert [r["loss"] for r in again.history] == [r["loss"] for r in one.history]
+    expected, found = _run_files(tmp_path / "one"), _run_files(tmp_path / "two")
+    assert found.keys() == expected.keys()  # no epoch_2.pt
+    assert found["loss_log.csv"] == expected["loss_log.csv"]
+    # the same weights and epoch (the recorded configs differ: they asked for 1 and 2 epochs)
+    last = [torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("one", "two")]
+    assert last[1]["meta"]["epoch"] == last[0]["meta"]["epoch"] == 1
+    assert _same(last[1]["trainable"], last[0]["trainable"])
+
+
+def test_resume_takes_its_weights_from_the_state_file(aux, aux_features, tmp_path):
+    """last.pt is not read on resume: the state holds the weights of its own epoch."""
+    straight = _run(aux, tmp_path / "straight", aux_features, steps_per_epoch=3)
+    _run(aux, tmp_path / "run", aux_features, epochs=1, steps_per_epoch=3)
+    (tmp_path / "run" / "last.pt").write_bytes(b"damaged")
+    (tmp_path / "run" / "loss_log.csv").unlink()
+    resumed = _run(aux, tmp_path / "run", aux_features, steps_per_epoch=3, resume=True)
+    ws, wr = _weights(straight.model), _weights(resumed.model)
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+    assert len(resumed.history) == 6
+
+
+def test_resume_reads_a_state_written_before_it_held_the_weights(aux, aux_features, tmp_path):
+    """Older runs: last_state.pt without weights, history or meta; the weights come from
+    epoch_N.pt of the state's epoch (never from last.pt, which may be an epoch ahead)."""
+    straight = _run(aux, tmp_path / "straight", aux_features, steps_per_epoch=3)
+    _run(aux, tmp_path / "old", aux_features, epochs=1, steps_per_epoch=3)
+    state = torch.load(tmp_path / "old" / "last_state.pt", weights_only=True)
+    for key in ("trainable", "backbone_fingerprint", "meta", "history"):
+        del state[key]
+    torch.save(state, tmp_path / "old" / "last_state.pt")
+    (tmp_path / "old" / "last.pt").write_bytes(b"an epoch ahead, half written")
+    resumed = _run(aux, tmp_path / "old", aux_features, steps_per_epoch=3, resume=True)
+    ws, wr = _weights(straight.model), _weights(resumed.model)
+    assert all(torch.equal(ws[k], wr[k]) for k in ws)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+
+
+def test_fresh_run_replaces_or_refuses_an_earlier_run(aux, aux_features, tmp_path):
+    _run(aux, tmp_path, aux_features, epochs=3, steps_per_epoch=2)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds an earlier run .*overwrite=True"):
+        _run(aux, tmp_path, aux_features, epochs=1, steps_per_epoch=2, overwrite=False)
+    assert (tmp_path / "epoch_3.pt").is_file()  # refused before touching anything
+    _run(aux, tmp_path, aux_features, epochs=1, steps_per_epoch=2)  # overwrite=True by default
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_1.pt", "last.pt", "last_state.pt",
+                                                          "loss_log.csv", "notes.txt", "train_summary.json"]
+
+
+def test_resume_compares_paths_resolved(aux, aux_features, tmp_path, monkeypatch):
+    _run(aux, tmp_path / "run", aux_features, epochs=1, steps_per_epoch=2)
+    monkeypatch.chdir(aux.parent)
+    for spelling in (f"{aux.name}/", str(aux.resolve()), f"./{aux.name}"):
+        result = train([spelling], tmp_path / "run", shots=2, epochs=1, steps_per_epoch=2, device="cpu",
+                       progress=False, features=aux_features, resume=True)
+        assert len(result.history) == 2
 
 
 

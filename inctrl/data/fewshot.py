@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,19 +108,11 @@ class PromptSet:
         return cls(data["dataset"], data["category"], int(data["k"]), int(data["seed"]), tuple(data["paths"]))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the set as JSON, atomically (temp file in the same folder + ``os.replace``)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.to_dict(), fh, indent=2)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write the set as JSON, atomically (:mod:`inctrl.atomic`: the user's umask, a
+        symlink is written through, a folder or FIFO is refused)."""
+        from ..atomic import write_json
+
+        return write_json(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PromptSet:

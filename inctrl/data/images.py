@@ -90,6 +90,9 @@ def _open_fully(path: Path, what: str) -> Image.Image:
         raise FileNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, expected an {what} file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ImageLoadError(f"cannot read {what} {path}: it is not a regular file (a FIFO, socket "
+                             "or device); give an image file")
     try:
         img = Image.open(path)
         img.load()
