@@ -140,6 +140,11 @@ def test_boilerplate_is_hidden(path):
     setup_cell, setup_tags = cells[params + 1]
     assert "setup(" in setup_cell.source and HIDDEN & set(setup_tags), \
         f"{path.name}: the setup cell after the parameters must be tagged hide-input"
+    # importing inctrl imports tqdm.auto, which warns (into the page) when ipywidgets is missing
+    quiet = 'warnings.filterwarnings("ignore", message="IProgress not found")'
+    source = setup_cell.source
+    assert quiet in source and source.index(quiet) < source.index("inctrl"), \
+        f"{path.name}: the setup cell must silence tqdm's ipywidgets warning before importing inctrl"
     for cell, tags in cells:
         if cell.cell_type != "code":
             continue
