@@ -278,8 +278,9 @@ def import_official(source: str | Path | Mapping, profile: str | None = None,
     state = check_weights(official_state_dict(data), "weights")
     model_name = guess_official_model(state)
     if profile is None:
-        profile = {"ViT-B-16-plus-240": "paper", "inctrl-tiny-vit": "tiny"}.get(model_name, "custom")
-    base = InCTRLConfig.from_profile(profile, pretrained=False) if profile in ("paper", "tiny") \
+        profile = {"ViT-B-16-plus-240": "paper", "inctrl-tiny-vit": "tiny",
+                   "inctrl-mini-vit": "mini"}.get(model_name, "custom")
+    base = InCTRLConfig.from_profile(profile, pretrained=False) if profile in PROFILES \
         else InCTRLConfig(profile, model_name, None)
     if base.model_name != model_name:
         raise CheckpointError(f"checkpoint is for {model_name}, not the {profile!r} profile "
@@ -321,7 +322,8 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
          pretrained: bool = True, head_seed: int = 0) -> InCTRL:
     """Build or load an InCTRL model.
 
-    ``source`` is a profile name (``"tiny"``: offline, random backbone; ``"paper"``:
+    ``source`` is a profile name (``"mini"``: offline, the shipped pretrained backbone;
+    ``"tiny"``: offline, random backbone; ``"paper"``:
     ViT-B-16-plus-240 / laion400m_e32, downloaded by open_clip or read from ``weights``) or a
     checkpoint path (inctrl or official format). A fresh profile has untrained heads.
     ``pretrained=False`` builds the paper architecture with random weights (no download).

@@ -1,4 +1,4 @@
-"""Command line: ``inctrl`` / ``python -m inctrl`` with prepare, train, eval and detect.
+"""Command line: ``inctrl`` / ``python -m inctrl`` with prepare, pretrain, train, eval and detect.
 
 Every failure the user can cause (bad argument, missing folder, corrupt image, K larger
 than the images available, unreadable checkpoint, unusable output path) ends with one line
@@ -35,6 +35,15 @@ TRAIN_EPILOG = """examples:
                --weights ~/clip/open_clip_pytorch_model.bin     # local CLIP weights, no download
   inctrl train --aux data/synthetic --out runs/smoke --profile paper --random-weights
   inctrl train --aux data/synthetic --out runs/k2 --shots 2 --epochs 12 --resume
+"""
+PRETRAIN_EPILOG = """examples:
+  inctrl pretrain --out runs/mini                     # the recipe of the shipped mini weights
+  inctrl pretrain --out runs/mini --resume            # continue after an interruption
+  inctrl pretrain --out runs/mini --device cuda --export mini.pt
+  inctrl pretrain --out runs/clip-only --objectives clip --steps 500 --high-res-steps 0
+
+--export writes the fp16 CLIP weights; use them with inctrl.load("mini", weights="mini.pt")
+or --profile mini --weights mini.pt.
 """
 EVAL_EPILOG = """examples:
   inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv
@@ -81,13 +90,13 @@ def _message(error: BaseException) -> str:
 
 
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
-    """--weights / --random-weights: where the backbone weights of --profile paper come from."""
+    """--weights / --random-weights: where the backbone weights of --profile paper/mini come from."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--weights", metavar="PATH",
-                       help="local open_clip weights file for --profile paper, or the local copy "
-                       "of the weights a --checkpoint was trained on (no download)")
+                       help="local open_clip weights file for --profile paper (or mini), or the local "
+                       "copy of the weights a --checkpoint was trained on (no download)")
     group.add_argument("--random-weights", action="store_true",
-                       help="--profile paper with random backbone weights (no download; "
+                       help="--profile paper or mini with random backbone weights (no download; "
                        "numbers are not the paper's)")
 
 
@@ -102,8 +111,8 @@ def _weights_kwargs(args) -> dict:
         if random_weights:
             raise CLIError("--random-weights applies to --profile paper, not to --checkpoint (a "
                            "checkpoint rebuilds its own backbone)")
-    elif args.profile != "paper":
-        raise CLIError(f"{option} applies to --profile paper only (the {args.profile} profile has "
+    elif args.profile not in ("paper", "mini"):
+        raise CLIError(f"{option} applies to --profile paper or mini only (the {args.profile} profile has "
                        "fixed random weights)")
     if weights and not Path(weights).expanduser().is_file():
         raise CLIError(f"--weights: no such file: {weights}")
@@ -141,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps", type=int, default=100, help="steps per epoch (default 100)")
     p.add_argument("--seed", type=int, default=10, help="seed (official code: 10)")
-    p.add_argument("--profile", default="tiny", choices=["tiny", "paper"])
+    p.add_argument("--profile", default="mini", choices=["mini", "tiny", "paper"],
+                   help="backbone (default mini: the shipped offline backbone)")
     _add_weights_options(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on a GPU")
@@ -152,11 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace the run in a non-empty --out (its checkpoints, state, log, summary)")
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("pretrain", help="pretrain the mini CLIP backbone on the procedural world",
+                       epilog=PRETRAIN_EPILOG, formatter_class=fmt)
+    p.add_argument("--out", required=True, help="run folder: last.pt (resumable), log.csv")
+    p.add_argument("--steps", type=int, default=2600, help="all steps (default 2600)")
+    p.add_argument("--high-res-steps", type=int, default=300, help="last steps at 240 px (default 300)")
+    p.add_argument("--objectives", nargs="+", default=["clip", "patch"], choices=["clip", "patch"])
+    p.add_argument("--low-res", type=int, default=128, help="image side of the low-resolution steps")
+    p.add_argument("--groups", type=int, default=32, help="(prompt, query) pairs per low-resolution batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--export", metavar="PATH", help="write the fp16 CLIP weights here at the end")
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("eval", help="benchmark a model on a canonical dataset", epilog=EVAL_EPILOG,
                        formatter_class=fmt)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", nargs="+", help="one checkpoint, or one per --shots value")
-    src.add_argument("--profile", choices=["tiny", "paper"], help="untrained heads (sanity check)")
+    src.add_argument("--profile", choices=["mini", "tiny", "paper"], help="untrained heads (sanity check)")
     _add_weights_options(p)
     p.add_argument("--data", required=True, help="canonical dataset root")
     p.add_argument("--name", help="dataset name (default: folder name)")
@@ -171,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=DETECT_EPILOG, formatter_class=fmt)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint")
-    src.add_argument("--profile", choices=["tiny", "paper"], help="untrained heads")
+    src.add_argument("--profile", choices=["mini", "tiny", "paper"], help="untrained heads")
     _add_weights_options(p)
     p.add_argument("--normal", nargs="+", required=True, help="normal images or folders")
     p.add_argument("--query", nargs="+", required=True, help="images or folders to score")
@@ -353,6 +378,19 @@ def cmd_train(args) -> None:
           f"loss log {result.log_csv}")
 
 
+def cmd_pretrain(args) -> None:
+    from .pretrain import PretrainConfig, export_weights, pretrain
+
+    config = PretrainConfig(steps=args.steps, high_res_steps=args.high_res_steps, low_res=args.low_res,
+                            groups=args.groups, objectives=tuple(args.objectives), seed=args.seed)
+    last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
+                    threads=args.threads)
+    print(f"pretrained {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
+    if args.export:
+        digest = export_weights(last, args.export)
+        print(f"weights {args.export} (sha256 {digest})")
+
+
 def cmd_eval(args) -> None:
     from . import load
     from .data.fewshot import PromptSet
@@ -494,7 +532,8 @@ def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
     return paths
 
 
-COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval, "detect": cmd_detect}
+COMMANDS = {"prepare": cmd_prepare, "pretrain": cmd_pretrain, "train": cmd_train, "eval": cmd_eval,
+            "detect": cmd_detect}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ from .data.synthetic import make_synthetic_dataset
 from .device import resolve_device
 from .evaluate import COMPONENTS, component_table, evaluate, image_metrics, mean_std
 from .features import CachedFeatures, encode_paths
-from .train import PatchTable, auxiliary_samples, train
+from .train import PairTable, auxiliary_samples, train
 
 RESULTS_VERSION = 2
 DIAGNOSIS_VERSION = 2
@@ -186,7 +186,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     samples = auxiliary_samples([synthetic])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
                        progress=progress)
-    table = PatchTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
+    table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
     seconds["encode_aux"] = time.perf_counter() - t
 
     models = {}

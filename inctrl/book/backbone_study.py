@@ -27,6 +27,7 @@ from ..evaluate import mask_in_model_frame
 
 WORLD = "world"
 PATCH = 16
+TARGET_NAMES = {"elpv": "ELPV", WORLD: "held-out world"}
 
 
 def prepare_world(data_dir, progress: bool = False) -> Path:
@@ -214,3 +215,110 @@ __all__ = [
     "run_backbone_ablation",
     "summarise",
 ]
+
+
+#: The backbones of the ablation: label -> (how to load it, what it is).
+def ablation_backbones(runs="runs", budget: int = 500) -> dict[str, dict]:
+    """The ablation's backbones, as written by ``inctrl pretrain`` runs under ``runs``.
+
+    Every pretrained row but the last stops after ``budget`` steps of the same schedule (an
+    exact prefix of the full recipe), so the objectives are compared at equal cost.
+    """
+    runs = Path(runs)
+    return {
+        "random (no pretraining)": {"profile": "mini", "pretrained": False},
+        f"CLIP loss only, {budget} steps": {
+            "profile": "mini",
+            "weights": str(runs / "ablation-clip" / f"weights_step{budget}.pt"),
+        },
+        f"defect loss only, {budget} steps": {
+            "profile": "mini",
+            "weights": str(runs / "ablation-patch" / f"weights_step{budget}.pt"),
+        },
+        f"both, {budget} steps": {
+            "profile": "mini",
+            "weights": str(runs / "mini-full" / f"weights_step{budget}.pt"),
+        },
+        "both, full recipe (shipped)": {"profile": "mini"},
+    }
+
+
+# ------------------------------------------------------------------ the shipped record
+RECORD = Path(__file__).resolve().parents[1] / "weights" / "pretraining.json"
+LOG = RECORD.with_name("pretrain_log.csv")
+
+
+def pretraining_record() -> dict:
+    """What the shipped mini weights are: recipe, model, size, SHA-256, wall time, machine, and the
+    ablation and baseline rows written by :func:`write_record`."""
+    import json
+
+    return json.loads(RECORD.read_text())
+
+
+def pretraining_log() -> pd.DataFrame:
+    """The per-step log of the run that produced the shipped weights (step, lr, size, clip, patch)."""
+    return pd.read_csv(LOG)
+
+
+def ablation_table() -> pd.DataFrame:
+    """The ablation (InCTRL on each backbone) and the feature-free baselines, one row per
+    (target, backbone, score), AUROC at K = 4 averaged over the prompt draws."""
+    record = pretraining_record()
+    rows = pd.DataFrame(record["ablation"])
+    base = pd.DataFrame(record["baselines"])
+    base = base.rename(columns={"baseline": "backbone"}).assign(score="feature-free")
+    pixel = base.dropna(subset=["pixel_auroc"]).assign(score="pixel (M)", auroc=lambda d: d["pixel_auroc"])
+    keep = ["target", "backbone", "score", "auroc"]
+    table = pd.concat([rows[keep], base[keep], pixel[keep]], ignore_index=True)
+    return table.assign(target=table["target"].map(TARGET_NAMES).fillna(table["target"]))
+
+
+def mask_frame(path, size: int = 240) -> np.ndarray:
+    """A mask file in the model's input frame (as the evaluation compares it)."""
+    return mask_in_model_frame(path, size)
+
+
+def write_record(
+    run_dir, weights_file, ablation: pd.DataFrame, baselines: pd.DataFrame, machine: str, out=RECORD
+) -> dict:
+    """Write the provenance of the shipped weights (``inctrl/weights/pretraining.json``) and copy
+    the run's per-step log beside it.
+
+    ``ablation``: rows of :func:`run_backbone_ablation`; ``baselines``: rows of
+    :func:`feature_free_baselines` with a ``target`` column (averaged over seeds here).
+    """
+    import torch
+
+    from ..pretrain import file_sha256
+
+    run_dir, weights_file = Path(run_dir), Path(weights_file)
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    log = pd.DataFrame(state["log"])
+    n_params = sum(v.numel() for v in torch.load(weights_file, weights_only=True).values())
+    config = state["config"]
+    base = (
+        baselines.groupby(["target", "baseline"], sort=False)[["auroc", "pixel_auroc"]].mean().reset_index()
+    )
+    record = {
+        "weights": weights_file.name,
+        "sha256": file_sha256(weights_file),
+        "weights_mb": weights_file.stat().st_size / 2**20,
+        "steps": int(state["step"]),
+        "recipe": config,
+        "model": f"ViT 6 x 256 (4 heads), text 4 x 128, {n_params / 1e6:.1f} M parameters",
+        "wall_minutes": float(log["seconds"].sum() / 60),
+        "machine": machine,
+        "final_loss": {k: float(log[k].tail(50).mean()) for k in ("clip", "patch") if k in log},
+        "ablation": [
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in ablation.to_dict(orient="records")
+        ],
+        "baselines": [
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in base.to_dict(orient="records")
+        ],
+    }
+    atomic.write_json(out, record)
+    atomic.write_text(Path(out).with_name("pretrain_log.csv"), log.to_csv(index=False))
+    return record
