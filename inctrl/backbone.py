@@ -42,7 +42,7 @@ PAPER_TAPS = (7, 9, 11)
 # The shipped weights of the mini profile (written by `inctrl pretrain` + export_weights).
 MINI_WEIGHTS = "inctrl-world"
 MINI_WEIGHTS_FILE = Path(__file__).with_name("weights") / "inctrl-mini-vit-world.pt"
-MINI_WEIGHTS_SHA256 = "unset"
+MINI_WEIGHTS_SHA256 = "0bd281df1e4af36e225b7b9c2ba0174f8257e8eed2d9885fd25e2784743f489a"
 WEIGHTS_ENV = "INCTRL_CLIP_WEIGHTS"
 CPU_SIMILARITY_CAP = 2**22  # elements of one patch-similarity block on the CPU (cache-sized)
 
