@@ -10,13 +10,15 @@ One home per equation (numbered as in the book), in the paper's order:
 * Eq. 3, the prototype F_P: :meth:`InCTRL.prototype` (psi is :class:`Adapter`);
 * Eq. 4-8, residual F_x, s_i (eta), s_a, M+ and s (phi): :meth:`InCTRL._fuse`;
 * Eq. 9-10, the loss: :func:`inctrl.loss.inctrl_loss`.
+
+The trainable parts psi, eta and phi are in :mod:`inctrl.heads`; the configuration, the
+prompt bank and the output in :mod:`inctrl.containers` (all importable from here too).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -25,37 +27,13 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from .backbone import Backbone, BackboneSpec, ImageFeatures, profile_spec
+from .backbone import Backbone, ImageFeatures
+from .containers import InCTRLConfig, InCTRLOutput, PromptBank
 from .device import autocast
+from .heads import Adapter, ScoreHead
 from .prompts import object_name, prompt_ensemble
 
 TEXT_TEMPERATURE = 100.0  # fixed in the official code; CLIP's logit_scale is not used
-
-
-@dataclass
-class InCTRLConfig:
-    """Everything needed to rebuild a model (stored in checkpoints)."""
-
-    profile: str = "tiny"
-    model_name: str = "inctrl-tiny-vit"
-    pretrained: str | None = None
-    taps: tuple[int, ...] | None = None
-    backbone_seed: int = 0
-    head_seed: int = 0
-
-    @classmethod
-    def from_profile(cls, profile: str, pretrained: str | None | bool = True,
-                     head_seed: int = 0) -> InCTRLConfig:
-        spec = profile_spec(profile, pretrained=pretrained)
-        return cls(profile, spec.model_name, spec.pretrained, spec.taps, spec.seed, head_seed)
-
-    @property
-    def backbone_spec(self) -> BackboneSpec:
-        taps = tuple(self.taps) if self.taps is not None else None
-        return BackboneSpec(self.model_name, self.pretrained, taps, self.backbone_seed)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
@@ -110,117 +88,6 @@ def nearest_prompt_distance(query: torch.Tensor, prompts: torch.Tensor,
             norms = torch.linalg.vector_norm(q.float(), dim=-1).clamp_min(1e-12)
             out.append(best.float() / norms)
     return 0.5 * (1.0 - torch.cat(out, dim=1))
-
-
-class Adapter(nn.Module):
-    """psi of Eq. 3-4: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU."""
-
-    def __init__(self, dim: int, hidden: int | None = None):
-        super().__init__()
-        hidden = hidden or dim // 4
-        self.fc = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.ReLU(),
-                                nn.Linear(hidden, dim, bias=False), nn.ReLU())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x)
-
-
-class ScoreHead(nn.Module):
-    """eta (Eq. 5) and phi (Eq. 8): Linear -> ReLU -> BN -> Linear -> ReLU -> BN -> Linear -> sigmoid.
-
-    Attribute names follow the official code so its checkpoints map one to one; ``bn1`` is
-    never used in ``forward`` but exists in the released weights.
-    """
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.bn1 = nn.BatchNorm1d(dim)  # unused, kept for checkpoint compatibility
-        self.projection1 = nn.Linear(dim, 128)
-        self.bn2 = nn.BatchNorm1d(128)
-        self.projection2 = nn.Linear(128, 64)
-        self.bn3 = nn.BatchNorm1d(64)
-        self.projection3 = nn.Linear(64, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn2(F.relu(self.projection1(x)))
-        x = self.bn3(F.relu(self.projection2(x)))
-        return torch.sigmoid(self.projection3(x)).squeeze(-1)
-
-
-@dataclass
-class PromptBank:
-    """Everything InCTRL needs from the K normal prompts of one category, computed once.
-
-    ``tokens`` [L, K*N, D]: the prompts' tapped patch tokens, L2-normalised and pooled.
-    ``embeddings`` [K, E]: g(p_k). ``prototype`` [E]: F_P (Eq. 3) with the adapter
-    weights of the moment the bank was built. ``text`` [2, E]: t_n and t_a of ``name``.
-    """
-
-    name: str
-    tokens: torch.Tensor
-    embeddings: torch.Tensor
-    prototype: torch.Tensor
-    text: torch.Tensor
-    sources: list[str] = field(default_factory=list)
-
-    @property
-    def k(self) -> int:
-        return self.embeddings.shape[0]
-
-
-@dataclass
-class InCTRLOutput:
-    """Scores and maps for a batch of queries; every intermediate of the paper is here.
-
-    ``score`` s(x) (Eq. 8), ``image_score`` s_i (Eq. 5), ``text_score`` s_a (Eq. 6),
-    ``patch_score`` s_p = max M, ``patch_map`` M [B, h, w] (Eq. 2), ``layer_maps`` M^l
-    [B, L, h, w] (Eq. 1), ``holistic_map`` M+ = M + s_i + s_a [B, h, w] (Eq. 7),
-    ``holistic_score`` phi(M+).
-    """
-
-    score: torch.Tensor
-    image_score: torch.Tensor
-    text_score: torch.Tensor
-    patch_score: torch.Tensor
-    holistic_score: torch.Tensor
-    patch_map: torch.Tensor
-    holistic_map: torch.Tensor
-    layer_maps: torch.Tensor
-    image_size: int = 240
-
-    def __len__(self) -> int:
-        return self.score.shape[0]
-
-    def anomaly_map(self, size: int | tuple[int, int] | None = None,
-                    kind: str = "patch") -> torch.Tensor:
-        """The patch map M (``kind="patch"``) or M+ (``"holistic"``) upsampled bilinearly to
-        ``size`` (default: the model's input size) -> [B, H, W]."""
-        maps = {"patch": self.patch_map, "holistic": self.holistic_map}
-        if kind not in maps:
-            raise ValueError(f"kind must be 'patch' or 'holistic', got {kind!r}")
-        size = size or self.image_size
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        grid = maps[kind].float().unsqueeze(1)
-        return F.interpolate(grid, size=size, mode="bilinear", align_corners=False).squeeze(1)
-
-    def cpu(self) -> InCTRLOutput:
-        return self._map(lambda t: t.detach().cpu())
-
-    def _map(self, fn) -> InCTRLOutput:
-        values = {k: (fn(v) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
-        return InCTRLOutput(**values)
-
-    @staticmethod
-    def cat(parts: Sequence[InCTRLOutput]) -> InCTRLOutput:
-        first = parts[0]
-        values = {k: (torch.cat([getattr(p, k) for p in parts]) if isinstance(v, torch.Tensor)
-                      else v) for k, v in vars(first).items()}
-        return InCTRLOutput(**values)
-
-    def scores(self) -> dict[str, list[float]]:
-        """The four scalar scores as plain lists (for tables and JSON)."""
-        return {name: getattr(self, name).detach().float().cpu().tolist()
-                for name in ("score", "patch_score", "image_score", "text_score")}
 
 
 def _check_name(name) -> None:

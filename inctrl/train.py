@@ -29,38 +29,35 @@ A fresh run (``resume=False``) replaces the files of an earlier run in ``out_dir
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import atomic
-from .checkpoint import (
-    CheckpointError,
-    load,
-    load_checkpoint,
-    load_trainable,
-    read_torch_file,
-    save_checkpoint,
-)
+from .checkpoint import CheckpointError, load, load_checkpoint, load_trainable, read_torch_file
 from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
 from .device import autocast, resolve_device
 from .features import CachedFeatures, encode_paths
 from .loss import inctrl_loss
-from .model import nearest_prompt_distance
+from .pair_table import PAIR_TABLE_BYTES as PAIR_TABLE_BYTES  # re-exported: the old home
+from .pair_table import PairTable, _use_pair_table
+from .pair_table import PatchTable as PatchTable
+from .train_files import (
+    LOG_COLUMNS,
+    STATE_KEYS,
+    _check_out_dir,
+    _read_log,
+    _rewind,
+    _save_epoch,
+    _write_summary,
+    run_files,
+)
+from .train_files import RUN_FILES as RUN_FILES
 
-LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
-#: The files a run writes besides ``epoch_{n}.pt`` (what ``overwrite`` replaces).
-RUN_FILES = ("last.pt", "last_state.pt", "loss_log.csv", "train_summary.json")
-STATE_KEYS = ("epoch", "step", "seconds", "optimizer", "sampler", "config")
 #: TrainConfig field -> command-line option, to name what differs on a refused resume.
 OPTIONS = {"aux_roots": "--aux", "shots": "--shots", "steps_per_epoch": "--steps", "seed": "--seed",
            "profile": "--profile", "amp": "--amp", "exclude_query": "--exclude-query",
@@ -207,127 +204,6 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
                              overwrite=overwrite)
 
 
-PAIR_TABLE_BYTES = 2 * 1024**3
-
-
-class PairTable:
-    """The pair table: Eq. 1 of every (query, one normal prompt) pair, computed once for training.
-
-    M^l(j) (Eq. 1) is a minimum over the patches of all K prompts, so it is the minimum over
-    k of its value with prompt k alone. Prompts are always normal images of the query's
-    category, so the table holds :func:`~inctrl.model.nearest_prompt_distance` with a single
-    prompt for every (sample, normal sample of the same category) pair, [pairs, L, N], and a
-    training step takes the minimum over the K rows of its episode. Computing the table once
-    costs less than a few hundred training steps at K = 8. Its values equal
-    ``model.forward_episodes`` from the tokens up to float rounding of the dot products
-    (tested); the memory is pairs x L x N x 4 bytes (:meth:`size_bytes`).
-    """
-
-    def __init__(self, offset: torch.Tensor, qpos: torch.Tensor, ppos: torch.Tensor,
-                 width: torch.Tensor, distances: torch.Tensor):
-        self.offset, self.qpos, self.ppos, self.width = offset, qpos, ppos, width
-        self.distances = distances
-
-    @staticmethod
-    def size_bytes(samples, tokens: torch.Tensor) -> int:
-        """Bytes the table of ``samples`` takes, for tokens [L, R, N, D]."""
-        counts: dict[str, list[int]] = {}
-        for s in samples:
-            c = counts.setdefault(s.category, [0, 0])
-            c[0] += 1
-            c[1] += s.label == 0
-        pairs = sum(n * m for n, m in counts.values())
-        return pairs * tokens.shape[0] * tokens.shape[2] * 4
-
-    @classmethod
-    @torch.no_grad()
-    def build(cls, samples, rows: torch.Tensor, tokens: torch.Tensor, progress: bool = False) -> PairTable:
-        """Compute the table of ``samples``.
-
-        Args:
-            samples: the training samples (their ``category`` and ``label``).
-            rows: [S] the row of each sample in ``tokens``.
-            tokens: [L, R, N, D] raw patch tokens (e.g. of a feature cache).
-            progress: show a progress bar over the categories.
-
-        Returns:
-            The PairTable.
-        """
-        n = len(samples)
-        offset, qpos, ppos, width = (torch.zeros(n, dtype=torch.long) for _ in range(4))
-        blocks, start = [], 0
-        categories = sorted({s.category for s in samples})
-        for cat in tqdm(categories, desc="pair table", disable=not progress, leave=False):
-            members = [i for i, s in enumerate(samples) if s.category == cat]
-            normals = [i for i in members if samples[i].label == 0]
-            qpos[members] = torch.arange(len(members))
-            ppos[normals] = torch.arange(len(normals))
-            offset[members], width[members] = start, len(normals)
-            q = F.normalize(tokens[:, rows[members]].float(), dim=-1)       # [L, Q, N, D]
-            p = F.normalize(tokens[:, rows[normals]].float(), dim=-1)       # [L, P, N, D]
-            block = q.new_empty(len(members), len(normals), q.shape[0], q.shape[2])  # [Q, P, L, N]
-            for j in range(len(normals)):  # Eq. 1 with normal j as the only prompt
-                block[:, j] = nearest_prompt_distance(q, p[:, j:j + 1], unit_query=True).transpose(0, 1)
-            blocks.append(block.reshape(-1, *block.shape[2:]))
-            start += len(members) * len(normals)
-        return cls(offset, qpos, ppos, width, torch.cat(blocks))
-
-    def layer_maps(self, query_index: torch.Tensor, prompt_index: torch.Tensor) -> torch.Tensor:
-        """M^l (Eq. 1) of queries with their K prompts: the minimum over their K rows.
-
-        Args:
-            query_index: [B] sample indices of the queries.
-            prompt_index: [B, K] sample indices of each query's prompts (normal samples of
-                its category).
-
-        Returns:
-            [B, L, N] M^l.
-        """
-        idx = (self.offset[query_index] + self.qpos[query_index] * self.width[query_index])[:, None] \
-            + self.ppos[prompt_index]
-        return self.distances[idx.to(self.distances.device)].amin(dim=1)
-
-
-PatchTable = PairTable  # its former name (inctrl.experiments and older code import it)
-
-
-def _use_pair_table(choice: bool | None, samples, tokens) -> bool:
-    if choice is not None:
-        return bool(choice)
-    return PairTable.size_bytes(samples, tokens) <= PAIR_TABLE_BYTES
-
-
-def _read_log(path: Path, max_step: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    try:
-        with path.open(newline="") as fh:
-            rows = [{k: (int(v) if k in ("epoch", "step") else float(v)) for k, v in row.items()}
-                    for row in csv.DictReader(fh)]
-    except (ValueError, TypeError, csv.Error) as error:
-        raise ValueError(f"cannot resume: {path} is damaged ({error}); train again with "
-                         "overwrite=True (--overwrite)") from error
-    return [r for r in rows if r["step"] <= max_step]
-
-
-def run_files(out_dir: Path) -> list[Path]:
-    """The files of a training run in ``out_dir`` (checkpoints, state, log, summary)."""
-    if not out_dir.is_dir():
-        return []
-    return [out_dir / n for n in RUN_FILES if (out_dir / n).exists()] + sorted(out_dir.glob("epoch_*.pt"))
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Before any work: a fresh run never mixes its files with an earlier run's."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir} is a file, expected a run folder")
-    found = run_files(out_dir)
-    if found and not overwrite:
-        raise FileExistsError(f"{out_dir} holds an earlier run ({', '.join(p.name for p in found[:4])}"
-                              f"{' ...' if len(found) > 4 else ''}); resume it (resume=True, --resume), "
-                              "replace it (overwrite=True, --overwrite) or choose a new folder")
-
-
 def _read_state(state_file: Path, config: TrainConfig) -> dict:
     """The resume state, checked: complete, readable, and written by the same configuration."""
     state = read_torch_file(state_file, "training state")
@@ -365,39 +241,6 @@ def _resume_model(state: dict, config: TrainConfig, state_file: Path, device):
     except CheckpointError as error:
         raise CheckpointError(f"{state_file}: {error}") from error
     return model
-
-
-def _rewind(model, state: dict, out_dir: Path, history: list[dict]) -> None:
-    """Put the files of a half-saved later epoch back to the state's epoch, as if training
-    had stopped right after it (a resume that trains on rewrites them anyway)."""
-    epoch = state["epoch"]
-    for path in out_dir.glob("epoch_*.pt"):
-        if path.stem.removeprefix("epoch_").isdigit() and int(path.stem.removeprefix("epoch_")) > epoch:
-            path.unlink()
-    if "meta" in state and _checkpoint_epoch(out_dir / "last.pt") != epoch:
-        save_checkpoint(model, out_dir / "last.pt", state["meta"])
-    log = out_dir / "loss_log.csv"
-    try:
-        current = _read_log(log, 10**12) if log.is_file() else None
-    except ValueError:  # damaged: rewritten below
-        current = None
-    if current != history:
-        _write_log(log, history)
-
-
-def _checkpoint_epoch(path: Path) -> int | None:
-    try:
-        return read_torch_file(path).get("meta", {}).get("epoch")
-    except CheckpointError:
-        return None
-
-
-def _write_log(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic.write_text(path, buf.getvalue())
 
 
 def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool = False,
@@ -508,37 +351,6 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
     summary = _write_summary(config, out_dir, history, checkpoints, elapsed)
     return TrainResult(model, config, out_dir, last, checkpoints, out_dir / "loss_log.csv", summary,
                        history, elapsed)
-
-
-def _save_epoch(model, optimizer, sampler, config: TrainConfig, out_dir: Path, epoch: int,
-                history: list[dict], elapsed: float) -> None:
-    step = epoch * config.steps_per_epoch
-    epoch_losses = [r["loss"] for r in history if r["epoch"] == epoch]
-    meta = {"epoch": epoch, "step": step, "loss": float(np.mean(epoch_losses)),
-            "train_config": config.to_dict()}
-    save_checkpoint(model, out_dir / f"epoch_{epoch}.pt", meta)
-    save_checkpoint(model, out_dir / "last.pt", meta)
-    _write_log(out_dir / "loss_log.csv", history)
-    # Written last, and all a resume reads: weights and optimizer of the same epoch, together.
-    atomic.torch_save({"epoch": epoch, "step": step, "seconds": elapsed,
-                       "trainable": {k: v.detach().cpu() for k, v in model.trainable_state_dict().items()},
-                       "backbone_fingerprint": model.backbone.state_fingerprint(),
-                       "meta": meta, "history": json.dumps(history), "optimizer": optimizer.state_dict(),
-                       "sampler": json.dumps(sampler.state),
-                       "config": json.dumps(config.to_dict())}, out_dir / "last_state.pt")
-
-
-def _write_summary(config: TrainConfig, out_dir: Path, history: list[dict], checkpoints: list[Path],
-                   elapsed: float) -> Path:
-    epochs = sorted({r["epoch"] for r in history})
-    per_epoch = [{"epoch": e, "mean_loss": float(np.mean([r["loss"] for r in history if r["epoch"] == e]))}
-                 for e in epochs]
-    summary = {"config": config.to_dict(), "epochs_done": epochs[-1] if epochs else 0,
-               "steps_done": history[-1]["step"] if history else 0, "seconds": round(elapsed, 3),
-               "final_loss": per_epoch[-1]["mean_loss"] if per_epoch else None,
-               "per_epoch": per_epoch, "checkpoints": [p.name for p in checkpoints],
-               "loss_log": "loss_log.csv"}
-    return atomic.write_json(out_dir / "train_summary.json", summary)
 
 
 __all__ = ["LOG_COLUMNS", "TrainConfig", "TrainResult", "auxiliary_samples", "train", "train_with_config"]

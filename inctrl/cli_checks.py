@@ -1,0 +1,148 @@
+"""Checks of the command line's options and paths, run before any work starts.
+
+Each refuses with a :class:`CLIError` (one line naming the option or file and the fix);
+:func:`inctrl.cli.main` prints it as ``inctrl: error: ...``. Output paths are checked to be
+creatable and writable, and never inside an input folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+
+class CLIError(Exception):
+    """A user error detected by the command line itself."""
+
+
+def _weights_kwargs(args) -> dict:
+    """``pretrained`` / ``weights`` for inctrl.load and train, checked against --profile."""
+    weights = getattr(args, "weights", None)
+    random_weights = getattr(args, "random_weights", False)
+    if not weights and not random_weights:
+        return {"pretrained": True, "weights": None}
+    option = "--weights" if weights else "--random-weights"
+    if not getattr(args, "profile", None):
+        if random_weights:
+            raise CLIError("--random-weights applies to --profile paper, not to --checkpoint (a "
+                           "checkpoint rebuilds its own backbone)")
+    elif args.profile not in ("paper", "mini"):
+        raise CLIError(f"{option} applies to --profile paper or mini only (the {args.profile} profile has "
+                       "fixed random weights)")
+    if weights and not Path(weights).expanduser().is_file():
+        raise CLIError(f"--weights: no such file: {weights}")
+    return {"pretrained": not random_weights,
+            "weights": str(Path(weights).expanduser()) if weights else None}
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _refuse_inside(outputs, inputs) -> None:
+    for out in outputs:
+        for folder in inputs:
+            folder = Path(folder)
+            if not folder.exists():
+                continue  # reported as missing by the command itself
+            folder = folder if folder.is_dir() else folder.parent
+            if out is not None and _inside(Path(out), folder):
+                raise CLIError(f"refusing to write {out} inside the input folder {folder}")
+
+
+def _expand(items) -> list[Path]:
+    from .data.images import list_images
+
+    paths = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(list_images(path))
+        elif path.is_file():
+            paths.append(path)
+        elif path.exists():  # a FIFO or a device: reading it would block or never end
+            raise CLIError(f"{path} is neither an image file nor a folder")
+        else:
+            raise FileNotFoundError(f"no such image or folder: {path}")
+    return paths
+
+
+def _no_duplicates(paths: list[Path], option: str) -> None:
+    """A normal image listed twice would count twice among the K prompts (or be held out
+    and a prompt at once)."""
+    seen = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise CLIError(f"{option} lists {path} twice; give each image once")
+        seen.add(path.resolve())
+
+
+def _at_least_one(option: str, *values) -> None:
+    for value in values:
+        if value is not None and value < 1:
+            raise CLIError(f"{option} must be at least 1, got {value}")
+
+
+def _check_device(device: str) -> None:
+    from .device import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise CLIError(f"--device: {error}") from None
+
+
+def _check_out_file(value: str, option: str) -> None:
+    """An output file: a folder, a FIFO or a read-only file is refused, a symlink is written
+    through to its target, and the folder it goes in must be creatable and writable."""
+    from .atomic import output_target
+
+    try:
+        target = output_target(Path(value).expanduser())
+    except (ValueError, PermissionError) as error:
+        raise CLIError(f"{option} {error}") from None
+    _check_writable(target.parent, option, value)
+
+
+def _check_out_folder(value: str, option: str) -> None:
+    """An output folder: it may exist (as a folder) or be created, and must be writable."""
+    path = Path(value).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise CLIError(f"{option} {value} is a broken symlink (to {os.readlink(path)}); create its "
+                       "target or give another folder")
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {value} is a file, not a folder; give a folder path")
+    _check_writable(path, option, value)
+
+
+def _check_writable(folder: Path, option: str, value: str) -> None:
+    """``folder``, or the first existing folder above it (the rest is created), takes new files."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CLIError(f"{option} {value}: {existing} is a file, so no folder can be made there")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {value}: no permission to write in {existing}; choose another location")
+
+
+def _check_checkpoints(paths) -> None:
+    for path in paths or ():
+        if not Path(path).expanduser().is_file():
+            raise CLIError(f"--checkpoint {path}: no such file" if not Path(path).exists() else
+                           f"--checkpoint {path} is not a checkpoint file")
+
+
+def _threshold(value: str | None) -> float | None:
+    """--threshold as a finite number (None for 'auto' or not given)."""
+    if value is None or value == "auto":
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise CLIError(f"--threshold must be a number or 'auto', got {value!r}") from None
+    if not math.isfinite(threshold):  # NaN would flag nothing, inf everything or nothing
+        raise CLIError(f"--threshold must be a finite number or 'auto', got {value!r}")
+    return threshold
