@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from .world_families import COLOURS, Scene, smooth
+from .world_primitives import COLOURS, Scene, smooth
 
 
 def _centre(rng, foreground: np.ndarray, margin: float) -> np.ndarray:

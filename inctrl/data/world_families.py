@@ -13,114 +13,32 @@ imitates an evaluation target; :data:`HELD_OUT_FAMILIES` are kept out of pretrai
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
-COLOURS = {
-    "red": (0.75, 0.15, 0.12),
-    "green": (0.2, 0.55, 0.25),
-    "blue": (0.18, 0.3, 0.7),
-    "yellow": (0.9, 0.8, 0.2),
-    "orange": (0.92, 0.5, 0.12),
-    "grey": (0.55, 0.55, 0.55),
-    "black": (0.16, 0.16, 0.17),
-    "white": (0.92, 0.92, 0.9),
-    "brown": (0.5, 0.32, 0.18),
-    "beige": (0.85, 0.76, 0.6),
-    "silver": (0.75, 0.77, 0.8),
-    "gold": (0.85, 0.68, 0.3),
-    "copper": (0.78, 0.45, 0.28),
-    "purple": (0.5, 0.25, 0.6),
-    "pink": (0.92, 0.55, 0.65),
-    "teal": (0.15, 0.55, 0.55),
-}
-METALS = ("silver", "grey", "gold", "copper")
-BRIGHT = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "teal", "white", "black")
-EARTH = ("grey", "beige", "brown", "white", "black")
-
-
-@dataclass
-class Scene:
-    image: np.ndarray  # [S, S, 3] float in [0, 1]
-    background: np.ndarray  # [S, S, 3]: what a hole or a missing part reveals
-    foreground: np.ndarray  # [S, S] bool: where a defect may be placed
-
-
-@dataclass(frozen=True)
-class Family:
-    """One family of the world: ``noun`` is how captions name it ("knitted fabric")."""
-
-    name: str
-    noun: str
-    kind: str  # "material" or "object"
-    colours: tuple[str, ...]
-    draw: Callable[[np.random.Generator, np.random.Generator, int, np.ndarray], Scene]
-
-
-# ------------------------------------------------------------------ primitives
-def smooth(rng, size: int, sigma, *, wrap: bool = True) -> np.ndarray:
-    """Gaussian-filtered white noise with unit standard deviation ([S, S])."""
-    field = ndimage.gaussian_filter(
-        rng.standard_normal((size, size)), sigma, mode="wrap" if wrap else "reflect"
-    )
-    field -= field.mean()  # a very wide filter leaves mostly the mean: remove it before scaling
-    return field / (field.std() + 1e-8)
-
-
-def fractal(rng, size: int, scale: float = 0.25, octaves: int = 4) -> np.ndarray:
-    """Sum of smooth noises at halving scales (``scale`` is a fraction of the side)."""
-    out = sum(0.55**o * smooth(rng, size, max(0.5, scale * size / 2**o)) for o in range(octaves))
-    return out / (out.std() + 1e-8)
-
-
-def grid(rng, size: int, angle_deg: float = 0.0, jitter: float = 0.0):
-    """Pixel coordinates in units of the side, rotated by ``angle_deg`` (+- ``jitter``) and shifted."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    a = np.deg2rad(angle_deg + rng.uniform(-jitter, jitter))
-    du, dv = rng.uniform(0, 1, 2)
-    return xx * np.cos(a) + yy * np.sin(a) + du, -xx * np.sin(a) + yy * np.cos(a) + dv
-
-
-def cells(rng, size: int, n: int):
-    """Voronoi cells of ``n`` random seeds: (distance to nearest, to second nearest, cell id)."""
-    seeds = rng.uniform(0, 1, (n, 2))
-    tiled = np.concatenate([seeds + [dx, dy] for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    dist, idx = cKDTree(tiled).query(np.stack([xx.ravel(), yy.ravel()], 1), k=2)
-    shape = (size, size)
-    return dist[:, 0].reshape(shape), dist[:, 1].reshape(shape), (idx[:, 0] % n).reshape(shape)
-
-
-def tint(gray: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    return np.clip(gray[..., None] * rgb, 0, 1)
-
-
-def plain_background(rng, size: int, level: float) -> np.ndarray:
-    base = level + 0.03 * smooth(rng, size, size / 20)
-    return np.clip(np.repeat(base[..., None], 3, axis=2), 0, 1)
-
-
-def material(image: np.ndarray, rng, size: int) -> Scene:
-    return Scene(np.clip(image, 0, 1), plain_background(rng, size, 0.05), np.ones((size, size), bool))
-
-
-def polygon_mask(size: int, points, scale: int = 2) -> np.ndarray:
-    """A filled polygon (points in pixels), antialiased by drawing at ``scale`` x."""
-    canvas = Image.new("L", (size * scale, size * scale), 0)
-    ImageDraw.Draw(canvas).polygon([(x * scale, y * scale) for x, y in points], fill=255)
-    return np.asarray(canvas.resize((size, size), Image.BILINEAR)) / 255.0
-
-
-def lit(alpha: np.ndarray, rng) -> np.ndarray:
-    """Soft top-left lighting of a shape: 1 in the middle, brighter/darker at its edges."""
-    gy, gx = np.gradient(ndimage.gaussian_filter(alpha, 1.5))
-    a = rng.uniform(0, 2 * np.pi)
-    return 1 + 4.0 * (gx * np.cos(a) + gy * np.sin(a))
+from .world_primitives import (  # noqa: F401  (COLOURS, Scene and Family are re-exported)
+    BRIGHT,
+    COLOURS,
+    EARTH,
+    METALS,
+    Family,
+    Scene,
+    cells,
+    disc,
+    fractal,
+    grid,
+    lit,
+    material,
+    object_scene,
+    plain_background,
+    polygon_mask,
+    pose,
+    regular_polygon,
+    rotate,
+    smooth,
+    tint,
+)
 
 
 # ------------------------------------------------------------------ materials
@@ -269,27 +187,11 @@ def rubber_mat(product, rng, size, rgb):
     return material(tint(gray, rgb * 0.5 + 0.2), rng, size)
 
 
+
+
 # ------------------------------------------------------------------ objects on a plain background
-def _object_scene(alpha, body, rng, size, light_bg: bool) -> Scene:
-    back = plain_background(rng, size, 0.82 if light_bg else 0.1)
-    img = back * (1 - alpha[..., None]) + body * alpha[..., None]
-    return Scene(np.clip(img, 0, 1), back, alpha > 0.5)
-
-
-def _pose(rng, size):
-    """Centre (pixels) and rotation (radians) of one photograph of an object."""
-    c = size * (0.5 + rng.uniform(-0.05, 0.05, 2))
-    return c, rng.uniform(0, 2 * np.pi)
-
-
-def _rot(points, centre, angle):
-    p = np.asarray(points, dtype=np.float64)
-    r = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return p @ r.T + centre
-
-
 def screw(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     length, width = size * product.uniform(0.55, 0.7), size * product.uniform(0.08, 0.11)
     shaft = [
         (-length / 2, -width / 2),
@@ -304,34 +206,25 @@ def screw(product, rng, size, rgb):
         (-length / 2, width * 1.1),
         (-length / 2 - width * 0.8, width * 1.1),
     ]
-    alpha = np.maximum(polygon_mask(size, _rot(shaft, c, a)), polygon_mask(size, _rot(head, c, a)))
+    alpha = np.maximum(polygon_mask(size, rotate(shaft, c, a)), polygon_mask(size, rotate(head, c, a)))
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     along = (xx - c[0]) * np.cos(a) + (yy - c[1]) * np.sin(a)
     thread = 0.85 + 0.15 * np.sin(2 * np.pi * along / (size * product.uniform(0.025, 0.035)))
     body = tint(thread * lit(alpha, rng) * 0.85, rgb)
-    return _object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
+    return object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
 
-
-def _polygon(n, radius, phase=0.0):
-    t = np.arange(n) * 2 * np.pi / n + phase
-    return np.stack([radius * np.cos(t), radius * np.sin(t)], 1)
-
-
-def _disc(size, centre, radius):
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    return np.clip(radius - np.hypot(xx - centre[0], yy - centre[1]) + 0.5, 0, 1)
 
 
 def hex_nut(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     r = size * product.uniform(0.28, 0.34)
-    alpha = polygon_mask(size, _rot(_polygon(6, r), c, a)) * (1 - _disc(size, c, r * 0.45))
+    alpha = polygon_mask(size, rotate(regular_polygon(6, r), c, a)) * (1 - disc(size, c, r * 0.45))
     body = tint((0.8 + 0.05 * smooth(rng, size, 1)) * lit(alpha, rng), rgb)
-    return _object_scene(alpha, body, rng, size, light_bg=True)
+    return object_scene(alpha, body, rng, size, light_bg=True)
 
 
 def capsule(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     length, radius = size * product.uniform(0.28, 0.34), size * product.uniform(0.1, 0.13)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     along = (xx - c[0]) * np.cos(a) + (yy - c[1]) * np.sin(a)
@@ -341,48 +234,50 @@ def capsule(product, rng, size, rgb):
     second = np.asarray(COLOURS[str(product.choice(list(BRIGHT)))])
     colour = np.where((along > 0)[..., None], rgb, second)
     body = colour * (0.75 + 0.35 * np.cos(np.clip(across / radius, -1, 1) * 1.3))[..., None]
-    return _object_scene(alpha, np.clip(body, 0, 1), rng, size, light_bg=False)
+    return object_scene(alpha, np.clip(body, 0, 1), rng, size, light_bg=False)
 
 
 def bottle_top(product, rng, size, rgb):
-    c, _ = _pose(rng, size)
+    c, _ = pose(rng, size)
     r = size * product.uniform(0.3, 0.38)
     rings = [(1.0, 0.65), (0.62, 0.85), (0.45, 0.35), (0.38, 0.1)]
     body = np.zeros((size, size, 3))
-    alpha = _disc(size, c, r)
+    alpha = disc(size, c, r)
     for frac, level in rings:
-        d = _disc(size, c, r * frac)[..., None]
+        d = disc(size, c, r * frac)[..., None]
         body = body * (1 - d) + d * np.asarray(rgb) * level * 1.2
-    return _object_scene(alpha, np.clip(body, 0, 1), rng, size, light_bg=False)
+    return object_scene(alpha, np.clip(body, 0, 1), rng, size, light_bg=False)
 
 
 def washer(product, rng, size, rgb):
-    c, _ = _pose(rng, size)
+    c, _ = pose(rng, size)
     r = size * product.uniform(0.28, 0.36)
-    alpha = _disc(size, c, r) * (1 - _disc(size, c, r * product.uniform(0.4, 0.55)))
+    alpha = disc(size, c, r) * (1 - disc(size, c, r * product.uniform(0.4, 0.55)))
     body = tint((0.85 + 0.05 * smooth(rng, size, (0.5, 4))) * lit(alpha, rng), rgb)
-    return _object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
+    return object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
 
 
 def button(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     r = size * product.uniform(0.25, 0.33)
-    holes = sum(_disc(size, h, r * 0.12) for h in _rot(_polygon(4, r * 0.3, np.pi / 4), c, a))
-    alpha = _disc(size, c, r) * (1 - np.clip(holes, 0, 1))
-    rim = 1 - 0.25 * (_disc(size, c, r) - _disc(size, c, r * 0.8))
+    holes = sum(disc(size, h, r * 0.12) for h in rotate(regular_polygon(4, r * 0.3, np.pi / 4), c, a))
+    alpha = disc(size, c, r) * (1 - np.clip(holes, 0, 1))
+    rim = 1 - 0.25 * (disc(size, c, r) - disc(size, c, r * 0.8))
     body = tint(0.9 * rim * lit(alpha, rng), rgb)
-    return _object_scene(alpha, body, rng, size, light_bg=True)
+    return object_scene(alpha, body, rng, size, light_bg=True)
 
 
 def gear(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     r, teeth = size * product.uniform(0.3, 0.36), int(product.integers(10, 18))
     t = np.linspace(0, 2 * np.pi, teeth * 8, endpoint=False)
     radius = r * (0.85 + 0.15 * (np.cos(teeth * t) > 0))
     outline = np.stack([radius * np.cos(t + a), radius * np.sin(t + a)], 1) + c
-    alpha = polygon_mask(size, outline) * (1 - _disc(size, c, r * 0.25))
+    alpha = polygon_mask(size, outline) * (1 - disc(size, c, r * 0.25))
     body = tint(0.8 * lit(alpha, rng) + 0.03 * smooth(rng, size, 1), rgb)
-    return _object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
+    return object_scene(alpha, body, rng, size, light_bg=product.random() < 0.5)
+
+
 
 
 # ------------------------------------------------------------------ held out of pretraining
@@ -392,7 +287,8 @@ def terrazzo(product, rng, size, rgb):
     chips = [np.asarray(COLOURS[c]) for c in product.choice(list(COLOURS), 3)]
     for _ in range(int(size * size / 900)):
         ctr, r = rng.uniform(0, size, 2), size * rng.uniform(0.01, 0.03)
-        pts = _polygon(int(rng.integers(4, 7)), r, rng.uniform(0, 6)) * rng.uniform(0.6, 1.2, (1, 2)) + ctr
+        shape = regular_polygon(int(rng.integers(4, 7)), r, rng.uniform(0, 6))
+        pts = shape * rng.uniform(0.6, 1.2, (1, 2)) + ctr
         m = polygon_mask(size, pts, 1)[..., None]
         img = img * (1 - m) + chips[int(rng.integers(3))] * m
     return material(img, rng, size)
@@ -414,9 +310,9 @@ def corrugated_cardboard(product, rng, size, rgb):
 
 
 def dice(product, rng, size, rgb):
-    c, a = _pose(rng, size)
+    c, a = pose(rng, size)
     half = size * product.uniform(0.25, 0.3)
-    square = polygon_mask(size, _rot([(-half, -half), (half, -half), (half, half), (-half, half)], c, a))
+    square = polygon_mask(size, rotate([(-half, -half), (half, -half), (half, half), (-half, half)], c, a))
     n = int(product.integers(1, 7))
     spots = {
         1: [(0, 0)],
@@ -426,9 +322,9 @@ def dice(product, rng, size, rgb):
         5: [(-1, -1), (1, 1), (-1, 1), (1, -1), (0, 0)],
         6: [(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1)],
     }[n]
-    pips = sum(_disc(size, p, half * 0.16) for p in _rot(np.asarray(spots) * half * 0.5, c, a))
+    pips = sum(disc(size, p, half * 0.16) for p in rotate(np.asarray(spots) * half * 0.5, c, a))
     body = tint((1 - 0.8 * np.clip(pips, 0, 1)) * 0.92 * lit(square, rng), rgb * 0.3 + 0.7)
-    return _object_scene(square, body, rng, size, light_bg=False)
+    return object_scene(square, body, rng, size, light_bg=False)
 
 
 def _family(name, noun, kind, colours, draw):
