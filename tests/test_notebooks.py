@@ -29,16 +29,17 @@ OVERRIDES: dict[str, dict] = {
     "02_patch_residuals": {**SMALL, "shots": 2, "ks": [1, 2], "prompt_seeds": [0, 1]},
     "03_image_residuals": {**SMALL, "shots": 2},
     "04_text_priors": {**SMALL, "n_show": 2},
-    # 05-07 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
+    # 05-07 and 09 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
     "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2},
     "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40,
                      "diagnosis_shots": 2, "diagnosis_checkpoints": [1, 2], "diagnosis_steps_per_epoch": 3},
     "07_your_own_images": {"shots": 2, "n_good": 6, "n_new": 8},
     "08_speed": {"shots": 2, "n_live": 4, "live_batch_sizes": [1, 4], "n_official": 1, "repeats": 1},
+    "09_offline_backbone": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5},
 }
 
 #: Chapters that read or write the shared offline experiment (trained once per session).
-SHARED_EXPERIMENT = {"05_training", "06_benchmark", "07_your_own_images"}
+SHARED_EXPERIMENT = {"05_training", "06_benchmark", "07_your_own_images", "09_offline_backbone"}
 
 #: Extra runs: the Colab path (paper architecture) on random weights, no download; and
 #: profile "auto", which on a machine without CUDA is the offline default.
