@@ -1,5 +1,5 @@
 """Inference benchmark: batched InCTRL scoring against the bare image encoder and against the
-official one-query-at-a-time loop (issue 6).
+official one-query-at-a-time loop.
 
     python benchmarks/bench_inference.py                      # CPU or GPU defaults, ~5 min on CPU
     python benchmarks/bench_inference.py --device cuda         # GPU: fp32 and bf16, B = 1, 32, 256

@@ -9,7 +9,7 @@ The frozen backbone is rebuilt from the config (tiny: from its seed; paper: from
 weights) and checked against the stored fingerprint; its weights are stored only when they
 came from an imported official checkpoint (``pretrained == "embedded"``).
 
-Official format (official_checkpoint.md): a plain state dict, or one under ``model_state``,
+Official format (the released checkpoints, book/running.md): a plain state dict, or one under ``model_state``,
 with the CLIP keys at top level and ``adapter.*``, ``diff_head.*`` (phi) and
 ``diff_head_ref.*`` (eta).
 """

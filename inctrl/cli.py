@@ -244,6 +244,7 @@ def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
     from torchvision import transforms
 
     from .atomic import atomic_path
+    from .containers import ANOMALY_CMAP
     from .data.images import load_image
 
     size = model.backbone.image_size
@@ -251,7 +252,7 @@ def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
                                 transforms.CenterCrop(size)])
     maps = out.anomaly_map(size).numpy()
     scale = max(float(maps.max()), 1e-8)
-    cmap = colormaps["jet"]
+    cmap = colormaps[ANOMALY_CMAP]
     folder.mkdir(parents=True, exist_ok=True)
     paths, used = [], set()
     for i, query in enumerate(queries):

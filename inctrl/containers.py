@@ -15,6 +15,9 @@ import torch.nn.functional as F
 
 from .backbone import BackboneSpec, profile_spec
 
+#: The one colormap of anomaly maps: the book's figures and the command line's heatmap PNGs.
+ANOMALY_CMAP = "magma"
+
 
 @dataclass
 class InCTRLConfig:

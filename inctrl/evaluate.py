@@ -1,4 +1,4 @@
-"""Evaluation protocol (datasets.md): few-shot prompt draws, image AUROC / AUPRC, pixel AUROC.
+"""Evaluation protocol (data/README.md): few-shot prompt draws, image AUROC / AUPRC, pixel AUROC.
 
 For every category and K, ``len(seeds)`` prompt sets are drawn from train/good
 (:class:`~inctrl.data.fewshot.PromptSet`) and every test image is scored. Metrics come from
@@ -41,7 +41,8 @@ from .features import CachedFeatures, encode_paths
 # Published InCTRL image AUROC, mean ± std over prompt draws (Zhu & Pang, "Toward Generalist
 # Anomaly Detection via In-context Residual Learning with Few-shot Sample Prompts", CVPR 2024,
 # Table 1; ViT-B-16-plus-240 / laion400m_e32; trained on MVTec AD, MVTec AD column trained on
-# VisA). Other datasets of the paper are not listed on purpose (spec/paper_results.md).
+# VisA). The paper's other datasets are left out on purpose: their values were not
+# transcribed, and an empty cell is better than a guess.
 PAPER_AUROC: dict[str, dict[int, tuple[float, float]]] = {
     "elpv": {2: (0.839, 0.003), 4: (0.846, 0.011), 8: (0.872, 0.013)},
     "aitex": {2: (0.761, 0.029), 4: (0.790, 0.018), 8: (0.806, 0.036)},

@@ -1,4 +1,4 @@
-"""InCTRL: in-context residual learning with few-shot sample prompts (method.md §2-5).
+"""InCTRL: in-context residual learning with few-shot sample prompts (book/method.md §2-5).
 
 Shapes used below: B queries, K prompts, L tapped layers, N = h*w patches per image,
 D token width, E joint embedding width (640 for both shipped profiles).
@@ -265,8 +265,9 @@ class InCTRL(nn.Module):
     @torch.no_grad()
     def score(self, images, bank: PromptBank, batch_size: int = 32, progress: bool = False,
               amp: bool = False) -> InCTRLOutput:
-        """Score query images against a prompt bank. Any batch size gives the same scores as
-        scoring the queries one at a time. ``amp`` uses bf16 autocast on a GPU.
+        """Score query images against a prompt bank. Any batch size gives the scores of the
+        queries scored one at a time, up to float32 rounding (a few 1e-8). ``amp`` uses bf16
+        autocast on CUDA and the CPU, fp16 on Apple MPS.
 
         Per batch: one image-encoder forward (with hooks on the tapped blocks), then batched
         residuals on the device; nothing is copied back to the host until the caller asks.

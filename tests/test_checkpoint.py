@@ -159,7 +159,7 @@ def test_non_finite_weights_are_refused_at_load(trained_like, tmp_path):
 
 
 def _official_table():
-    """The key table of official_checkpoint.md, transcribed: name -> shape."""
+    """The key table of the released official checkpoints, transcribed: name -> shape."""
     table = {"adapter.fc.0.weight": (160, 640), "adapter.fc.2.weight": (640, 160)}
     for head, dim in (("diff_head", 225), ("diff_head_ref", 640)):
         table.update({f"{head}.projection1.weight": (128, dim), f"{head}.projection1.bias": (128,),

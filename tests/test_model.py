@@ -1,4 +1,4 @@
-"""The equations of method.md §2-5 against hand computations, and batch invariance."""
+"""The equations of book/method.md §2-5 against hand computations, and batch invariance."""
 
 import math
 
@@ -137,7 +137,7 @@ def test_trainable_parts_have_the_published_shapes(tiny_model):
     assert tuple(adapter[0].weight.shape) == (160, 640)
     assert tiny_model.holistic_head.projection1.in_features == 225
     assert tiny_model.image_head.projection1.in_features == 640
-    # 334,916 parameters including the unused bn1 affine parameters (official_checkpoint.md).
+    # 334,916 parameters including the unused bn1 affine parameters (the released official checkpoints).
     assert sum(p.numel() for p in tiny_model.trainable_parameters()) == 334_916
     assert not any(p.requires_grad for p in tiny_model.backbone.parameters())
 

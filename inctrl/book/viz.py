@@ -21,6 +21,8 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from ..containers import ANOMALY_CMAP  # the one colormap of anomaly maps (book and command line)
+
 __all__ = [
     "ANOMALY_CMAP", "ANOMALY_COLOR", "MIN_FONT", "NORMAL_COLOR", "PAGE_WIDTH", "PALETTE",
     "auroc_heatmap", "colorbar", "heatmap_overlay", "log_ticks", "patch_box", "pipeline_figure",
@@ -32,8 +34,6 @@ NORMAL_COLOR = "#3b75af"
 ANOMALY_COLOR = "#d1495b"
 #: Colours for several score curves, in order.
 PALETTE = ("#3b75af", "#d1495b", "#e8a33d", "#3f9a6b", "#7a5ea8", "#6b6b6b")
-#: The one colour map of anomaly maps (patch maps, heatmap overlays) in the book.
-ANOMALY_CMAP = "magma"
 #: Width of the page's text column in inches: no figure is wider, so none is shrunk.
 PAGE_WIDTH = 7.0
 #: The smallest font size (points) of any text in a figure.

@@ -1,4 +1,4 @@
-"""The one train/test rule for datasets without an official split (datasets.md)."""
+"""The one train/test rule for datasets without an official split (data/README.md)."""
 
 from __future__ import annotations
 

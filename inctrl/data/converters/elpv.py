@@ -71,7 +71,7 @@ def convert_elpv(
     ELPV repository's ``data`` folder); None uses the copy inside the installed
     ``elpv-dataset`` package, so no download is needed.
 
-    Protocol (datasets.md): probability 0 -> normal, split 75/25 with
+    Protocol (data/README.md): probability 0 -> normal, split 75/25 with
     ``train_test_split(random_state=42)`` on the sorted paths; probability 1 -> anomaly,
     into ``test/mono`` or ``test/poly`` by cell type; the 1/3 and 2/3 cells are dropped.
     The standard labels give train/good 1131, test/good 377, test/mono 313, test/poly 402.
