@@ -1,4 +1,4 @@
-"""The frozen CLIP backbone: an open_clip ViT with taps on intermediate blocks (book/method.md §1).
+"""The frozen CLIP backbone: an open_clip ViT with taps on intermediate blocks (book/equations.md §1).
 
 Three profiles ship with the package:
 

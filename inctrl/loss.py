@@ -1,4 +1,4 @@
-"""The training loss (book/method.md §6): focal loss on the final and the image-level score."""
+"""The training loss (book/equations.md §6): focal loss on the final and the image-level score."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""InCTRL: in-context residual learning with few-shot sample prompts (book/method.md §2-5).
+"""InCTRL: in-context residual learning with few-shot sample prompts (book/equations.md §2-5).
 
 Shapes used below: B queries, K prompts, L tapped layers, N = h*w patches per image,
 D token width, E joint embedding width (640 for both shipped profiles).

@@ -1,4 +1,4 @@
-"""The text-prompt ensembles behind InCTRL's text prior (book/method.md §4).
+"""The text-prompt ensembles behind InCTRL's text prior (book/equations.md §4).
 
 A category name is turned into 154 "normal" and 88 "anomalous" sentences: 7 normal and 4
 anomalous state phrases, each placed in 22 photo templates. CIFAR-10 class names (and

@@ -1,4 +1,4 @@
-"""Training InCTRL on an auxiliary labelled dataset (book/method.md §6).
+"""Training InCTRL on an auxiliary labelled dataset (book/equations.md §6).
 
 AdamW (lr 1e-3, betas (0.9, 0.999), weight decay 0.01, no schedule, no clipping), epochs x
 steps of 8 normal + 8 anomalous queries, K prompts per query re-drawn every step from the

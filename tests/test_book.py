@@ -221,7 +221,7 @@ def test_method_page_names_real_functions_and_tests():
     """Every function and test named on 'The method on one page' exists."""
     import importlib
 
-    text = (ROOT / "book" / "method.md").read_text()
+    text = (ROOT / "book" / "equations.md").read_text()
     names = set(re.findall(r"`(inctrl(?:\.\w+)+)`", text))
     tests = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text))
     assert len(names) >= 15 and len(tests) >= 15
@@ -234,15 +234,15 @@ def test_method_page_names_real_functions_and_tests():
             except ImportError:
                 continue
         for attr in parts[cut:]:
-            assert hasattr(obj, attr), f"method.md names {dotted}, which does not exist"
+            assert hasattr(obj, attr), f"equations.md names {dotted}, which does not exist"
             obj = getattr(obj, attr)
     for file, test in sorted(tests):
         source = (ROOT / file).read_text()
         assert re.search(rf"^def {test}\(", source, re.MULTILINE), \
-            f"method.md names {file}::{test}, which does not exist"
+            f"equations.md names {file}::{test}, which does not exist"
     for eq in range(1, 11):
         assert f"Eq. {eq}" in text or f"Eq. {eq - 1}–{eq}" in text or f"Eq. {eq}–" in text, \
-            f"method.md does not cover Eq. {eq}"
+            f"equations.md does not cover Eq. {eq}"
 
 
 def test_launch_urls_have_no_dot_segment():

@@ -1,4 +1,4 @@
-"""Training sampler: index contract of book/method.md §6."""
+"""Training sampler: index contract of book/equations.md §6."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The equations of book/method.md §2-5 against hand computations, and batch invariance."""
+"""The equations of book/equations.md §2-5 against hand computations, and batch invariance."""
 
 import math
 

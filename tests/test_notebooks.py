@@ -192,7 +192,7 @@ def check_05(m, params):
     b = math.log1p(math.exp(-1))
     assert abs(m["loss_curve_official"]["best_anomalous"] - (1 - math.exp(-b)) ** 2 * b) < 1e-5
     assert abs(m["loss_curve_official"]["best_normal"] - math.log(2) / 4) < 1e-5
-    assert m["n_trainable"] == 334_916  # the official checkpoints' count (book/method.md §3, §5)
+    assert m["n_trainable"] == 334_916  # the official checkpoints' count (book/equations.md §3, §5)
     for files in m["checkpoints"].values():
         assert {"last.pt", "loss_log.csv", "epoch_1.pt"} <= set(files)
 

@@ -1,4 +1,4 @@
-"""Training batches of the paper (book/method.md §6): queries plus per-query random prompts.
+"""Training batches of the paper (book/equations.md §6): queries plus per-query random prompts.
 
 A batch has ``n_normal`` normal and ``n_anomalous`` anomalous queries drawn from all
 categories of the auxiliary set, and for every query K normal prompts drawn afresh from
