@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..prompts import NORMAL_STATES
 from .converters._common import progress, save_mask, save_png, staged_output
 from .splits import split_normals
 from .world_defects import DEFECTS
@@ -42,16 +43,8 @@ __all__ = [
     "world_batch",
 ]
 
-# The state words of the paper's text prompts, so captions teach the text tower what they mean.
-NORMAL_STATES = (
-    "{}",
-    "flawless {}",
-    "perfect {}",
-    "unblemished {}",
-    "{} without flaw",
-    "{} without defect",
-    "{} without damage",
-)
+# Normal captions use the paper's own state words (inctrl.prompts), so captions teach the text
+# tower what the prompts mean; anomalous captions use their grammatical forms ("with a flaw").
 ANOMALOUS_STATES = ("damaged {}", "{} with a flaw", "{} with a defect", "{} with damage")
 TEMPLATES = (
     "a photo of {}.",

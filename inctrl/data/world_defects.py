@@ -35,6 +35,13 @@ def _blob(rng, size: int, centre, radius: float) -> np.ndarray:
     return dist < 0.85 * (1 + 0.3 * smooth(rng, size, max(1.0, radius / 2.5)))
 
 
+def _region(rng, scene: Scene, low: float, high: float) -> np.ndarray:
+    """A blob on the foreground, its radius a random fraction (``low``..``high``) of the side."""
+    size = scene.image.shape[0]
+    centre = _centre(rng, scene.foreground, 0.12)
+    return _blob(rng, size, centre, size * rng.uniform(low, high)) & scene.foreground
+
+
 def _curve(rng, size: int, centre, length: float, bend: float, n: int = 40) -> np.ndarray:
     angle = rng.uniform(0, np.pi)
     t = np.linspace(-0.5, 0.5, n)
@@ -99,11 +106,7 @@ def hole(rng, scene: Scene, strength: float):
 
 
 def stain(rng, scene: Scene, strength: float):
-    size = scene.image.shape[0]
-    mask = (
-        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.04, 0.1))
-        & scene.foreground
-    )
+    mask = _region(rng, scene, 0.04, 0.1)
     colour = [(0.55, 0.25, 0.05), (0.1, 0.1, 0.05), (0.8, 0.1, 0.1), (0.9, 0.8, 0.1), (0.2, 0.3, 0.8)]
     return _blend(scene.image, mask, colour[int(rng.integers(len(colour)))], 0.2 + 0.5 * strength), mask
 
@@ -122,11 +125,7 @@ def contamination(rng, scene: Scene, strength: float):
 
 
 def colour_shift(rng, scene: Scene, strength: float):
-    size = scene.image.shape[0]
-    mask = (
-        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12))
-        & scene.foreground
-    )
+    mask = _region(rng, scene, 0.06, 0.12)
     out = scene.image.copy()
     gain = 1 + (0.15 + 0.35 * strength) * rng.choice([-1, 1]) * rng.dirichlet([1, 1, 1]) * 3
     out[mask] = np.clip(out[mask] * gain, 0, 1)
@@ -209,10 +208,7 @@ def fibre(rng, scene: Scene, strength: float):
 
 def blur(rng, scene: Scene, strength: float):
     size = scene.image.shape[0]
-    mask = (
-        _blob(rng, size, _centre(rng, scene.foreground, 0.12), size * rng.uniform(0.06, 0.12))
-        & scene.foreground
-    )
+    mask = _region(rng, scene, 0.06, 0.12)
     sigma = size * (0.004 + 0.01 * strength)
     soft = np.stack([ndimage.gaussian_filter(scene.image[..., i], sigma) for i in range(3)], -1)
     return np.where(mask[..., None], soft, scene.image), mask
