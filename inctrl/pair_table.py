@@ -93,9 +93,6 @@ class PairTable:
         return self.distances[idx.to(self.distances.device)].amin(dim=1)
 
 
-PatchTable = PairTable  # its former name (inctrl.experiments and older code import it)
-
-
 def _use_pair_table(choice: bool | None, samples, tokens) -> bool:
     if choice is not None:
         return bool(choice)

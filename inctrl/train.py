@@ -45,7 +45,6 @@ from .features import CachedFeatures, encode_paths
 from .loss import inctrl_loss
 from .pair_table import PAIR_TABLE_BYTES as PAIR_TABLE_BYTES  # re-exported: the old home
 from .pair_table import PairTable, _use_pair_table
-from .pair_table import PatchTable as PatchTable
 from .train_files import (
     LOG_COLUMNS,
     STATE_KEYS,

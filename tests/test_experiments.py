@@ -9,10 +9,11 @@ import pytest
 from stand_ins import Built, refuse_build
 
 import inctrl
-import inctrl.experiments as experiments
+import inctrl.book.offline_experiment as offline_experiment
+from inctrl.book.diagnosis import DIAGNOSIS_SCORES, DIAGNOSIS_SPLITS, run_training_diagnosis
+from inctrl.book.offline_experiment import run_offline_elpv
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.evaluate import evaluate
-from inctrl.experiments import DIAGNOSIS_SCORES, DIAGNOSIS_SPLITS, run_offline_elpv, run_training_diagnosis
 
 
 def _stand_in_data(tmp_path, categories=("brick", "pill")):
@@ -59,7 +60,7 @@ def test_run_offline_elpv_small_and_cached(tmp_path):
 
 
 def test_run_offline_elpv_forwards_backbone_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "load", refuse_build)
+    monkeypatch.setattr(offline_experiment, "load", refuse_build)
     for options in ({"pretrained": False}, {"weights": "/clip/open_clip_pytorch_model.bin"}):
         with pytest.raises(Built) as caught:
             run_offline_elpv(tmp_path / "data", tmp_path / "out", profile="paper", device="cpu",

@@ -16,7 +16,7 @@ from inctrl import atomic
 from inctrl.data.sampler import TrainingSampler
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.features import cache_key, encode_paths
-from inctrl.train import LOG_COLUMNS, PatchTable, TrainConfig, auxiliary_samples, train
+from inctrl.train import LOG_COLUMNS, PairTable, TrainConfig, auxiliary_samples, train
 
 
 @pytest.fixture(scope="module")
@@ -307,7 +307,7 @@ def test_category_filter(aux, aux_features, tmp_path, monkeypatch):
 def test_pair_table_equals_forward_episodes(aux, aux_features, tiny_model):
     samples = auxiliary_samples([aux])
     rows = aux_features.rows([s.path for s in samples])
-    table = PatchTable.build(samples, rows, aux_features.features.tokens)
+    table = PairTable.build(samples, rows, aux_features.features.tokens)
     batch = TrainingSampler(samples, 3, seed=1).batch()
     emb, tok = aux_features.features.embedding, aux_features.features.tokens
     q, p = rows[batch.query_index], rows[batch.prompt_index]

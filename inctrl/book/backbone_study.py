@@ -164,13 +164,13 @@ def run_backbone_ablation(
 ) -> pd.DataFrame:
     """InCTRL trained and evaluated (ELPV and the held-out world) on each backbone.
 
-    ``backbones``: {label: keyword arguments of :func:`inctrl.experiments.run_offline_elpv`
+    ``backbones``: {label: keyword arguments of :func:`inctrl.book.offline_experiment.run_offline_elpv`
     that pick the backbone, e.g. ``{"profile": "mini", "pretrained": False}`` or
     ``{"profile": "mini", "weights": "runs/clip-only/weights.pt"}``}. Returns one row per
     (backbone, target, k, score) with the AUROC mean and std over the draws, plus the pixel
     AUROC of the patch map on the world; also written to ``out_dir/ablation.csv``.
     """
-    from ..experiments import run_offline_elpv
+    from .offline_experiment import run_offline_elpv
 
     out_dir = Path(out_dir)
     rows = []

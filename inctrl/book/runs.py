@@ -19,10 +19,10 @@ __all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run",
 def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
                 steps_per_epoch: int, profile: str, device="auto", pretrained: bool = True,
                 weights: str | None = None, progress: bool = True):
-    """:func:`inctrl.experiments.run_offline_elpv`, cached in ``experiment_dir``; a cached run
+    """:func:`inctrl.book.offline_experiment.run_offline_elpv`, cached in ``experiment_dir``; a cached run
     whose checkpoints no longer load with this package version is recomputed."""
     from ..checkpoint import CheckpointError, load
-    from ..experiments import run_offline_elpv
+    from .offline_experiment import run_offline_elpv
 
     def run(force: bool):
         return run_offline_elpv(data_dir, experiment_dir, shots=tuple(shots), seeds=tuple(seeds),

@@ -66,7 +66,7 @@ def ablation(table: pd.DataFrame, shots: Sequence[int]) -> pd.DataFrame:
 
 def diagnosis_value(table: pd.DataFrame, split: str, score: str, epoch: int,
                     metric: str = "auroc") -> float:
-    """One cell of the training diagnosis table (:func:`inctrl.experiments.run_training_diagnosis`)."""
+    """One cell of the training diagnosis table (:func:`inctrl.book.diagnosis.run_training_diagnosis`)."""
     hit = table[(table.split == split) & (table.score == score) & (table.epoch == epoch)]
     if hit.empty:
         raise KeyError(f"no diagnosis row for split={split!r}, score={score!r}, epoch={epoch}")

@@ -1,32 +1,18 @@
-"""Ready-made experiments for the book.
+"""The training diagnosis of chapter 6: does training make the full score beat s_p?
 
-:func:`run_offline_elpv` is the offline end-to-end benchmark: train the tiny profile on the
-synthetic auxiliary set (the stand-in for MVTec AD), one model per K as in the paper, and
-evaluate it on ELPV (the one benchmark that ships on PyPI) with several prompt draws per K,
-reporting the full InCTRL score and each component alone from the same run.
-
-The protocol is the paper's (10 epochs x 100 steps, batches of 8 + 8, 3 draws); only the
-backbone (tiny, random) and the auxiliary data (synthetic) differ, so the numbers are a
-demonstration of the pipeline and must not be compared with the paper's.
-
-:func:`run_training_diagnosis` asks why the full score does or does not beat its parts:
-one model trained longer on the synthetic categories minus one held out, each component
-measured after several epochs on the training categories (in-sample), on the held-out
-category and on ELPV.
-
-Both cache the backbone features of the synthetic set and of the ELPV test images in
-``<out_dir>/feature-cache`` (files keyed by backbone and image files; about 1 GB with the
-tiny profile, fp32 patch tokens); pointing the diagnosis's ``cache_dir`` at the offline
-experiment's folder reuses what it encoded.
+:func:`run_training_diagnosis` trains one model longer on the synthetic categories minus one
+held out and measures each component after several epochs on the training categories
+(in-sample), on the held-out category and on ELPV. It caches features like
+:func:`~inctrl.book.offline_experiment.run_offline_elpv`; pointing its ``cache_dir`` at that
+experiment's ``feature-cache`` reuses what it encoded.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,206 +20,24 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, atomic
-from .backbone import ImageFeatures
-from .book.backbone_study import prepare_world
-from .checkpoint import load
-from .data.converters import prepare_elpv
-from .data.fewshot import PromptSet
-from .data.layout import CanonicalDataset
-from .data.synthetic import make_synthetic_dataset
-from .device import resolve_device
-from .evaluate import COMPONENTS, component_table, evaluate, image_metrics, mean_std
-from .features import CachedFeatures, encode_paths
-from .train import PairTable, auxiliary_samples, train
+from .. import __version__, atomic
+from ..checkpoint import load
+from ..data.fewshot import PromptSet
+from ..data.layout import CanonicalDataset
+from ..device import resolve_device
+from ..evaluate import COMPONENTS, image_metrics, mean_std
+from ..features import CachedFeatures, encode_paths
+from ..train import auxiliary_samples, train
+from .offline_experiment import (
+    FEATURE_CACHE,
+    ExperimentResult,
+    config_hash,
+    prepare_offline_data,
+    protocol_features,
+)
 
-RESULTS_VERSION = 2
 DIAGNOSIS_VERSION = 2
-FEATURE_CACHE = "feature-cache"
 
-
-@dataclass
-class ExperimentResult:
-    """A cached experiment: its summary table, its per-draw rows, the files it wrote, the
-    configuration it was run with, wall time per phase, and whether it came from the cache."""
-
-    table: pd.DataFrame
-    draws: pd.DataFrame
-    paths: dict[str, Path]
-    config: dict
-    seconds: dict[str, float] = field(default_factory=dict)
-    cached: bool = False
-
-
-@dataclass
-class OfflineELPVResult(ExperimentResult):
-    """What :func:`run_offline_elpv` returns.
-
-    ``table``: one row per (k, score) with score in full / s_p / s_i / s_a and columns
-    auroc, auroc_std, auprc, auprc_std (mean ± std over the prompt draws).
-    ``draws``: one row per (k, seed) with every metric. ``world_table`` / ``world_summary``:
-    the same models on the in-world held-out families (component table, and the summary with
-    the pixel AUROC of the patch map). ``paths``: results_json,
-    results_csv, draws_csv, markdown, eval_dir, feature_cache and, per K, ``train_k{K}`` (folder with
-    ``last.pt``, ``loss_log.csv``, ``train_summary.json``). ``seconds``: wall time per phase
-    of the run that computed the results. ``cached``: True when loaded from ``out_dir``.
-    """
-
-    world_table: pd.DataFrame | None = None
-    world_summary: pd.DataFrame | None = None
-
-    def loss_logs(self) -> dict[int, pd.DataFrame]:
-        """{K: loss log DataFrame} of the training runs (for plots)."""
-        return {int(k): pd.read_csv(self.paths[f"train_k{k}"] / "loss_log.csv") for k in self.config["shots"]}
-
-    def markdown(self) -> str:
-        return Path(self.paths["markdown"]).read_text()
-
-
-def _config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _prepare_offline_data(data_dir: Path, synthetic_normal: int, synthetic_anomalous: int,
-                          progress: bool) -> tuple[Path, Path]:
-    """``data_dir/elpv`` and ``data_dir/synthetic``, each prepared only when missing."""
-    elpv, synthetic = data_dir / "elpv", data_dir / "synthetic"
-    if not elpv.exists():
-        prepare_elpv(elpv, show_progress=progress)
-    if not synthetic.exists():
-        make_synthetic_dataset(synthetic, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
-                               seed=0, show_progress=progress)
-    return elpv, synthetic
-
-
-def _merge_features(a: CachedFeatures, b: CachedFeatures) -> CachedFeatures:
-    """One CachedFeatures holding the rows of both (``b`` must not repeat a path of ``a``)."""
-    return CachedFeatures(a.paths + b.paths, ImageFeatures.cat([a.features, b.features]))
-
-
-def protocol_features(model, dataset: CanonicalDataset, shots: Sequence[int], seeds: Sequence[int],
-                      cache_dir=None, progress: bool = False, batch_size: int = 64) -> CachedFeatures:
-    """Backbone features of every test image of ``dataset`` and of its prompt draws (every
-    K in ``shots``, every seed): what :func:`~inctrl.evaluate.evaluate` encodes, for its
-    ``features=``.
-
-    The test images are cached in ``cache_dir`` on their own, so any K, seeds or experiment
-    finds the same file; the few prompt images are encoded (and cached) beside them.
-    """
-    tests = [s.path for c in dataset.categories for s in dataset.test_samples(c)]
-    prompts = [p for c in dataset.categories for k in shots for seed in seeds
-               for p in PromptSet.draw(dataset, c, int(k), int(seed)).resolve(dataset.root)]
-    feats = encode_paths(model, tests, cache_dir=cache_dir, batch_size=batch_size, progress=progress)
-    known = set(feats.paths)
-    extra = list(dict.fromkeys(p for p in prompts if str(Path(p).resolve()) not in known))
-    if not extra:
-        return feats
-    return _merge_features(feats, encode_paths(model, extra, cache_dir=cache_dir, batch_size=batch_size))
-
-
-def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds: Sequence[int] = (0, 1, 2),
-                     epochs: int = 10, steps_per_epoch: int = 100, profile: str = "tiny", device="auto",
-                     force: bool = False, progress: bool = True, train_seed: int = 10,
-                     synthetic_normal: int = 40, synthetic_anomalous: int = 20, *,
-                     pretrained: bool = True, weights: str | None = None) -> OfflineELPVResult:
-    """Train on synthetic data, evaluate on ELPV; cached in ``out_dir``.
-
-    ``data_dir/elpv`` (from the elpv-dataset package) and ``data_dir/synthetic`` (6
-    categories x (``synthetic_normal`` + ``synthetic_anomalous``) images, seed 0) are
-    prepared when missing. One model per K (seed ``train_seed``, ``epochs`` x
-    ``steps_per_epoch`` steps of 8 + 8 queries), each evaluated on ELPV with one prompt draw
-    per seed in ``seeds``. A second call with the same configuration loads the stored
-    results unless ``force``. For a quick smoke run: ``epochs=1, steps_per_epoch=5,
-    seeds=(0,), shots=(2,)``.
-
-    ``pretrained`` and ``weights`` pick the backbone weights as in :func:`inctrl.load`:
-    ``profile="paper", pretrained=False`` runs the paper architecture with random weights
-    (no download), ``weights="PATH"`` reads a local open_clip weights file.
-    """
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    dev = resolve_device(device)
-    # the frozen backbone; identical in every K's model
-    encoder = load(profile, device=dev, pretrained=pretrained, weights=weights)
-    config = {"inctrl": __version__, "backbone": encoder.backbone.state_fingerprint(),
-              "version": RESULTS_VERSION, "shots": [int(k) for k in shots], "seeds": [int(s) for s in seeds],
-              "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "profile": profile,
-              "pretrained": bool(pretrained),
-              "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
-              "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic",
-              "target": "elpv", "world": "held-out families, seed 0"}
-    key = _config_hash(config)
-    paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
-             "draws_csv": out_dir / "results_draws.csv", "markdown": out_dir / "results.md",
-             "eval_dir": out_dir / "eval", "feature_cache": out_dir / FEATURE_CACHE,
-             "world_csv": out_dir / "results_world.csv",
-             "world_summary_csv": out_dir / "results_world_summary.csv",
-             "world_eval_dir": out_dir / "eval_world"}
-    paths.update({f"train_k{k}": out_dir / f"train_k{k}" for k in config["shots"]})
-    if not force and paths["results_json"].is_file():
-        stored = json.loads(paths["results_json"].read_text())
-        if stored.get("config_hash") == key:
-            return OfflineELPVResult(pd.read_csv(paths["results_csv"]), pd.read_csv(paths["draws_csv"]),
-                                     paths, config, stored.get("seconds", {}), cached=True,
-                                     world_table=pd.read_csv(paths["world_csv"]),
-                                     world_summary=pd.read_csv(paths["world_summary_csv"]))
-
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    elpv, synthetic = _prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
-    seconds["prepare"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    samples = auxiliary_samples([synthetic])
-    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
-                       progress=progress)
-    table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
-    seconds["encode_aux"] = time.perf_counter() - t
-
-    models = {}
-    for k in config["shots"]:
-        t = time.perf_counter()
-        result = train([synthetic], paths[f"train_k{k}"], shots=k, epochs=epochs,
-                       steps_per_epoch=steps_per_epoch, profile=profile, device=dev, seed=train_seed,
-                       progress=progress, features=aux, pair_table=table, pretrained=pretrained,
-                       weights=weights)
-        models[k] = result.model
-        seconds[f"train_k{k}"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    elpv_features = protocol_features(encoder, CanonicalDataset(elpv, name="elpv"), config["shots"],
-                                      config["seeds"], cache_dir=paths["feature_cache"], progress=progress)
-    ev = evaluate(models, elpv, shots=config["shots"], seeds=config["seeds"], out_dir=paths["eval_dir"],
-                  name="elpv", progress=progress, profile=profile, features=elpv_features)
-    seconds["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    world = prepare_world(data_dir, progress)
-    world_features = protocol_features(encoder, CanonicalDataset(world, name="world"), config["shots"],
-                                       config["seeds"], cache_dir=paths["feature_cache"], progress=progress)
-    ev_world = evaluate(models, world, shots=config["shots"], seeds=config["seeds"],
-                        out_dir=paths["world_eval_dir"], name="world", progress=progress, profile=profile,
-                        features=world_features)
-    world_table = component_table(ev_world.summary)
-    atomic.write_text(paths["world_csv"], world_table.to_csv(index=False))
-    atomic.write_text(paths["world_summary_csv"], ev_world.summary.to_csv(index=False))
-    seconds["evaluate_world"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
-
-    table_df = component_table(ev.summary)
-    draws = ev.draws.drop(columns=["category"])
-    atomic.write_text(paths["results_csv"], table_df.to_csv(index=False))
-    atomic.write_text(paths["draws_csv"], draws.to_csv(index=False))
-    atomic.write_text(paths["markdown"], ev.markdown())
-    seconds = {k: round(v, 2) for k, v in seconds.items()}
-    # Written last: a results.json with this hash means every other file is complete.
-    atomic.write_json(paths["results_json"], {"config": config, "config_hash": key, "seconds": seconds,
-                                              "table": table_df.to_dict(orient="records")})
-    return OfflineELPVResult(table_df, draws, paths, config, seconds, cached=False, world_table=world_table,
-                             world_summary=ev_world.summary)
-
-
-# ------------------------------------------------------------------ training diagnosis
-#: Scores measured by the diagnosis: the four of :data:`inctrl.evaluate.COMPONENTS` and the
 #: holistic head alone, phi(M+) (the full score is (phi + s_p) / 2).
 DIAGNOSIS_SCORES = {**COMPONENTS, "phi": "holistic_score"}
 
@@ -408,8 +212,8 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
                     "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic"}
     config = {**train_config, "version": DIAGNOSIS_VERSION, "epochs": epochs, "checkpoints": checkpoints,
               "seeds": [int(s) for s in seeds], "target": "elpv"}
-    key = _config_hash(config)
-    train_dir = out_dir / f"train-{_config_hash(train_config)}"
+    key = config_hash(config)
+    train_dir = out_dir / f"train-{config_hash(train_config)}"
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
              "draws_csv": out_dir / "results_draws.csv", "train_dir": train_dir,
              "feature_cache": Path(cache_dir) if cache_dir is not None else out_dir / FEATURE_CACHE}
@@ -422,7 +226,7 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    elpv_root, synthetic = _prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
+    elpv_root, synthetic = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
     aux_data = CanonicalDataset(synthetic)
     elpv_data = CanonicalDataset(elpv_root, name="elpv")
     if held_out not in aux_data.categories:
