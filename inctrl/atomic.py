@@ -27,8 +27,16 @@ def _umask() -> int:
 def output_target(path: str | os.PathLike) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or a symlink's final target.
 
-    Raises ValueError for a folder, a FIFO, a socket, a device or a symlink loop, and
-    PermissionError for an existing read-only file.
+    Args:
+        path: the path a write was asked for; it need not exist yet.
+
+    Returns:
+        The path to replace: ``path``, or the final target when ``path`` is a symlink.
+
+    Raises:
+        ValueError: ``path`` is (or leads to) a folder, a FIFO, a socket, a device, or a
+            symlink loop or a symlink that cannot be followed.
+        PermissionError: ``path`` is an existing read-only file.
     """
     path = Path(path)
     try:
@@ -53,8 +61,22 @@ def output_target(path: str | os.PathLike) -> Path:
 
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path next to ``path``'s target; it replaces the target only if the
-    block succeeds (see the module docstring for folders, symlinks and special files)."""
+    """A temporary path next to ``path``'s target that replaces the target if the block succeeds.
+
+    If the block raises, the temporary file is removed and the target is left as it was.
+    The replaced file keeps the target's permission bits, or gets those a plain ``open()``
+    would give (see the module docstring for folders, symlinks and special files).
+
+    Args:
+        path: the file to write.
+
+    Yields:
+        The temporary :class:`~pathlib.Path` to write to.
+
+    Raises:
+        ValueError: as :func:`output_target`.
+        PermissionError: as :func:`output_target`.
+    """
     target = output_target(path)
     existing = target.stat().st_mode if target.exists() else None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,16 +93,44 @@ def atomic_path(path: str | Path):
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Args:
+        path: the file to write (see :func:`atomic_path`).
+        text: the contents.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_json(path: str | Path, data, indent: int = 2) -> Path:
+    """Write ``data`` as JSON, keys in their given order and a final newline, atomically.
+
+    Args:
+        path: the file to write (see :func:`atomic_path`).
+        data: any object ``json.dumps`` accepts.
+        indent: spaces per nesting level.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     return write_text(path, json.dumps(data, indent=indent, sort_keys=False) + "\n")
 
 
 def torch_save(obj, path: str | Path) -> Path:
+    """``torch.save`` ``obj`` to ``path`` atomically; the same object always gives the same bytes.
+
+    Args:
+        obj: anything ``torch.save`` accepts.
+        path: the file to write (see :func:`atomic_path`).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     import torch
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -47,8 +47,19 @@ class CheckpointError(ValueError):
 def read_torch_file(path: str | Path, what: str = "checkpoint") -> dict:
     """``torch.load(weights_only=True)`` of a file that must hold a dictionary.
 
-    Anything else - missing, empty, truncated, not a torch file, or pickled Python objects
-    (never unpickled: that could run code) - raises a one-line CheckpointError naming the file.
+    Pickled Python objects are never unpickled: that could run code.
+
+    Args:
+        path: the file.
+        what: what the file should be, for the messages (``"checkpoint"``).
+
+    Returns:
+        The dictionary, its tensors on the CPU.
+
+    Raises:
+        CheckpointError: the file is missing, not a regular file, empty, truncated, not a
+            torch file, holds pickled Python objects, or holds something other than a
+            dictionary; the one-line message names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -68,8 +79,10 @@ def read_torch_file(path: str | Path, what: str = "checkpoint") -> dict:
 
 
 def _load_failure(path: Path, error: Exception) -> str:
-    """Why torch.load failed, in a few words (torch's own text advises weights_only=False,
-    which would execute whatever the file holds)."""
+    """Why torch.load failed, in a few words.
+
+    torch's own text advises weights_only=False, which would execute whatever the file holds.
+    """
     if path.stat().st_size == 0:
         return "the file is empty"
     text = str(error)
@@ -92,7 +105,19 @@ def _key_list(keys, limit: int = 20) -> str:
 
 
 def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -> Path:
-    """Write ``model``'s trainable weights, config and backbone fingerprint atomically."""
+    """Write ``model``'s trainable weights, config and backbone fingerprint atomically.
+
+    The backbone weights themselves are stored only for an imported official checkpoint
+    (``config.pretrained == "embedded"``); otherwise they are rebuilt from the config.
+
+    Args:
+        model: the model to save.
+        path: the checkpoint file.
+        meta: extra JSON-like information to keep (training settings, metrics).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     config = model.config
     backbone = None
     if config.pretrained == EMBEDDED:
@@ -111,7 +136,18 @@ _CONFIG_TYPES = {"profile": (str,), "model_name": (str,), "pretrained": (str, ty
 
 
 def config_from_dict(raw) -> InCTRLConfig:
-    """An InCTRLConfig from a checkpoint's ``config``, every field checked (CheckpointError)."""
+    """An InCTRLConfig from a checkpoint's ``config``, every field checked.
+
+    Args:
+        raw: the checkpoint's ``config`` entry.
+
+    Returns:
+        The InCTRLConfig (``taps`` as a tuple).
+
+    Raises:
+        CheckpointError: not a dictionary, unknown or missing fields, or a field of the
+            wrong type.
+    """
     if not isinstance(raw, Mapping):
         raise CheckpointError(f"its config is a {type(raw).__name__}, not a dictionary")
     known = {f.name for f in fields(InCTRLConfig)}
@@ -133,8 +169,21 @@ def config_from_dict(raw) -> InCTRLConfig:
 
 
 def check_weights(state, what: str) -> dict[str, torch.Tensor]:
-    """``state`` as a dict of tensors; refuses other values and NaN / infinite weights (they
-    would load silently and give NaN scores)."""
+    """``state`` as a dict of tensors, refusing other values and NaN or infinite weights.
+
+    NaN or infinite weights would load silently and give NaN scores.
+
+    Args:
+        state: a state dict from a checkpoint.
+        what: what it holds, for the messages (``"trainable weights"``).
+
+    Returns:
+        ``state`` as a plain dict.
+
+    Raises:
+        CheckpointError: not a dictionary, a value that is not a tensor, or a floating-point
+            tensor with NaN or infinite values.
+    """
     if not isinstance(state, Mapping):
         raise CheckpointError(f"its {what} are a {type(state).__name__}, not a dictionary of tensors")
     state = dict(state)
@@ -188,8 +237,11 @@ def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
 
 
 def _build(config: InCTRLConfig) -> InCTRL:
-    """The model a checkpoint's config describes; a config no backbone matches is the
-    checkpoint's fault (missing weights files are not: they pass through)."""
+    """The model a checkpoint's config describes.
+
+    A config no backbone matches is the checkpoint's fault (CheckpointError); missing weights
+    files are not, so WeightsUnavailableError passes through.
+    """
     try:
         return InCTRL(config)
     except WeightsUnavailableError:
@@ -200,7 +252,16 @@ def _build(config: InCTRLConfig) -> InCTRL:
 
 
 def load_trainable(model: InCTRL, state: Mapping[str, torch.Tensor]) -> None:
-    """Load the adapter and heads (exact key set and shapes, finite values) into ``model``."""
+    """Load the adapter and heads into ``model``: exact key set and shapes, finite values.
+
+    Args:
+        model: the model to load into (its backbone is not touched).
+        state: ``adapter.*``, ``image_head.*`` and ``holistic_head.*`` tensors.
+
+    Raises:
+        CheckpointError: missing, unexpected or mis-shaped keys (all listed together), values
+            that are not tensors, or NaN or infinite weights.
+    """
     _load_exact(model, check_weights(state, "trainable weights"), "trainable weights",
                 only_prefixes=tuple(OFFICIAL_PREFIXES.values()))
 
@@ -228,7 +289,17 @@ def _load_exact(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what
 
 
 def official_state_dict(data: Mapping) -> dict[str, torch.Tensor]:
-    """The state dict inside an official checkpoint (plain, or under ``model_state``)."""
+    """The state dict inside an official checkpoint (plain, or under ``model_state``).
+
+    Args:
+        data: the loaded official checkpoint.
+
+    Returns:
+        The state dict, official key names.
+
+    Raises:
+        CheckpointError: it is not a dictionary of tensors.
+    """
     state = data.get("model_state", data)
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError("not an official InCTRL checkpoint: expected a state dict of tensors "
@@ -237,7 +308,19 @@ def official_state_dict(data: Mapping) -> dict[str, torch.Tensor]:
 
 
 def to_official_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our model's state dict under the official key names (the inverse of the import)."""
+    """Our model's state dict under the official key names (the inverse of the import).
+
+    Args:
+        state: an InCTRL ``state_dict()``: ``adapter.*``, ``image_head.*``,
+            ``holistic_head.*`` and ``backbone.clip.*`` keys.
+
+    Returns:
+        The same tensors under ``adapter.*``, ``diff_head_ref.*`` (eta), ``diff_head.*``
+        (phi) and top-level CLIP keys.
+
+    Raises:
+        KeyError: a key has no official name.
+    """
     ours_to_official = {v: k for k, v in OFFICIAL_PREFIXES.items()}
     out = {}
     for key, value in state.items():
@@ -252,7 +335,17 @@ def to_official_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 
 def guess_official_model(state: Mapping[str, torch.Tensor]) -> str:
-    """Which open_clip architecture an official-format state dict belongs to (by its shapes)."""
+    """Which open_clip architecture an official-format state dict belongs to, by its shapes.
+
+    Args:
+        state: an official-format state dict.
+
+    Returns:
+        The open_clip model name whose vision width, patch size and depth match.
+
+    Raises:
+        CheckpointError: no ``visual.conv1.weight``, or no open_clip ViT matches.
+    """
     key = "visual.conv1.weight"
     if key not in state:
         raise CheckpointError(f"not an official InCTRL checkpoint: it has no {key!r}")
@@ -271,8 +364,20 @@ def import_official(source: str | Path | Mapping, profile: str | None = None,
     """Load an official InCTRL ``checkpoint.pyth`` (or its state dict) into an InCTRL model.
 
     Every key must be accounted for: trainable keys map onto the adapter, eta and phi, CLIP keys
-    onto the open_clip model; only ``logit_scale`` may be absent. Anything missing, unexpected
-    or mis-shaped raises a CheckpointError listing the keys.
+    onto the open_clip model; only ``logit_scale`` may be absent. The backbone weights come
+    from the checkpoint (``config.pretrained == "embedded"``).
+
+    Args:
+        source: the checkpoint file, or its loaded contents.
+        profile: the profile to build; None guesses it from the architecture.
+        device: where the model goes (see :func:`inctrl.device.resolve_device`).
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        CheckpointError: an unreadable file, not an official checkpoint, an architecture that
+            does not match ``profile``, or keys missing, unexpected or mis-shaped (all listed).
     """
     data = read_torch_file(source) if isinstance(source, (str, Path)) else dict(source)
     state = check_weights(official_state_dict(data), "weights")
@@ -300,10 +405,24 @@ def import_official(source: str | Path | Mapping, profile: str | None = None,
 def load_checkpoint(path: str | Path, device="auto", weights: str | None = None) -> InCTRL:
     """Load an inctrl checkpoint or an official InCTRL checkpoint, whichever ``path`` holds.
 
-    ``weights``: a local file holding the CLIP weights that an inctrl checkpoint was trained
-    on (it records their open_clip tag or path), to load it without a download or after the
-    file moved; checked against the stored backbone fingerprint. Official checkpoints carry
-    their CLIP weights and ignore it.
+    The backbone of an inctrl checkpoint is rebuilt from its config and checked against the
+    stored fingerprint.
+
+    Args:
+        path: the checkpoint file.
+        device: where the model goes (see :func:`inctrl.device.resolve_device`).
+        weights: a local file holding the CLIP weights that an inctrl checkpoint was trained
+            on (it records their open_clip tag or path), to load it without a download or
+            after the file moved; checked against the stored backbone fingerprint. Official
+            checkpoints carry their CLIP weights and ignore it.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        CheckpointError: the file is unreadable, of neither format, or inconsistent (the
+            message starts with the path and says what is wrong).
+        WeightsUnavailableError: the CLIP weights the checkpoint names cannot be found.
     """
     data = read_torch_file(path)
     device = resolve_device(device)
@@ -322,12 +441,24 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
          pretrained: bool = True, head_seed: int = 0) -> InCTRL:
     """Build or load an InCTRL model.
 
-    ``source`` is a profile name (``"mini"``: offline, the shipped pretrained backbone;
-    ``"tiny"``: offline, random backbone; ``"paper"``:
-    ViT-B-16-plus-240 / laion400m_e32, downloaded by open_clip or read from ``weights``) or a
-    checkpoint path (inctrl or official format). A fresh profile has untrained heads.
-    ``pretrained=False`` builds the paper architecture with random weights (no download).
-    For a checkpoint, ``weights`` is a local copy of the CLIP weights it was trained on.
+    Args:
+        source: a profile name (``"mini"``: offline, the shipped pretrained backbone;
+            ``"tiny"``: offline, random backbone; ``"paper"``: ViT-B-16-plus-240 /
+            laion400m_e32, downloaded by open_clip or read from ``weights``) or a checkpoint
+            path (inctrl or official format). A fresh profile has untrained heads.
+        device: where the model goes (see :func:`inctrl.device.resolve_device`).
+        weights: for a profile, a local weights file that replaces the profile's weights;
+            for a checkpoint, a local copy of the CLIP weights it was trained on.
+        pretrained: for a profile, False builds its architecture with random weights (for
+            ``"paper"``: the paper architecture, no download).
+        head_seed: for a profile, the seed of the initial adapter and head weights.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        ValueError: ``source`` is neither a profile nor an existing file.
+        CheckpointError: as :func:`load_checkpoint`.
     """
     if str(source) in PROFILES:
         config = InCTRLConfig.from_profile(str(source), pretrained=weights or pretrained,

@@ -21,7 +21,17 @@ ANOMALY_CMAP = "magma"
 
 @dataclass
 class InCTRLConfig:
-    """Everything needed to rebuild a model (stored in checkpoints)."""
+    """Everything needed to rebuild a model (stored in checkpoints).
+
+    Attributes:
+        profile: the named backbone profile (a key of :data:`inctrl.backbone.PROFILES`).
+        model_name: the open_clip model (or this package's tiny ViT) to build.
+        pretrained: an open_clip weights tag, a local weights file, or None for random
+            weights drawn from ``backbone_seed``.
+        taps: 1-based indices of the tapped blocks; None picks the paper's relative depths.
+        backbone_seed: the seed of a randomly initialised backbone.
+        head_seed: the seed of the initial adapter and head weights.
+    """
 
     profile: str = "tiny"
     model_name: str = "inctrl-tiny-vit"
@@ -33,15 +43,31 @@ class InCTRLConfig:
     @classmethod
     def from_profile(cls, profile: str, pretrained: str | None | bool = True,
                      head_seed: int = 0) -> InCTRLConfig:
+        """The configuration of a named profile.
+
+        Args:
+            profile: a key of :data:`inctrl.backbone.PROFILES`.
+            pretrained: True for the profile's weights, False or None for random weights,
+                a string for other weights (an open_clip tag or a local file).
+            head_seed: the seed of the initial adapter and head weights.
+
+        Returns:
+            The InCTRLConfig.
+
+        Raises:
+            ValueError: ``profile`` is not a known profile.
+        """
         spec = profile_spec(profile, pretrained=pretrained)
         return cls(profile, spec.model_name, spec.pretrained, spec.taps, spec.seed, head_seed)
 
     @property
     def backbone_spec(self) -> BackboneSpec:
+        """The :class:`~inctrl.backbone.BackboneSpec` this configuration builds."""
         taps = tuple(self.taps) if self.taps is not None else None
         return BackboneSpec(self.model_name, self.pretrained, taps, self.backbone_seed)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (what checkpoints store)."""
         return asdict(self)
 
 
@@ -49,9 +75,14 @@ class InCTRLConfig:
 class PromptBank:
     """Everything InCTRL needs from the K normal prompts of one category, computed once.
 
-    ``tokens`` [L, K*N, D]: the prompts' tapped patch tokens, L2-normalised and pooled.
-    ``embeddings`` [K, E]: g(p_k). ``prototype`` [E]: F_P (Eq. 3) with the adapter
-    weights of the moment the bank was built. ``text`` [2, E]: t_n and t_a of ``name``.
+    Attributes:
+        name: the object name the text prior reads (``"metal nut"``, ``"solar cell"``).
+        tokens: [L, K*N, D] the prompts' tapped patch tokens, L2-normalised, the patches of
+            all K prompts pooled into one set per layer.
+        embeddings: [K, E] g(p_k), fp32.
+        prototype: [E] F_P (Eq. 3), with the adapter weights of the moment the bank was built.
+        text: [2, E] t_n and t_a of ``name``.
+        sources: where the prompts came from (file paths), when known.
     """
 
     name: str
@@ -63,6 +94,7 @@ class PromptBank:
 
     @property
     def k(self) -> int:
+        """K, the number of prompts."""
         return self.embeddings.shape[0]
 
 
@@ -70,10 +102,17 @@ class PromptBank:
 class InCTRLOutput:
     """Scores and maps for a batch of queries; every intermediate of the paper is here.
 
-    ``score`` s(x) (Eq. 8), ``image_score`` s_i (Eq. 5), ``text_score`` s_a (Eq. 6),
-    ``patch_score`` s_p = max M, ``patch_map`` M [B, h, w] (Eq. 2), ``layer_maps`` M^l
-    [B, L, h, w] (Eq. 1), ``holistic_map`` M+ = M + s_i + s_a [B, h, w] (Eq. 7),
-    ``holistic_score`` phi(M+).
+    Attributes:
+        score: [B] s(x), the final score (Eq. 8).
+        image_score: [B] s_i, the image-level residual score (Eq. 5), in [0, 1].
+        text_score: [B] s_a, the text prior (Eq. 6), in [0, 1].
+        patch_score: [B] s_p = max M, in [0, 1].
+        holistic_score: [B] phi(M+), in [0, 1].
+        patch_map: [B, h, w] M, the patch distances averaged over layers (Eq. 2), in [0, 1].
+        holistic_map: [B, h, w] M+ = M + s_i + s_a (Eq. 7).
+        layer_maps: [B, L, h, w] M^l, the patch distances of each tapped layer (Eq. 1).
+        image_size: the model's input size in pixels (the default size of
+            :meth:`anomaly_map`).
     """
 
     score: torch.Tensor
@@ -87,12 +126,24 @@ class InCTRLOutput:
     image_size: int = 240
 
     def __len__(self) -> int:
+        """B, the number of queries."""
         return self.score.shape[0]
 
     def anomaly_map(self, size: int | tuple[int, int] | None = None,
                     kind: str = "patch") -> torch.Tensor:
-        """The patch map M (``kind="patch"``) or M+ (``"holistic"``) upsampled bilinearly to
-        ``size`` (default: the model's input size) -> [B, H, W]."""
+        """The patch map M or the holistic map M+, upsampled bilinearly.
+
+        Args:
+            size: the output size, an int for a square or ``(H, W)``; default the model's
+                input size (``image_size``).
+            kind: ``"patch"`` for M or ``"holistic"`` for M+.
+
+        Returns:
+            [B, H, W] float32 maps.
+
+        Raises:
+            ValueError: ``kind`` is neither ``"patch"`` nor ``"holistic"``.
+        """
         maps = {"patch": self.patch_map, "holistic": self.holistic_map}
         if kind not in maps:
             raise ValueError(f"kind must be 'patch' or 'holistic', got {kind!r}")
@@ -102,6 +153,7 @@ class InCTRLOutput:
         return F.interpolate(grid, size=size, mode="bilinear", align_corners=False).squeeze(1)
 
     def cpu(self) -> InCTRLOutput:
+        """A copy with every tensor detached and on the CPU."""
         return self._map(lambda t: t.detach().cpu())
 
     def _map(self, fn) -> InCTRLOutput:
@@ -110,12 +162,24 @@ class InCTRLOutput:
 
     @staticmethod
     def cat(parts: Sequence[InCTRLOutput]) -> InCTRLOutput:
+        """Concatenate outputs along the query axis.
+
+        Args:
+            parts: outputs of the same model; the non-tensor fields are taken from the first.
+
+        Returns:
+            One InCTRLOutput of all their queries, in order.
+        """
         first = parts[0]
         values = {k: (torch.cat([getattr(p, k) for p in parts]) if isinstance(v, torch.Tensor)
                       else v) for k, v in vars(first).items()}
         return InCTRLOutput(**values)
 
     def scores(self) -> dict[str, list[float]]:
-        """The four scalar scores as plain lists (for tables and JSON)."""
+        """The four scalar scores as plain lists (for tables and JSON).
+
+        Returns:
+            ``{"score", "patch_score", "image_score", "text_score"}`` -> B floats each.
+        """
         return {name: getattr(self, name).detach().float().cpu().tolist()
                 for name in ("score", "patch_score", "image_score", "text_score")}

@@ -6,7 +6,18 @@ import torch
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (or None) picks CUDA, then MPS, then the CPU; anything else is checked."""
+    """The device to compute on: ``"auto"`` picks one, anything else is checked.
+
+    Args:
+        device: ``"auto"`` or None (CUDA, then Apple MPS, then the CPU), or a device name
+            or :class:`torch.device` such as ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+
+    Returns:
+        The chosen :class:`torch.device`.
+
+    Raises:
+        ValueError: the name is not a device, or CUDA or MPS is asked for but not available.
+    """
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -25,8 +36,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def autocast(device: torch.device, enabled: bool):
-    """Mixed precision when ``enabled``: bf16 autocast on CUDA and on the CPU, fp16 on MPS;
-    a no-op when not enabled."""
+    """The mixed-precision context: bf16 autocast on CUDA and the CPU, fp16 on MPS.
+
+    Args:
+        device: where the block computes.
+        enabled: False gives a context that changes nothing.
+
+    Returns:
+        A ``torch.autocast`` context manager.
+    """
     if enabled and device.type in ("cuda", "cpu"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     if enabled and device.type == "mps":

@@ -33,7 +33,14 @@ def _key_path(path) -> str:
 
 @dataclass
 class CachedFeatures:
-    """Backbone features of a list of image files; row ``i`` belongs to ``paths[i]``."""
+    """Backbone features of a list of image files; row ``i`` belongs to ``paths[i]``.
+
+    Attributes:
+        paths: the resolved image paths, without duplicates.
+        features: their :class:`~inctrl.backbone.ImageFeatures`, on the CPU: ``embedding``
+            [B, E] fp32 and ``tokens`` [L, B, N, D] (fp32, or fp16 when asked for).
+        key: the :func:`cache_key` the features were stored under ("" if none).
+    """
 
     paths: list[str]
     features: ImageFeatures
@@ -46,7 +53,17 @@ class CachedFeatures:
         return len(self.paths)
 
     def rows(self, paths: Sequence) -> torch.Tensor:
-        """Row indices of ``paths`` (any order, repeats allowed); KeyError names a missing one."""
+        """Row indices of ``paths`` (any order, repeats allowed).
+
+        Args:
+            paths: image paths; they are resolved before the look-up.
+
+        Returns:
+            [len(paths)] int64 row indices.
+
+        Raises:
+            KeyError: a path is not in the cache (the message names it).
+        """
         out = []
         for p in paths:
             key = _key_path(p)
@@ -56,14 +73,37 @@ class CachedFeatures:
         return torch.tensor(out, dtype=torch.long)
 
     def select(self, paths: Sequence) -> ImageFeatures:
-        """The features of ``paths``, in that order, as fp32 (ready for scoring)."""
+        """The features of ``paths``, in that order, as fp32 (ready for scoring).
+
+        Args:
+            paths: image paths (any order, repeats allowed).
+
+        Returns:
+            :class:`~inctrl.backbone.ImageFeatures`: ``embedding`` [B, E] and ``tokens``
+            [L, B, N, D], both fp32, B = ``len(paths)``.
+
+        Raises:
+            KeyError: a path is not in the cache.
+        """
         feats = self.features[self.rows(paths)]
         return ImageFeatures(feats.embedding.float(), feats.tokens.float())
 
 
 def cache_key(model, paths: Sequence, amp: bool = False, dtype: torch.dtype = torch.float32) -> str:
-    """Hash of what the features depend on: backbone (architecture, weights, taps, input size),
-    the files (resolved path, size, mtime; order-free) and the numeric settings."""
+    """A hash of everything the features of ``paths`` depend on.
+
+    The backbone (architecture, weights, taps, input size), the files (resolved path, size,
+    modification time; their order does not matter) and the numeric settings.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` whose backbone encodes.
+        paths: the image files; they must exist.
+        amp: mixed precision (it counts only off the CPU, where it changes the features).
+        dtype: the dtype the patch tokens are stored in.
+
+    Returns:
+        20 hex digits.
+    """
     backbone = model.backbone
     digest = hashlib.sha256()
     head = {"format": CACHE_FORMAT, "model": backbone.spec.model_name, "taps": list(backbone.taps),
@@ -79,11 +119,28 @@ def cache_key(model, paths: Sequence, amp: bool = False, dtype: torch.dtype = to
 def encode_paths(model, paths: Sequence, cache_dir: str | os.PathLike | None = None,
                  batch_size: int = 32, progress: bool = False, amp: bool = False,
                  dtype: torch.dtype = torch.float32) -> CachedFeatures:
-    """Encode image files once (duplicates removed, order kept) and return a CachedFeatures.
+    """Encode image files once (duplicates removed, order kept).
 
     With ``cache_dir`` the result is read from / written (atomically) to
     ``cache_dir/features-<key>.pt``, ``key`` from :func:`cache_key`, so a later call with
-    the same backbone and unchanged files loads instead of encoding. Features live on the CPU.
+    the same backbone and unchanged files loads instead of encoding.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` whose backbone encodes.
+        paths: image files.
+        cache_dir: the folder of the on-disk cache; None keeps the features in memory only.
+        batch_size: images per encoder forward.
+        progress: show a progress bar.
+        amp: mixed precision while encoding (see :func:`inctrl.device.autocast`).
+        dtype: the dtype of the stored patch tokens; fp16 halves the memory but moves scores
+            by about 1e-5 (see the module docstring).
+
+    Returns:
+        The :class:`CachedFeatures`, on the CPU.
+
+    Raises:
+        ValueError: ``paths`` is empty.
+        FileNotFoundError: a path is not a file.
     """
     unique = list(dict.fromkeys(_key_path(p) for p in paths))
     if not unique:

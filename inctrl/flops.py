@@ -35,8 +35,10 @@ def encoder_flops(visual) -> int:
 
 
 def patch_distance_flops(n_layers: int, n_patches: int, width: int, shots: int) -> int:
-    """FLOPs of Eq. 1 for one query: the dot products of each of its N patches with all K*N
-    prompt patches, in every tapped layer (the max and the norms are negligible).
+    """FLOPs of Eq. 1 for one query.
+
+    The dot products of each of its N patches with all K*N prompt patches, in every tapped
+    layer; the max and the norms are negligible and not counted.
 
     Args:
         n_layers: L, the tapped layers.

@@ -12,7 +12,12 @@ from torch import nn
 
 
 class Adapter(nn.Module):
-    """psi of Eq. 3-4: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU."""
+    """psi of Eq. 3-4: Linear(E -> E/4, no bias) -> ReLU -> Linear(E/4 -> E, no bias) -> ReLU.
+
+    Args:
+        dim: E, the input and output width.
+        hidden: the bottleneck width; default E // 4.
+    """
 
     def __init__(self, dim: int, hidden: int | None = None):
         super().__init__()
@@ -21,6 +26,14 @@ class Adapter(nn.Module):
                                 nn.Linear(hidden, dim, bias=False), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """psi(x) of every embedding.
+
+        Args:
+            x: [..., E] image embeddings.
+
+        Returns:
+            [..., E] adapted embeddings, non-negative (the last ReLU).
+        """
         return self.fc(x)
 
 
@@ -29,6 +42,9 @@ class ScoreHead(nn.Module):
 
     Attribute names follow the official code so its checkpoints map one to one; ``bn1`` is
     never used in ``forward`` but exists in the released weights.
+
+    Args:
+        dim: the input width: E for eta (the residual F_x), N for phi (the holistic map M+).
     """
 
     def __init__(self, dim: int):
@@ -41,6 +57,14 @@ class ScoreHead(nn.Module):
         self.projection3 = nn.Linear(64, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The score of each row.
+
+        Args:
+            x: [B, dim] inputs (F_x [B, E] for eta, M+ [B, N] for phi).
+
+        Returns:
+            [B] scores in [0, 1].
+        """
         x = self.bn2(F.relu(self.projection1(x)))
         x = self.bn3(F.relu(self.projection2(x)))
         return torch.sigmoid(self.projection3(x)).squeeze(-1)

@@ -64,8 +64,20 @@ OBJECT_NAMES = {"elpv": "solar cell"}
 
 
 def object_name(category: str) -> str:
-    """The object word of a category or dataset name: ``"metal_nut"`` -> ``"metal nut"``,
-    ``"elpv"`` -> ``"solar cell"`` (:data:`OBJECT_NAMES`)."""
+    """The object word of a category or dataset name, as the text prior reads it.
+
+    Underscores become spaces (``"metal_nut"`` -> ``"metal nut"``); a dataset whose name is
+    not a word gets its object name (``"elpv"`` -> ``"solar cell"``, :data:`OBJECT_NAMES`).
+
+    Args:
+        category: a category or dataset name.
+
+    Returns:
+        The object name.
+
+    Raises:
+        ValueError: the name is empty (or only underscores and spaces).
+    """
     name = str(category).replace("_", " ").strip()
     if not name:
         raise ValueError("the category name used by the text prior must not be empty")
@@ -73,11 +85,22 @@ def object_name(category: str) -> str:
 
 
 def prompt_ensemble(category: str) -> tuple[list[str], list[str]]:
-    """Return the (normal, anomalous) sentences for ``category``.
+    """The normal and the anomalous sentences of the text prior for ``category``.
 
-    >>> normal, anomalous = prompt_ensemble("metal_nut")
-    >>> len(normal), len(anomalous), normal[0]
-    (154, 88, 'a cropped photo of the metal nut.')
+    Args:
+        category: a category or dataset name (see :func:`object_name`).
+
+    Returns:
+        ``(normal, anomalous)``: 154 and 88 sentences, or one each for a semantic
+        (CIFAR-10) class name.
+
+    Raises:
+        ValueError: the name is empty.
+
+    Example:
+        >>> normal, anomalous = prompt_ensemble("metal_nut")
+        >>> len(normal), len(anomalous), normal[0]
+        (154, 88, 'a cropped photo of the metal nut.')
     """
     name = object_name(category)
     if name in SEMANTIC_NAMES:

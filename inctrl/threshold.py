@@ -22,7 +22,19 @@ from sklearn.metrics import precision_recall_curve
 
 
 def normal_threshold(normal_scores, percentile: float = 99.0) -> float:
-    """The ``percentile``-th percentile (numpy, linear interpolation) of normal scores."""
+    """The threshold from normal images only: a percentile of their scores.
+
+    Args:
+        normal_scores: scores of held-out normal images (not the prompts), any shape.
+        percentile: in [0, 100]; the default 99 flags about 1 % of normal images.
+
+    Returns:
+        The ``percentile``-th percentile (numpy, linear interpolation).
+
+    Raises:
+        ValueError: no scores, ``percentile`` outside [0, 100] or NaN, or a score that is
+            NaN or infinite.
+    """
     scores = np.asarray(normal_scores, dtype=np.float64).ravel()
     if scores.size == 0:
         raise ValueError("a threshold from normal images needs at least one held-out normal score")
@@ -33,7 +45,18 @@ def normal_threshold(normal_scores, percentile: float = 99.0) -> float:
 
 
 def f1_threshold(labels, scores) -> tuple[float, float]:
-    """(threshold, F1) maximising F1 of ``score >= threshold`` over the given labelled scores."""
+    """The threshold that maximises F1 of ``score >= threshold`` on labelled scores.
+
+    Args:
+        labels: 1 (or True) for anomalous, 0 for normal; both must occur.
+        scores: one score per label.
+
+    Returns:
+        ``(threshold, F1)``.
+
+    Raises:
+        ValueError: the counts differ, a score is NaN or infinite, or only one class occurs.
+    """
     labels = np.asarray(labels).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.size != scores.size:
@@ -49,7 +72,18 @@ def f1_threshold(labels, scores) -> tuple[float, float]:
 
 
 def apply_threshold(scores, threshold: float) -> np.ndarray:
-    """Boolean decisions: anomalous iff score >= threshold."""
+    """Decisions: anomalous iff ``score >= threshold``.
+
+    Args:
+        scores: scores, any shape.
+        threshold: a finite number.
+
+    Returns:
+        Booleans of the scores' shape, True for anomalous.
+
+    Raises:
+        ValueError: the threshold or a score is NaN or infinite.
+    """
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold}")
     scores = np.asarray(scores, dtype=np.float64)
