@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import nearest_prompt_distance
+from ..patch_distance import nearest_prompt_distance
 
 __all__ = ["ToyContext", "absolute_score", "make_context", "residual_score", "unit"]
 
@@ -59,7 +59,7 @@ def absolute_score(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
 
 def residual_score(x: np.ndarray, prompts: np.ndarray) -> np.ndarray:
     """The in-context residual: Eq. 1 with one "patch" per sample, i.e. ``0.5 * (1 - cos)`` to
-    the nearest prompt, computed by :func:`inctrl.model.nearest_prompt_distance`."""
+    the nearest prompt, computed by :func:`inctrl.patch_distance.nearest_prompt_distance`."""
     q = torch.tensor(x, dtype=torch.float32)[None, :, None, :]        # [L=1, B, N=1, D=2]
     p = torch.tensor(prompts, dtype=torch.float32)[None, None]        # [L=1, 1, K, D=2]
     return nearest_prompt_distance(q, p)[0, :, 0].numpy()
