@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -32,36 +31,11 @@ from .backbone import Backbone, ImageFeatures
 from .containers import InCTRLConfig, InCTRLOutput, PromptBank
 from .device import autocast
 from .heads import Adapter, ScoreHead
+from .inputs import as_image_list, check_bank, check_name, refuse_duplicates, to_pixels
 from .patch_distance import nearest_prompt_distance
 from .prompts import object_name, prompt_ensemble
 
 TEXT_TEMPERATURE = 100.0  # fixed in the official code; CLIP's logit_scale is not used
-
-
-def _check_name(name) -> None:
-    """The category name drives the text prior: None or "" would silently score "None"."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r}")
-
-
-def _refuse_duplicates(items) -> None:
-    """K prompts are K different images: the same file twice is a mistake, not a bigger K."""
-    if isinstance(items, torch.Tensor):
-        return
-    seen: dict[Path, object] = {}
-    for item in items:
-        if isinstance(item, (str, Path)):
-            key = Path(item).resolve()
-            if key in seen:
-                raise ValueError(f"prompt image {item} is given twice (also as {seen[key]}); K prompts "
-                                 "must be K different images")
-            seen[key] = item
-
-
-def _check_bank(bank) -> None:
-    if not isinstance(bank, PromptBank):
-        raise ValueError(f"bank must be a PromptBank from model.prompt_bank(normal_images, name), "
-                         f"got {type(bank).__name__}")
 
 
 class InCTRL(nn.Module):
@@ -94,39 +68,27 @@ class InCTRL(nn.Module):
         return super().to(*args, **kwargs)
 
     def prepare(self, images) -> torch.Tensor:
-        """Paths, a folder, PIL images or a preprocessed tensor -> [B, 3, S, S] on the CPU.
-
-        A tensor is taken as already preprocessed (``model.transform``): [3, S, S] or
-        [B, 3, S, S].
-        """
-        if isinstance(images, torch.Tensor):
-            return images.unsqueeze(0) if images.ndim == 3 else images
-        from .data.images import list_images, load_image
-
-        if isinstance(images, (str, Path)):
-            path = Path(images)
-            images = list_images(path) if path.is_dir() else [path]
-        elif isinstance(images, Image.Image):
-            images = [images]
-        items = list(images)
-        if not items:
-            raise ValueError("no images were given")
-        pixels = []
-        for item in items:
-            if isinstance(item, torch.Tensor):
-                pixels.append(item)
-                continue
-            image = item.convert("RGB") if isinstance(item, Image.Image) else load_image(item)
-            pixels.append(self.transform(image))
-        return torch.stack(pixels)
+        """Any images -> [B, 3, S, S] preprocessed pixels on the CPU
+        (:func:`inctrl.inputs.to_pixels` with ``model.transform``)."""
+        return to_pixels(images, self.transform)
 
     # ------------------------------------------------------------------ encoders
     @torch.no_grad()
     def encode(self, images, batch_size: int = 32, progress: bool = False,
                amp: bool = False) -> ImageFeatures:
-        """Backbone features of any images, computed in batches (no gradient)."""
+        """Backbone features of any images, computed in batches (no gradient).
+
+        Args:
+            images: anything :meth:`prepare` takes.
+            batch_size: images per backbone forward; the features do not depend on it.
+            progress: show a progress bar over the batches.
+            amp: mixed precision (:func:`inctrl.device.autocast`).
+
+        Returns:
+            ImageFeatures: ``embedding`` [B, E] (fp32) and ``tokens`` [L, B, N, D].
+        """
         if not isinstance(images, torch.Tensor):
-            images = self._as_list(images)
+            images = as_image_list(images)
         n = len(images)
         if n == 0:
             raise ValueError("no images were given")
@@ -143,18 +105,17 @@ class InCTRL(nn.Module):
             feats = self.backbone.encode_images(pixels)
         return ImageFeatures(feats.embedding.float(), feats.tokens)
 
-    def _as_list(self, images) -> list:
-        if isinstance(images, (str, Path)) and Path(images).is_dir():
-            from .data.images import list_images
-
-            return list_images(Path(images))
-        if isinstance(images, (str, Path, Image.Image)):
-            return [images]
-        return list(images)
-
     @torch.no_grad()
     def text_features(self, name: str) -> torch.Tensor:
-        """[t_n, t_a] for a category name, [2, E]; computed once per name and cached."""
+        """The text prior's two states for a category, computed once per name and cached.
+
+        Args:
+            name: the category; ``"metal_nut"`` reads as "metal nut" in the prompts.
+
+        Returns:
+            [2, E] unit vectors [t_n, t_a]: the mean embedding of the normal and of the
+            anomalous prompt ensemble (:func:`inctrl.prompts.prompt_ensemble`).
+        """
         key = object_name(name)
         if key not in self._text_cache:
             normal, anomalous = prompt_ensemble(key)
@@ -173,13 +134,26 @@ class InCTRL(nn.Module):
 
     # ------------------------------------------------------------------ prompt bank
     def prompt_bank(self, images, name: str, batch_size: int = 32, amp: bool = False) -> PromptBank:
-        """Encode the K normal prompt images of category ``name`` once, for any number of
-        queries. ``name`` drives the text prior (``"metal_nut"`` -> "metal nut")."""
-        _check_name(name)
-        items = images if isinstance(images, torch.Tensor) else self._as_list(images)
+        """Encode the K normal prompt images of one category once, for any number of queries.
+
+        Args:
+            images: the K normal images (anything :meth:`prepare` takes); the same file
+                twice is refused.
+            name: the category; it drives the text prior (``"metal_nut"`` -> "metal nut").
+            batch_size: images per backbone forward.
+            amp: mixed precision (:func:`inctrl.device.autocast`).
+
+        Returns:
+            PromptBank: tokens [L, K*N, D], embeddings [K, E], prototype [E], text [2, E].
+
+        Raises:
+            ValueError: no image, a duplicate image or an empty name.
+        """
+        check_name(name)
+        items = images if isinstance(images, torch.Tensor) else as_image_list(images)
         if len(items) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
-        _refuse_duplicates(items)
+        refuse_duplicates(items)
         sources = [] if isinstance(items, torch.Tensor) else [
             str(i) for i in items if isinstance(i, (str, Path))]
         feats = self.encode(items, batch_size=batch_size, amp=amp)
@@ -198,7 +172,7 @@ class InCTRL(nn.Module):
         Returns:
             The PromptBank (tokens [L, K*N, D], prototype [E], text [2, E]).
         """
-        _check_name(name)
+        check_name(name)
         if len(feats) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")
         feats = feats.to(self.device)
@@ -213,15 +187,25 @@ class InCTRL(nn.Module):
     @torch.no_grad()
     def score(self, images, bank: PromptBank, batch_size: int = 32, progress: bool = False,
               amp: bool = False) -> InCTRLOutput:
-        """Score query images against a prompt bank. Any batch size gives the scores of the
-        queries scored one at a time, up to float32 rounding (a few 1e-8). ``amp`` uses bf16
-        autocast on CUDA and the CPU, fp16 on Apple MPS.
+        """Score query images against a prompt bank (no gradient).
 
         Per batch: one image-encoder forward (with hooks on the tapped blocks), then batched
         residuals on the device; nothing is copied back to the host until the caller asks.
+        Any batch size gives the scores of the queries scored one at a time, up to float32
+        rounding (a few 1e-8).
+
+        Args:
+            images: the B queries (anything :meth:`prepare` takes).
+            bank: the K normal prompts of one category (:meth:`prompt_bank`).
+            batch_size: queries per backbone forward.
+            progress: show a progress bar over the batches.
+            amp: bf16 autocast on CUDA and the CPU, fp16 on Apple MPS.
+
+        Returns:
+            InCTRLOutput: ``score`` [B] (Eq. 8) and every intermediate score and map.
         """
-        _check_bank(bank)
-        items = images if isinstance(images, torch.Tensor) else self._as_list(images)
+        check_bank(bank)
+        items = images if isinstance(images, torch.Tensor) else as_image_list(images)
         if len(items) == 0:
             raise ValueError("no query images were given")
         parts = []
@@ -252,8 +236,17 @@ class InCTRL(nn.Module):
     @torch.no_grad()
     def score_features(self, feats: ImageFeatures, bank: PromptBank,
                        amp: bool = False) -> InCTRLOutput:
-        """Score queries from their backbone features (eval mode, no gradient)."""
-        _check_bank(bank)
+        """Score queries from their backbone features (heads in eval mode, no gradient).
+
+        Args:
+            feats: the queries' features, ``embedding`` [B, E] and ``tokens`` [L, B, N, D].
+            bank: the K normal prompts of one category.
+            amp: mixed precision for Eq. 1 (the heads always run in fp32).
+
+        Returns:
+            InCTRLOutput for the B queries.
+        """
+        check_bank(bank)
         with self._heads_in_eval_mode():
             feats = feats.to(self.device)
             with autocast(self.device, amp):
@@ -362,4 +355,5 @@ class InCTRL(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the adapter and both heads (what the optimiser updates)."""
         return [p for name, p in self.named_parameters() if not name.startswith("backbone.")]
