@@ -301,7 +301,10 @@ def test_category_filter(aux, aux_features, tmp_path, monkeypatch):
     assert seen and {s.category for s in seen} == {"pill"}  # queries and prompts: pill only
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert summary["config"]["categories"] == ["pill"]
-    assert inctrl.load(tmp_path / "last.pt", device="cpu") is not None
+    loaded = inctrl.load(tmp_path / "last.pt", device="cpu").trainable_state_dict()
+    trained = result.model.trainable_state_dict()
+    assert loaded.keys() == trained.keys()
+    assert all(torch.equal(loaded[k].cpu(), trained[k].cpu()) for k in trained)
 
 
 def test_pair_table_equals_forward_episodes(aux, aux_features, tiny_model):
