@@ -1,5 +1,7 @@
-"""inctrl: InCTRL (Zhu & Pang, CVPR 2024), generalist anomaly detection from few-shot normal
-prompts, on a frozen open_clip backbone.
+"""inctrl: InCTRL (Zhu & Pang, CVPR 2024), generalist anomaly detection from few-shot normal prompts.
+
+The model scores query images against K normal prompt images of their category, on a frozen
+open_clip backbone; only a small adapter and two score heads are trained.
 
 >>> import inctrl
 >>> model = inctrl.load("tiny")                              # doctest: +SKIP

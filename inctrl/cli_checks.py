@@ -70,8 +70,11 @@ def _expand(items) -> list[Path]:
 
 
 def _no_duplicates(paths: list[Path], option: str) -> None:
-    """A normal image listed twice would count twice among the K prompts (or be held out
-    and a prompt at once)."""
+    """Refuse an image that ``option`` lists twice (compared resolved).
+
+    A normal image listed twice would count twice among the K prompts (or be held out and a
+    prompt at once).
+    """
     seen = set()
     for path in paths:
         if path.resolve() in seen:
@@ -95,8 +98,11 @@ def _check_device(device: str) -> None:
 
 
 def _check_out_file(value: str, option: str) -> None:
-    """An output file: a folder, a FIFO or a read-only file is refused, a symlink is written
-    through to its target, and the folder it goes in must be creatable and writable."""
+    """Refuse an output file that cannot be written.
+
+    A folder, a FIFO or a read-only file is refused, a symlink is written through to its
+    target, and the folder it goes in must be creatable and writable.
+    """
     from .atomic import output_target
 
     try:

@@ -61,6 +61,11 @@ def _add_weights_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``inctrl`` parser: the commands prepare, train, pretrain, eval and detect.
+
+    Returns:
+        The parser; its ``command`` is the chosen command's name.
+    """
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="inctrl", description=
                                      "InCTRL generalist anomaly detection (Zhu & Pang, CVPR 2024).",

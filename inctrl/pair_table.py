@@ -12,11 +12,13 @@ from tqdm.auto import tqdm
 
 from .model import nearest_prompt_distance
 
+#: The largest pair table :func:`~inctrl.train.train` builds unless told to (2 GiB); a larger
+#: one would take too much memory, so each step computes Eq. 1 from the tokens instead.
 PAIR_TABLE_BYTES = 2 * 1024**3
 
 
 class PairTable:
-    """The pair table: Eq. 1 of every (query, one normal prompt) pair, computed once for training.
+    """Eq. 1 of every (query, one normal prompt) pair, computed once for training.
 
     M^l(j) (Eq. 1) is a minimum over the patches of all K prompts, so it is the minimum over
     k of its value with prompt k alone. Prompts are always normal images of the query's
@@ -26,6 +28,15 @@ class PairTable:
     costs less than a few hundred training steps at K = 8. Its values equal
     ``model.forward_episodes`` from the tokens up to float rounding of the dot products
     (tested); the memory is pairs x L x N x 4 bytes (:meth:`size_bytes`).
+
+    Attributes:
+        offset: [S] int64, the first row of the block of sample i's category in ``distances``.
+        qpos: [S] int64, sample i's position among the samples of its category.
+        ppos: [S] int64, a normal sample's position among the normal samples of its
+            category (0 for anomalous samples).
+        width: [S] int64, the number of normal samples of sample i's category.
+        distances: [pairs, L, N] float32 M^l with one prompt; the row of (query q, prompt
+            p) is ``offset[q] + qpos[q] * width[q] + ppos[p]``.
     """
 
     def __init__(self, offset: torch.Tensor, qpos: torch.Tensor, ppos: torch.Tensor,
@@ -35,7 +46,15 @@ class PairTable:
 
     @staticmethod
     def size_bytes(samples, tokens: torch.Tensor) -> int:
-        """Bytes the table of ``samples`` takes, for tokens [L, R, N, D]."""
+        """The bytes the table of ``samples`` takes.
+
+        Args:
+            samples: the training samples (their ``category`` and ``label``).
+            tokens: [L, R, N, D] their patch tokens (only L and N matter).
+
+        Returns:
+            pairs x L x N x 4, pairs = sum over categories of samples x normal samples.
+        """
         counts: dict[str, list[int]] = {}
         for s in samples:
             c = counts.setdefault(s.category, [0, 0])

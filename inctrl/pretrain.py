@@ -46,7 +46,30 @@ DEFECT_FRACTION = 0.03  # a patch counts as defective when the mask covers > 3% 
 
 @dataclass
 class PretrainConfig:
-    """The pretraining recipe. ``steps`` counts every step; the last ``high_res_steps`` run at 240 px."""
+    """The pretraining recipe.
+
+    Attributes:
+        steps: every step of the schedule, low and high resolution together.
+        high_res_steps: the last steps, run at 240 px; in [0, steps].
+        low_res: the image side of the other steps: a multiple of 16 (the patch size), >= 32.
+        groups: (prompt, query) pairs per low-resolution batch.
+        high_res_groups: (prompt, query) pairs per 240 px batch.
+        lr: the peak AdamW learning rate (see :meth:`learning_rate`).
+        warmup: steps of linear warm-up.
+        weight_decay: AdamW weight decay of the matrices (biases, norms and the defect affine
+            have none).
+        objectives: a non-empty subset of :data:`OBJECTIVES`, ``"clip"`` and ``"patch"``.
+        patch_weight: the weight of the ``patch`` loss in the sum.
+        p_defect: the probability that a query photo has a defect.
+        seed: the seed of the initial weights and of every batch.
+        model_name: the open_clip model to pretrain.
+        checkpoint_every: steps between checkpoints.
+        extra: free-form notes kept with the configuration (a resume must match them too).
+
+    Raises:
+        ValueError: unknown or no objectives, ``steps < 1``, ``high_res_steps`` outside
+            [0, steps], or a ``low_res`` that is not a multiple of 16 of at least 32.
+    """
 
     steps: int = 2600
     high_res_steps: int = 300
@@ -79,13 +102,28 @@ class PretrainConfig:
             )
 
     def resolution(self, step: int) -> tuple[int, int]:
-        """(image side, groups) of ``step``."""
+        """The image side and the batch size of a step.
+
+        Args:
+            step: 0-based step.
+
+        Returns:
+            ``(side, groups)``: 240 and ``high_res_groups`` for the last ``high_res_steps``
+            steps, ``low_res`` and ``groups`` before.
+        """
         if step >= self.steps - self.high_res_steps:
             return 240, self.high_res_groups
         return self.low_res, self.groups
 
     def learning_rate(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to 0."""
+        """The learning rate of a step: linear warm-up, then cosine decay to 0.
+
+        Args:
+            step: 0-based step.
+
+        Returns:
+            The learning rate, at most ``lr``.
+        """
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
         t = (step - self.warmup) / max(1, self.steps - self.warmup)
@@ -93,7 +131,17 @@ class PretrainConfig:
 
 
 def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
-    """The ViT's position embeddings for a ``grid`` x ``grid`` patch grid (bicubic on the patch part)."""
+    """The ViT's position embeddings for a ``grid`` x ``grid`` patch grid.
+
+    The class position is kept; the patch positions are resized bicubically.
+
+    Args:
+        visual: an open_clip ``VisionTransformer``.
+        grid: patches per side.
+
+    Returns:
+        [1 + grid*grid, D] position embeddings (the ViT's own when ``grid`` is its native one).
+    """
     pos = visual.positional_embedding
     native = int(visual.grid_size[0])
     if grid == native:
@@ -107,8 +155,16 @@ def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
 def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.Tensor, torch.Tensor]:
     """open_clip's ViT forward at any multiple of the patch size.
 
-    Returns g(x) [B, E] and the raw tokens of the tapped blocks [L, B, N, D] (class token
-    dropped), as :meth:`inctrl.backbone.Backbone.encode_images` does at 240 px.
+    The same outputs as :meth:`inctrl.backbone.Backbone.encode_images` gives at 240 px.
+
+    Args:
+        visual: an open_clip ``VisionTransformer``.
+        pixels: [B, 3, H, W] normalised images, H = W a multiple of the patch size.
+        taps: 1-based indices of the tapped blocks.
+
+    Returns:
+        ``(g(x), tokens)``: [B, E] and the raw tokens of the tapped blocks [L, B, N, D]
+        (class token dropped).
     """
     x = visual.conv1(pixels)  # [B, D, g, g]
     grid = x.shape[-1]
@@ -126,10 +182,14 @@ def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.
 
 
 def patch_residual(tokens: torch.Tensor) -> torch.Tensor:
-    """Eq. 1-2 for (prompt, query) pairs: tokens [L, 2G, N, D], prompts at even rows.
+    """Eq. 1-2 for G (prompt, query) pairs, one prompt image per query.
 
-    Returns M [G, N]: each query patch's distance 0.5 (1 - cos) to its nearest prompt patch,
-    averaged over the tapped layers.
+    Args:
+        tokens: [L, 2G, N, D] raw patch tokens, prompts at even rows, their queries at odd.
+
+    Returns:
+        [G, N] M: each query patch's distance 0.5 (1 - cos) to its nearest prompt patch,
+        averaged over the tapped layers, in [0, 1].
     """
     t = F.normalize(tokens, dim=-1)
     prompts, queries = t[:, 0::2], t[:, 1::2]
@@ -138,7 +198,17 @@ def patch_residual(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: list[str], scale: torch.Tensor):
-    """Symmetric InfoNCE; every pair of photos with identical captions counts as positive."""
+    """Symmetric InfoNCE; every pair of photos with identical captions counts as positive.
+
+    Args:
+        image: [B, E] image embeddings (normalised here).
+        text: [B, E] caption embeddings (normalised here).
+        captions: the B captions.
+        scale: the logit scale (CLIP's temperature).
+
+    Returns:
+        The loss, a scalar tensor.
+    """
     logits = scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
     index = {c: i for i, c in enumerate(dict.fromkeys(captions))}
     ids = torch.tensor([index[c] for c in captions], device=logits.device)
@@ -150,10 +220,19 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, captions: list[str
 
 
 def defect_loss(residual: torch.Tensor, fraction: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
-    """Balanced logistic loss of ``residual`` M [G, N] against the defect fraction [G, N] of each patch.
+    """Balanced logistic loss of the patch residual against the defect mask.
 
-    ``affine`` = (bias, log-scale): the logit is (M - bias) * exp(log-scale). Patches the mask
-    barely touches (0 < fraction <= 3%) are ignored.
+    A patch is positive when the mask covers more than :data:`DEFECT_FRACTION` of it and
+    negative when it covers none; patches the mask barely touches are ignored. Positives and
+    negatives weigh half each (negatives alone when a batch has no defect).
+
+    Args:
+        residual: [G, N] M (:func:`patch_residual`).
+        fraction: [G, N] the part of each patch the defect mask covers, in [0, 1].
+        affine: [2] (bias, log-scale): the logit is (M - bias) * exp(log-scale).
+
+    Returns:
+        The loss, a scalar tensor.
     """
     logit = (residual - affine[0]) * affine[1].exp()
     positive, negative = fraction > DEFECT_FRACTION, fraction == 0
@@ -175,7 +254,17 @@ def _batch(config: PretrainConfig, step: int, tokenizer, device):
 
 
 def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
-    """A randomly initialised open_clip model (the starting point of pretraining)."""
+    """A randomly initialised open_clip model (the starting point of pretraining).
+
+    The global torch RNG is left as it was.
+
+    Args:
+        model_name: the open_clip model.
+        seed: the seed of the initial weights.
+
+    Returns:
+        The CLIP model, on the CPU.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return open_clip.create_model(model_name, pretrained=None)
@@ -201,15 +290,31 @@ def pretrain(
     threads: int | None = None,
     until: int | None = None,
 ) -> Path:
-    """Pretrain a CLIP on the world into ``out_dir``; returns the path of ``last.pt``.
-
-    ``until`` stops after that many steps (the schedule is still the one of ``config.steps``),
-    so a shorter run is an exact prefix of the full one: that is how the ablation compares
-    objectives at equal budgets.
+    """Pretrain a CLIP on the world into ``out_dir``.
 
     ``out_dir/last.pt`` holds the model, the defect head, the optimizer and the step (one
     file, written atomically, so a resumed run continues from a consistent state);
-    ``out_dir/log.csv`` one row per step. Export the shipped weights with :func:`export_weights`.
+    ``out_dir/log.csv`` one row per step. Every fifth checkpoint and the last also export
+    ``weights_step{n}.pt`` (for the ablation). Export the shipped weights with
+    :func:`export_weights`.
+
+    Args:
+        out_dir: the run folder.
+        config: the recipe; None gives the default :class:`PretrainConfig`.
+        device: where to train (see :func:`inctrl.device.resolve_device`).
+        resume: continue from ``out_dir/last.pt``.
+        progress: show a progress bar.
+        threads: set torch's CPU threads to this many (None: leave them).
+        until: stop after that many steps (the schedule is still the one of
+            ``config.steps``), so a shorter run is an exact prefix of the full one: that is
+            how the ablation compares objectives at equal budgets.
+
+    Returns:
+        The path of ``last.pt``.
+
+    Raises:
+        FileExistsError: ``last.pt`` exists and ``resume`` is False.
+        ValueError: on resume, ``last.pt`` was written by another configuration.
     """
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
@@ -309,7 +414,15 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 def export_weights(checkpoint, out) -> str:
-    """Write the CLIP weights of a pretraining checkpoint as fp16 to ``out``; returns their SHA-256."""
+    """Write the CLIP weights of a pretraining checkpoint as fp16 to ``out``.
+
+    Args:
+        checkpoint: a ``last.pt`` of :func:`pretrain`.
+        out: the weights file to write (atomically).
+
+    Returns:
+        The SHA-256 of the written file, hex.
+    """
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["clip"].items()}
     atomic.torch_save(weights, out)
@@ -317,6 +430,7 @@ def export_weights(checkpoint, out) -> str:
 
 
 def file_sha256(path) -> str:
+    """The SHA-256 of a file, hex (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

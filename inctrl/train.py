@@ -67,11 +67,36 @@ OPTIONS = {"aux_roots": "--aux", "shots": "--shots", "steps_per_epoch": "--steps
 class TrainConfig:
     """Everything that determines the trained weights (besides the device).
 
-    ``pretrained`` and ``weights`` pick the backbone weights of the ``profile`` as in
-    :func:`inctrl.load` (``pretrained=False``: random weights, no download; ``weights``: a
-    local open_clip weights file). ``categories`` keeps only those categories of the
-    auxiliary roots (None: all of them), e.g. to hold one out. Configs saved before these
-    fields existed load with their defaults, which is what those runs used.
+    Configs saved before ``pretrained``, ``weights`` and ``categories`` existed load with
+    their defaults, which is what those runs used.
+
+    Attributes:
+        aux_roots: the canonical auxiliary dataset roots (one path is accepted too).
+        shots: K, prompts per query, at least 1.
+        epochs: epochs in total, at least 1.
+        steps_per_epoch: optimizer steps per epoch, at least 1.
+        n_normal: normal queries per step.
+        n_anomalous: anomalous queries per step.
+        lr: the AdamW learning rate (no schedule).
+        betas: the AdamW betas.
+        weight_decay: the AdamW weight decay.
+        exclude_query: never use a normal query as one of its own prompts (the official
+            code does not exclude it).
+        loss_form: the focal form, ``"official"`` or ``"probability"``
+            (:func:`inctrl.loss.focal_loss`).
+        profile: the frozen backbone (``"tiny"`` offline, or ``"paper"``).
+        amp: mixed precision (:func:`inctrl.device.autocast`).
+        seed: the seed of the initial heads and of the sampler.
+        pretrained: picks the backbone weights of the ``profile`` as in :func:`inctrl.load`;
+            False gives random weights (no download).
+        weights: a local open_clip weights file that replaces the profile's, or None.
+        categories: keep only these categories of the auxiliary roots, e.g. to hold one
+            out (None: all of them; stored sorted, without repeats).
+
+    Raises:
+        TypeError: ``categories`` is one string.
+        ValueError: ``categories`` or ``aux_roots`` is empty, or ``shots``, ``epochs`` or
+            ``steps_per_epoch`` is below 1.
     """
 
     aux_roots: list[str]
@@ -111,17 +136,34 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
+        """The fields as JSON-ready values (``betas`` as a list)."""
         data = asdict(self)
         data["betas"] = list(self.betas)
         return data
 
     def same_run(self, other: TrainConfig) -> bool:
-        """True when ``other`` trains the same weights (it may only ask for more epochs)."""
+        """True when ``other`` trains the same weights (it may only ask for more epochs).
+
+        Args:
+            other: the configuration to compare with.
+
+        Returns:
+            True when :meth:`differences` finds nothing.
+        """
         return not self.differences(other)
 
     def differences(self, other: TrainConfig) -> list[str]:
-        """What ``other`` sets differently, besides the epochs: ``"field (--option): other's
-        value, not ours"`` each. Paths compare resolved (``data/x/`` is ``/abs/data/x``)."""
+        """What ``other`` sets differently, besides the epochs.
+
+        Paths compare resolved (``data/x/`` is ``/abs/data/x``).
+
+        Args:
+            other: the configuration to compare with.
+
+        Returns:
+            One ``"field (--option): other's value, not ours"`` per differing field (the
+            option only for fields in :data:`OPTIONS`); empty when they train the same weights.
+        """
         a, b = self._comparable(), other._comparable()
         return [f"{k}{f' ({OPTIONS[k]})' if k in OPTIONS else ''}: {getattr(other, k)!r}, not "
                 f"{getattr(self, k)!r}" for k in a if k != "epochs" and a[k] != b[k]]
@@ -136,7 +178,19 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` produced. ``history`` holds the loss-log rows (dicts)."""
+    """What :func:`train` produced.
+
+    Attributes:
+        model: the trained :class:`~inctrl.model.InCTRL`, in eval mode.
+        config: the configuration it was trained with.
+        out_dir: the run folder.
+        checkpoint: ``out_dir/last.pt``.
+        checkpoints: ``epoch_{n}.pt`` of every epoch, in order.
+        log_csv: ``out_dir/loss_log.csv``.
+        summary_json: ``out_dir/train_summary.json``.
+        history: the loss-log rows (dicts with the :data:`LOG_COLUMNS`), one per step.
+        seconds: the training time of all epochs, resumed runs included.
+    """
 
     model: torch.nn.Module
     config: TrainConfig
@@ -149,15 +203,26 @@ class TrainResult:
     seconds: float = 0.0
 
     def dataframe(self):
-        """The loss log as a pandas DataFrame (for plots)."""
+        """The loss log as a pandas DataFrame (for plots), columns :data:`LOG_COLUMNS`."""
         import pandas as pd
 
         return pd.DataFrame(self.history, columns=list(LOG_COLUMNS))
 
 
 def auxiliary_samples(roots, categories=None) -> list:
-    """All samples (every split) of one or several canonical auxiliary datasets; with
-    ``categories``, only those categories (each must exist in at least one root)."""
+    """All samples (every split) of one or several canonical auxiliary datasets.
+
+    Args:
+        roots: canonical dataset roots.
+        categories: keep only these categories (each must exist in at least one root);
+            None keeps all.
+
+    Returns:
+        The :class:`~inctrl.data.layout.Sample` list, root by root.
+
+    Raises:
+        ValueError: a category in ``categories`` is in none of the roots.
+    """
     samples = []
     for root in roots:
         samples.extend(CanonicalDataset(root).samples())
@@ -182,18 +247,49 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           categories=None, overwrite: bool = True) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
 
-    ``categories`` restricts training to those categories of ``aux_roots`` (None: all),
-    e.g. to hold one out and test on it.
+    Same seed and device -> identical weights. The files written to ``out_dir`` are listed
+    in the module docstring.
 
-    ``profile`` picks the frozen backbone ("tiny" offline, or "paper"); ``pretrained=False``
-    gives it random weights (no download) and ``weights`` reads them from a local open_clip
-    file, as in :func:`inctrl.load`. The heads start from ``seed``. ``features`` (a
-    :class:`~inctrl.features.CachedFeatures` holding every auxiliary image) or ``cache_dir``
-    (where the feature cache file lives) avoid re-encoding when several models are trained
-    on the same data. ``resume=True`` continues from ``out_dir/last_state.pt`` up to
-    ``epochs`` in total and gives exactly the weights of an uninterrupted run. Same seed and
-    device -> identical weights. Without ``resume``, the files of an earlier run in
-    ``out_dir`` are replaced (``overwrite=True``) or refused (``overwrite=False``).
+    Args:
+        aux_roots: canonical auxiliary dataset root(s).
+        out_dir: the run folder.
+        shots: K, prompts per query.
+        epochs: epochs in total (with ``resume``, including those already done).
+        steps_per_epoch: optimizer steps per epoch.
+        n_normal: normal queries per step.
+        n_anomalous: anomalous queries per step.
+        lr: the AdamW learning rate.
+        weight_decay: the AdamW weight decay.
+        exclude_query: never use a normal query as one of its own prompts.
+        loss_form: the focal form, ``"official"`` or ``"probability"``.
+        profile: the frozen backbone ("tiny" offline, or "paper").
+        device: where to train (see :func:`inctrl.device.resolve_device`).
+        amp: mixed precision.
+        seed: the seed of the initial heads and of the sampler.
+        resume: continue from ``out_dir/last_state.pt`` up to ``epochs`` in total; gives
+            exactly the weights of an uninterrupted run.
+        progress: show a progress bar.
+        features: a :class:`~inctrl.features.CachedFeatures` holding every auxiliary image,
+            to avoid re-encoding when several models are trained on the same data.
+        cache_dir: where the feature cache file lives (same purpose as ``features``).
+        pair_table: see :func:`train_with_config`.
+        pretrained: False gives the backbone random weights (no download), as in
+            :func:`inctrl.load`.
+        weights: a local open_clip weights file for the backbone, as in :func:`inctrl.load`.
+        categories: train only on these categories of ``aux_roots`` (None: all), e.g. to
+            hold one out and test on it.
+        overwrite: without ``resume``, replace the files of an earlier run in ``out_dir``
+            (True) or refuse them (False).
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        ValueError: an invalid configuration, or a resume asked with other options than the
+            run was trained with.
+        FileExistsError: ``out_dir`` holds an earlier run and ``overwrite`` is False.
+        NotADirectoryError: ``out_dir`` is a file.
+        CheckpointError: a damaged or incomplete training state on resume.
     """
     config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
                          (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed,
@@ -246,9 +342,30 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                       progress: bool = True, features: CachedFeatures | None = None,
                       cache_dir=None, pair_table: bool | PairTable | None = None,
                       overwrite: bool = True) -> TrainResult:
-    """:func:`train` for a ready :class:`TrainConfig`. ``pair_table``: see :class:`PairTable`
-    (None: use it when it fits in :data:`PAIR_TABLE_BYTES`; a built table for these samples
-    is reused as is)."""
+    """:func:`train` for a ready :class:`TrainConfig`.
+
+    Args:
+        config: the training configuration.
+        out_dir: the run folder.
+        device: where to train (see :func:`inctrl.device.resolve_device`).
+        resume: continue from ``out_dir/last_state.pt`` (see :func:`train`).
+        progress: show a progress bar.
+        features: the cached features of every auxiliary image, or None to encode them.
+        cache_dir: where the feature cache file lives.
+        pair_table: see :class:`~inctrl.pair_table.PairTable`: True or False to use it or
+            not, None to use it when it fits in :data:`PAIR_TABLE_BYTES`; a built table
+            for these samples is reused as is.
+        overwrite: replace (True) or refuse (False) an earlier run's files in ``out_dir``.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        ValueError: as :func:`train`.
+        FileExistsError: as :func:`train`.
+        NotADirectoryError: as :func:`train`.
+        CheckpointError: as :func:`train`.
+    """
     out_dir = Path(out_dir)
     device = resolve_device(device)
     state_file, last = out_dir / "last_state.pt", out_dir / "last.pt"

@@ -1,6 +1,7 @@
-"""The files of a training run in ``out_dir`` (see :mod:`inctrl.train`): writing an epoch
-(``epoch_{n}.pt``, ``last.pt``, ``loss_log.csv``, then ``last_state.pt``), the summary,
-reading the loss log back, and putting a half-saved later epoch back on resume.
+"""The files of a training run in ``out_dir`` (see :mod:`inctrl.train`).
+
+Writing an epoch (``epoch_{n}.pt``, ``last.pt``, ``loss_log.csv``, then ``last_state.pt``),
+the summary, reading the loss log back, and putting a half-saved later epoch back on resume.
 
 Every file is written atomically (:mod:`inctrl.atomic`); ``last_state.pt`` is written last
 and holds all that a resume reads.
@@ -42,7 +43,14 @@ def _read_log(path: Path, max_step: int) -> list[dict]:
 
 
 def run_files(out_dir: Path) -> list[Path]:
-    """The files of a training run in ``out_dir`` (checkpoints, state, log, summary)."""
+    """The files of a training run in ``out_dir`` (checkpoints, state, log, summary).
+
+    Args:
+        out_dir: the run folder; it need not exist.
+
+    Returns:
+        The existing :data:`RUN_FILES`, then the ``epoch_*.pt`` checkpoints sorted by name.
+    """
     if not out_dir.is_dir():
         return []
     return [out_dir / n for n in RUN_FILES if (out_dir / n).exists()] + sorted(out_dir.glob("epoch_*.pt"))
@@ -60,8 +68,10 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def _rewind(model, state: dict, out_dir: Path, history: list[dict]) -> None:
-    """Put the files of a half-saved later epoch back to the state's epoch, as if training
-    had stopped right after it (a resume that trains on rewrites them anyway)."""
+    """Put the files of a half-saved later epoch back to the state's epoch.
+
+    As if training had stopped right after it (a resume that trains on rewrites them anyway).
+    """
     epoch = state["epoch"]
     for path in out_dir.glob("epoch_*.pt"):
         if path.stem.removeprefix("epoch_").isdigit() and int(path.stem.removeprefix("epoch_")) > epoch:
