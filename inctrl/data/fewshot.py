@@ -50,11 +50,19 @@ class PromptSet:
     def draw(cls, dataset, category: str, k: int, seed: int) -> PromptSet:
         """Draw ``k`` distinct images of ``category``'s train/good split.
 
-        ``dataset`` is a :class:`~inctrl.data.layout.CanonicalDataset` (or anything with
-        ``root``, ``name`` and ``train_normals``). The pool is sorted by path and a
-        ``numpy.random.default_rng(seed)`` permutation picks the first ``k``, so for one
-        seed the draws are nested: the K=2 set is the start of the K=4 set, which is the
-        start of the K=8 set.
+        The pool is sorted by path and a ``numpy.random.default_rng(seed)`` permutation
+        picks the first ``k``, so for one seed the draws are nested: the K=2 set is the
+        start of the K=4 set, which is the start of the K=8 set.
+
+        Args:
+            dataset: a :class:`~inctrl.data.layout.CanonicalDataset` (or anything with
+                ``root``, ``name`` and ``train_normals``).
+            category: the category to draw from.
+            k: the number of prompts.
+            seed: the seed of the draw.
+
+        Returns:
+            The PromptSet, paths relative to ``dataset.root``.
 
         Raises:
             ValueError: ``k < 1``, or ``k`` exceeds the number of train/good images.
@@ -74,7 +82,17 @@ class PromptSet:
         return cls(dataset.name, category, k, int(seed), paths)
 
     def resolve(self, root: str | os.PathLike) -> list[Path]:
-        """Absolute image paths under ``root``; raises FileNotFoundError naming a missing one."""
+        """The image paths under ``root``, in draw order.
+
+        Args:
+            root: the dataset root the set was drawn from (or a copy of it).
+
+        Returns:
+            ``root / path`` for every path of the set.
+
+        Raises:
+            FileNotFoundError: an image is missing (the message names it and the set).
+        """
         root = Path(root)
         out = []
         for rel in self.paths:
@@ -88,6 +106,7 @@ class PromptSet:
         return out
 
     def to_dict(self) -> dict:
+        """The set as a JSON-ready dict, with its ``format`` (:data:`PROMPT_SET_FORMAT`)."""
         return {
             "format": PROMPT_SET_FORMAT,
             "dataset": self.dataset,
@@ -99,6 +118,18 @@ class PromptSet:
 
     @classmethod
     def from_dict(cls, data: dict) -> PromptSet:
+        """The set a :meth:`to_dict` dict describes.
+
+        Args:
+            data: the dict; a missing ``format`` is taken to be the current one.
+
+        Returns:
+            The PromptSet.
+
+        Raises:
+            ValueError: a field is missing, the format is unknown, or ``k`` does not match
+                the paths or a path is listed twice.
+        """
         missing = {"dataset", "category", "k", "seed", "paths"} - set(data)
         if missing:
             raise ValueError(f"prompt set is missing fields {sorted(missing)}")
@@ -108,15 +139,36 @@ class PromptSet:
         return cls(data["dataset"], data["category"], int(data["k"]), int(data["seed"]), tuple(data["paths"]))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the set as JSON, atomically (:mod:`inctrl.atomic`: the user's umask, a
-        symlink is written through, a folder or FIFO is refused)."""
+        """Write the set as JSON, atomically.
+
+        As every write of :mod:`inctrl.atomic`: the user's umask, a symlink is written
+        through, a folder or FIFO is refused.
+
+        Args:
+            path: the JSON file.
+
+        Returns:
+            ``path`` as a :class:`~pathlib.Path`.
+        """
         from ..atomic import write_json
 
         return write_json(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PromptSet:
-        """Read a set written by :meth:`save`; errors name the file."""
+        """Read a set written by :meth:`save`.
+
+        Args:
+            path: the JSON file.
+
+        Returns:
+            The PromptSet.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: not valid JSON, not an object, or not a valid prompt set (the
+                message names the file).
+        """
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -140,7 +192,20 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def draw_many(dataset, category: str, k: int, seeds: Sequence[int] = (0, 1, 2)) -> list[PromptSet]:
-    """One :meth:`PromptSet.draw` per seed (results are reported as mean ± std over them)."""
+    """One :meth:`PromptSet.draw` per seed (results are reported as mean ± std over them).
+
+    Args:
+        dataset: as :meth:`PromptSet.draw`.
+        category: the category to draw from.
+        k: the number of prompts.
+        seeds: one draw each.
+
+    Returns:
+        The prompt sets, in the order of ``seeds``.
+
+    Raises:
+        ValueError: ``seeds`` is empty, or as :meth:`PromptSet.draw`.
+    """
     if len(seeds) == 0:
         raise ValueError("seeds must not be empty")
     return [PromptSet.draw(dataset, category, k, seed) for seed in seeds]

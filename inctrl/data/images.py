@@ -42,7 +42,15 @@ class ImageLoadError(ValueError):
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
-    """True for a visible file whose suffix is in :data:`IMAGE_SUFFIXES`."""
+    """Whether ``path`` is an image file to read.
+
+    Args:
+        path: any path.
+
+    Returns:
+        True for an existing, visible file whose suffix is in :data:`IMAGE_SUFFIXES` and
+        whose name is not in :data:`IGNORED_FILE_NAMES`.
+    """
     path = Path(path)
     if path.name.startswith(".") or path.name.lower() in IGNORED_FILE_NAMES:
         return False
@@ -50,11 +58,17 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Return the image files in ``folder``, sorted by path.
+    """The image files in ``folder``, sorted by path.
 
     Hidden files (``.DS_Store``, ``._foo.png``), ``Thumbs.db`` and files whose suffix is
-    not in :data:`IMAGE_SUFFIXES` (``*.txt``, ``*.csv`` ...) are skipped. With
-    ``recursive=True`` sub-folders are searched too, except hidden ones.
+    not in :data:`IMAGE_SUFFIXES` (``*.txt``, ``*.csv`` ...) are skipped.
+
+    Args:
+        folder: the folder to list.
+        recursive: search sub-folders too, except hidden ones.
+
+    Returns:
+        The image paths, at least one.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
@@ -145,9 +159,17 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
     The file is decoded completely, so a truncated file fails here.
 
+    Args:
+        path: the image file.
+
+    Returns:
+        The image, mode ``"RGB"``, 8 bits per channel.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        ImageLoadError: the file cannot be decoded (corrupt, truncated, not an image).
+        IsADirectoryError: the path is a folder.
+        ImageLoadError: the file cannot be decoded (corrupt, truncated, not an image) or is
+            not a regular file (a FIFO, socket or device).
     """
     path = Path(path)
     img = _open_fully(path, "image")
@@ -175,7 +197,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
 
 def load_mask(path: str | os.PathLike, size: int | tuple[int, int] | None = None) -> np.ndarray:
-    """Load a ground-truth mask as a boolean array of shape (height, width).
+    """Load a ground-truth mask as a boolean array.
 
     A pixel is anomalous iff it is nonzero in any channel (MVTec AD stores 0/255, VisA
     stores small nonzero labels, KolektorSDD stores 0/255 bitmaps).
@@ -185,8 +207,13 @@ def load_mask(path: str | os.PathLike, size: int | tuple[int, int] | None = None
         size: optional output size, Pillow convention: an int for a square or
             ``(width, height)``. Resizing uses nearest neighbour, so the mask stays binary.
 
+    Returns:
+        [height, width] bool array, True for anomalous pixels (C-contiguous).
+
     Raises:
-        FileNotFoundError / ImageLoadError as :func:`load_image`.
+        FileNotFoundError: as :func:`load_image`.
+        IsADirectoryError: as :func:`load_image`.
+        ImageLoadError: as :func:`load_image`.
     """
     path = Path(path)
     img = _open_fully(path, "mask")

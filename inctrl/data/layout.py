@@ -51,6 +51,7 @@ class Sample:
 
     @property
     def is_anomalous(self) -> bool:
+        """True for an anomalous image (``label == 1``)."""
         return self.label == 1
 
 
@@ -94,6 +95,16 @@ class _DatasetBase:
 
         Order: category, then train before test, then defect type (``good`` first), then
         path; stable across runs and machines.
+
+        Args:
+            category: one category, or None for all.
+            split: ``"train"``, ``"test"`` or None for both.
+
+        Returns:
+            The samples.
+
+        Raises:
+            ValueError: an unknown category or split.
         """
         _check_split(split)
         cats = self.categories if category is None else [category]
@@ -103,20 +114,54 @@ class _DatasetBase:
         return out
 
     def train_normals(self, category: str) -> list[Sample]:
-        """The normal images of ``train/good``: the pool few-shot prompts are drawn from."""
+        """The normal images of ``train/good``: the pool few-shot prompts are drawn from.
+
+        Args:
+            category: the category.
+
+        Returns:
+            Its train normal samples, sorted by path.
+
+        Raises:
+            ValueError: an unknown category.
+        """
         return [s for s in self.samples(category, "train") if s.label == 0]
 
     def test_samples(self, category: str) -> list[Sample]:
-        """Every test image (normal and anomalous) of ``category``."""
+        """Every test image (normal and anomalous) of ``category``.
+
+        Args:
+            category: the category.
+
+        Returns:
+            Its test samples, normal ones first.
+
+        Raises:
+            ValueError: an unknown category.
+        """
         return self.samples(category, "test")
 
     def object_name(self, category: str) -> str:
-        """The object name used by the text prior: ``"metal_nut"`` -> ``"metal nut"``."""
+        """The object name used by the text prior: ``"metal_nut"`` -> ``"metal nut"``.
+
+        Args:
+            category: the category.
+
+        Returns:
+            The name with underscores as spaces.
+
+        Raises:
+            ValueError: an unknown category.
+        """
         self._category_samples(category)
         return category.replace("_", " ")
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Per category: numbers of train normals, test normals and test anomalies."""
+        """Per category: numbers of train normals, test normals and test anomalies.
+
+        Returns:
+            ``{category: {"train_good": n, "test_good": n, "test_anomalous": n}}``.
+        """
         table = {}
         for cat in self.categories:
             samples = self._samples[cat]
@@ -149,8 +194,9 @@ class CanonicalDataset(_DatasetBase):
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
-        ValueError: ``root`` has no category folder, a category lacks ``train/good``, or
-            ``root`` is itself a category folder.
+        NotADirectoryError: ``root`` is a file.
+        ValueError: ``root`` has no category folder, a category lacks ``train/good`` or its
+            ``train/good`` holds no image, or ``root`` is itself a category folder.
     """
 
     def __init__(self, root: str | os.PathLike, name: str | None = None):
@@ -220,8 +266,11 @@ class FolderDataset(_DatasetBase):
         defect: defect-type name given to the anomalous images.
 
     Raises:
-        FileNotFoundError / ValueError: a folder is missing or holds no image, or the
-            split leaves train empty.
+        FileNotFoundError: a folder is missing.
+        NotADirectoryError: an image folder is a file.
+        ValueError: a folder holds no image, the split leaves train empty, ``test_size`` is
+            outside [0, 1), ``defect`` is ``"good"``, or ``mask_dir`` is given without
+            ``anomalous_dir``.
     """
 
     def __init__(

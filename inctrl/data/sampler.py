@@ -45,22 +45,24 @@ class TrainingBatch:
 class TrainingSampler:
     """Draws :class:`TrainingBatch` es from the samples of an auxiliary dataset.
 
+    Queries are drawn uniformly over all normal (resp. anomalous) samples of all
+    categories, without replacement within a batch when there are enough of them.
+
     Args:
         samples: every training sample (normal: label 0, anomalous: label 1), usually
             ``CanonicalDataset(...).samples()`` (all splits: the auxiliary set is used whole).
         shots: K, prompts per query.
-        n_normal, n_anomalous: queries of each kind per batch (paper: 8 + 8).
+        n_normal: normal queries per batch (paper: 8).
+        n_anomalous: anomalous queries per batch (paper: 8).
         exclude_query: never use a normal query as one of its own prompts (the official
             code does not exclude it).
         seed: seed of the ``numpy.random.Generator``; the sequence of batches is a pure
             function of (samples, arguments, seed).
 
-    Queries are drawn uniformly over all normal (resp. anomalous) samples of all
-    categories, without replacement within a batch when there are enough of them.
-
     Raises:
-        ValueError: ``shots < 1``; no normal or no anomalous samples; a category with
-            queries but fewer than K normal images (K + 1 with ``exclude_query``).
+        ValueError: ``shots < 1``; negative query counts or both 0; a label other than 0
+            or 1; no normal or no anomalous samples; a category with queries but fewer than
+            K normal images (K + 1 with ``exclude_query``).
     """
 
     def __init__(
@@ -128,7 +130,12 @@ class TrainingSampler:
         self._rng.bit_generator.state = value
 
     def batch(self) -> TrainingBatch:
-        """Draw the next batch (queries and fresh prompts)."""
+        """Draw the next batch (queries and fresh prompts).
+
+        Returns:
+            The :class:`TrainingBatch`: ``n_normal`` normal then ``n_anomalous`` anomalous
+            queries, K prompts each.
+        """
         queries = np.concatenate(
             [
                 self._queries(self._normal, self.n_normal),
@@ -150,7 +157,14 @@ class TrainingSampler:
         )
 
     def batches(self, n: int) -> Iterator[TrainingBatch]:
-        """``n`` consecutive batches (e.g. 100 steps per epoch)."""
+        """``n`` consecutive batches (e.g. 100 steps per epoch).
+
+        Args:
+            n: the number of batches.
+
+        Yields:
+            One :class:`TrainingBatch` per step, as :meth:`batch`.
+        """
         for _ in range(n):
             yield self.batch()
 

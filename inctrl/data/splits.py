@@ -31,6 +31,14 @@ def split_normals(
 
     ``test_size=0`` puts everything in train. Fewer than two items cannot be split and
     all go to train.
+
+    Args:
+        items: the normal items (paths or anything sortable).
+        test_size: the fraction that goes to test.
+        random_state: ``train_test_split``'s seed.
+
+    Returns:
+        ``(train, test)``, each sorted.
     """
     ordered = sorted(items)
     if test_size == 0 or len(ordered) < 2:

@@ -49,6 +49,9 @@ def defect_kinds() -> tuple[str, ...]:
     * ``cut_paste``: a patch of the same image moved, flipped and re-lit elsewhere;
     * ``noise``: an irregular region of strong colour noise;
     * ``missing``: an irregular region where the material is gone (background shows).
+
+    Returns:
+        The six kinds, in the order above (anomalous image i gets kind ``i % 6``).
     """
     return _DEFECT_KINDS
 
@@ -333,7 +336,10 @@ def make_synthetic_dataset(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> Path:
-    """Write the synthetic dataset to ``out`` in the canonical layout and return ``out``.
+    """Write the synthetic dataset to ``out`` in the canonical layout.
+
+    Each image has its own generator ``default_rng([seed, category, kind, index])``, so
+    changing one count does not change the other images.
 
     Args:
         out: output root (refused when non-empty unless ``overwrite``).
@@ -344,9 +350,17 @@ def make_synthetic_dataset(
             (``defect_kinds()[i % 6]``), each with its mask in ground_truth.
         size: image side in pixels (240 = the paper backbone's input size).
         seed: everything is a function of the seed: two calls write identical bytes.
+        overwrite: replace an existing non-empty ``out``.
+        show_progress: show a progress bar.
 
-    Each image has its own generator ``default_rng([seed, category, kind, index])``, so
-    changing one count does not change the other images.
+    Returns:
+        ``out`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: an unknown category, ``n_normal < 2``, ``n_anomalous < 1`` or
+            ``size < 64``.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
+        NotADirectoryError: ``out`` is a file.
     """
     cats = list(SYNTHETIC_CATEGORIES if categories is None else categories)
     unknown = sorted(set(cats) - set(SYNTHETIC_CATEGORIES))

@@ -56,7 +56,13 @@ TEMPLATES = (
 
 @dataclass(frozen=True)
 class Product:
-    """One product of a family: its colour and the seed of its fixed attributes."""
+    """One product of a family: its colour and the seed of its fixed attributes.
+
+    Attributes:
+        family: the family name (a key of :data:`FAMILIES`).
+        colour: the colour name (a key of ``COLOURS``), one of the family's colours.
+        seed: the seed of the product's fixed attributes (pattern scale, layout).
+    """
 
     family: str
     colour: str
@@ -64,6 +70,15 @@ class Product:
 
     @staticmethod
     def draw(rng: np.random.Generator, families=None) -> Product:
+        """A random product.
+
+        Args:
+            rng: the generator to draw from.
+            families: the family names to choose from (default :data:`PRETRAIN_FAMILIES`).
+
+        Returns:
+            The Product: a uniform family, one of its colours and a fresh seed.
+        """
         names = sorted(families or PRETRAIN_FAMILIES)
         family = FAMILIES[names[int(rng.integers(len(names)))]]
         return Product(family.name, str(rng.choice(family.colours)), int(rng.integers(2**31)))
@@ -71,7 +86,15 @@ class Product:
 
 @dataclass
 class Photo:
-    """One photo of a product: uint8 image [S, S, 3], bool mask [S, S], caption, defect kind or None."""
+    """One photo of a product.
+
+    Attributes:
+        image: [S, S, 3] uint8 RGB image.
+        mask: [S, S] bool defect mask (all False for a normal photo).
+        caption: the photo's caption.
+        defect: the defect kind (a key of :data:`DEFECTS`), or None for a normal photo.
+        product: the product photographed.
+    """
 
     image: np.ndarray
     mask: np.ndarray
@@ -85,7 +108,19 @@ def _article(phrase: str) -> str:
 
 
 def caption(rng: np.random.Generator, family: Family, colour: str, defect: str | None, light: float) -> str:
-    """A caption for a photo: template, light, state words, colour, the family's noun, defect."""
+    """A caption for a photo: template, light, state words, colour, the family's noun, defect.
+
+    Args:
+        rng: the generator of the word choices.
+        family: the photo's family.
+        colour: the product's colour name.
+        defect: the defect kind, or None for a normal photo.
+        light: the photo's brightness factor; below 0.8 or above 1.2 the caption usually
+            says "dark" or "bright".
+
+    Returns:
+        One sentence, e.g. "a close-up photo of a silver brushed metal plate with a thin scratch."
+    """
     thing = f"{colour} {family.noun}"
     if defect is None:
         state = NORMAL_STATES[int(rng.integers(len(NORMAL_STATES)))].format(thing)
@@ -109,9 +144,19 @@ def caption(rng: np.random.Generator, family: Family, colour: str, defect: str |
 def photo(
     product: Product, rng: np.random.Generator, size: int, defect: str | None = None, strength: float = 1.0
 ) -> Photo:
-    """Draw one photo of ``product`` at ``size`` px, with ``defect`` (a kind of :data:`DEFECTS`) or none.
+    """Draw one photo of ``product``, with a defect or none.
 
     The product's look comes from ``product.seed``; the jitter, the light and the defect from ``rng``.
+
+    Args:
+        product: the product to photograph.
+        rng: the generator of the jitter, the light, the defect and the caption.
+        size: the image side in pixels.
+        defect: a kind of :data:`DEFECTS`, or None for a normal photo.
+        strength: the defect's strength (0.5: faint, 1: full).
+
+    Returns:
+        The :class:`Photo`.
     """
     family = FAMILIES[product.family]
     scene = family.draw(np.random.default_rng(product.seed), rng, size, COLOURS[product.colour])
@@ -133,10 +178,20 @@ def photo(
 
 
 def world_batch(seed: int, step: int, groups: int, size: int, p_defect: float = 0.5, families=None) -> list:
-    """The pretraining batch of ``step``: ``groups`` pairs (normal prompt, query) of the same product.
+    """The pretraining batch of ``step``: pairs (normal prompt, query) of the same product.
 
-    The query has a random defect with probability ``p_defect``. Deterministic in
-    (seed, step): a resumed run sees the same batches. Returns a list of (prompt, query) Photos.
+    Deterministic in (seed, step): a resumed run sees the same batches.
+
+    Args:
+        seed: the run's seed.
+        step: the step.
+        groups: the number of pairs.
+        size: the image side in pixels.
+        p_defect: the probability that a query has a (random) defect.
+        families: the family names to draw products from (default :data:`PRETRAIN_FAMILIES`).
+
+    Returns:
+        ``groups`` (prompt, query) :class:`Photo` pairs.
     """
     rng = np.random.default_rng([seed, step])
     kinds = sorted(DEFECTS)
@@ -162,11 +217,30 @@ def make_world_dataset(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> Path:
-    """Write one product per family to ``out`` in the canonical layout (default: the held-out families).
+    """Write one product per family to ``out`` in the canonical layout.
 
     Each category is one product (fixed colour and attributes) photographed ``n_normal``
     times without and ``n_anomalous`` times with a defect (kinds in turn, masks in
-    ground_truth), at defect ``strength`` (0.5: faint). Byte-identical for the same arguments.
+    ground_truth). Byte-identical for the same arguments.
+
+    Args:
+        out: output root (refused when non-empty unless ``overwrite``).
+        families: the family names, one category each (default: :data:`HELD_OUT_FAMILIES`).
+        n_normal: normal photos per category, split into train/good and test/good with the
+            protocol rule.
+        n_anomalous: anomalous test photos per category.
+        size: the image side in pixels.
+        seed: the seed of the products and photos.
+        strength: the defect strength (0.5: faint).
+        overwrite: replace an existing non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: an unknown family, ``n_normal < 2`` or ``n_anomalous < 1``.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     names = list(HELD_OUT_FAMILIES if families is None else families)
     unknown = sorted(set(names) - set(FAMILIES))

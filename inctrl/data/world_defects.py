@@ -4,6 +4,17 @@ A defect takes a :class:`~inctrl.data.world_families.Scene` and a ``strength`` i
 (1: clearly visible; small values: faint, for the held-out evaluation) and returns the
 damaged image and the boolean mask of the pixels it changed. Sizes are fractions of the
 image side, as in the families.
+
+Every defect function has the same signature, ``defect(rng, scene, strength)``:
+
+Args:
+    rng: the ``numpy.random.Generator`` of the defect's place, size and look.
+    scene: the undamaged scene; the defect is placed on its foreground.
+    strength: in (0, 1].
+
+Returns:
+    ``(image, mask)``: the damaged image, float [S, S, 3] in [0, 1], and the [S, S] bool
+    mask of the defect (a new image; ``scene`` is not changed).
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ def _blend(img, mask, value, alpha):
 
 
 def scratch(rng, scene: Scene, strength: float):
+    """A thin curved line, bright (60 %) or dark."""
     size = scene.image.shape[0]
     pts = _curve(
         rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.45), rng.uniform(-0.2, 0.2)
@@ -76,6 +88,7 @@ def scratch(rng, scene: Scene, strength: float):
 
 
 def crack(rng, scene: Scene, strength: float):
+    """A dark jagged line with short side branches."""
     size = scene.image.shape[0]
     p = _centre(rng, scene.foreground, 0.2)
     angle, pts, mask = rng.uniform(0, 2 * np.pi), [p.copy()], np.zeros((size, size), bool)
@@ -93,6 +106,7 @@ def crack(rng, scene: Scene, strength: float):
 
 
 def hole(rng, scene: Scene, strength: float):
+    """A small round hole showing the darkened background, with a darkened rim."""
     size = scene.image.shape[0]
     c = _centre(rng, scene.foreground, 0.15)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -106,12 +120,14 @@ def hole(rng, scene: Scene, strength: float):
 
 
 def stain(rng, scene: Scene, strength: float):
+    """An irregular blob blended towards rust, oil, red, yellow or blue."""
     mask = _region(rng, scene, 0.04, 0.1)
     colour = [(0.55, 0.25, 0.05), (0.1, 0.1, 0.05), (0.8, 0.1, 0.1), (0.9, 0.8, 0.1), (0.2, 0.3, 0.8)]
     return _blend(scene.image, mask, colour[int(rng.integers(len(colour)))], 0.2 + 0.5 * strength), mask
 
 
 def contamination(rng, scene: Scene, strength: float):
+    """A cluster of small dark (60 %) or pale specks."""
     size = scene.image.shape[0]
     c = _centre(rng, scene.foreground, 0.12)
     mask = np.zeros((size, size), bool)
@@ -125,6 +141,7 @@ def contamination(rng, scene: Scene, strength: float):
 
 
 def colour_shift(rng, scene: Scene, strength: float):
+    """An irregular region whose colour channels are scaled unevenly."""
     mask = _region(rng, scene, 0.06, 0.12)
     out = scene.image.copy()
     gain = 1 + (0.15 + 0.35 * strength) * rng.choice([-1, 1]) * rng.dirichlet([1, 1, 1]) * 3
@@ -133,6 +150,7 @@ def colour_shift(rng, scene: Scene, strength: float):
 
 
 def missing(rng, scene: Scene, strength: float):
+    """A piece torn out of a material, or a bite out of an object's edge."""
     size = scene.image.shape[0]
     fg = scene.foreground
     if fg.mean() > 0.9:  # a material: a piece torn out of it
@@ -149,6 +167,7 @@ def missing(rng, scene: Scene, strength: float):
 
 
 def extra(rng, scene: Scene, strength: float):
+    """A foreign blob of a random colour on top of the scene."""
     size = scene.image.shape[0]
     mask = _blob(
         rng,
@@ -164,6 +183,7 @@ def extra(rng, scene: Scene, strength: float):
 
 
 def misalignment(rng, scene: Scene, strength: float):
+    """A rectangle whose content is shifted by a few pixels."""
     size = scene.image.shape[0]
     w, h = (int(size * rng.uniform(0.1, 0.2)) for _ in range(2))
     x0, y0 = (int(v) for v in _centre(rng, scene.foreground, 0.15) - [w // 2, h // 2])
@@ -179,6 +199,7 @@ def misalignment(rng, scene: Scene, strength: float):
 
 
 def warp(rng, scene: Scene, strength: float):
+    """A local smooth displacement of the pixels (a bent region)."""
     size = scene.image.shape[0]
     c = _centre(rng, scene.foreground, 0.15)
     r = size * rng.uniform(0.06, 0.12)
@@ -196,6 +217,7 @@ def warp(rng, scene: Scene, strength: float):
 
 
 def fibre(rng, scene: Scene, strength: float):
+    """A thin wavy line, dark (70 %) or white: a loose fibre or a hair."""
     size = scene.image.shape[0]
     pts = _curve(
         rng, size, _centre(rng, scene.foreground, 0.2), size * rng.uniform(0.2, 0.4), rng.uniform(-0.5, 0.5)
@@ -207,6 +229,7 @@ def fibre(rng, scene: Scene, strength: float):
 
 
 def blur(rng, scene: Scene, strength: float):
+    """An irregular region blurred with a Gaussian."""
     size = scene.image.shape[0]
     mask = _region(rng, scene, 0.06, 0.12)
     sigma = size * (0.004 + 0.01 * strength)
@@ -215,6 +238,7 @@ def blur(rng, scene: Scene, strength: float):
 
 
 def print_error(rng, scene: Scene, strength: float):
+    """A dark or blue ink streak, a rotated bar of varying opacity."""
     size = scene.image.shape[0]
     c = _centre(rng, scene.foreground, 0.15)
     length, width = size * rng.uniform(0.12, 0.3), size * rng.uniform(0.015, 0.035)
@@ -231,6 +255,7 @@ def print_error(rng, scene: Scene, strength: float):
 
 
 def dent(rng, scene: Scene, strength: float):
+    """A round dent: shading that brightens one side and darkens the other."""
     size = scene.image.shape[0]
     c = _centre(rng, scene.foreground, 0.15)
     r = size * rng.uniform(0.04, 0.09)

@@ -7,6 +7,12 @@ looks like (its colour, pattern scale, layout), ``rng`` the jitter of one photog
 (position, rotation, lighting). Lengths are fractions of the image side, so the same product
 drawn at 128 px and at 240 px is the same scene at two resolutions.
 
+Every family function has the same signature, ``draw(product, rng, size, rgb) -> Scene``:
+``product`` and ``rng`` are the two ``numpy.random.Generator`` s above, ``size`` is the
+image side S in pixels and ``rgb`` the product's colour, floats in [0, 1]. The registries
+below (:data:`PRETRAIN_FAMILIES`, :data:`HELD_OUT_FAMILIES`) give each its caption noun and
+colours.
+
 None of these families is one of the six auxiliary categories (``inctrl.data.synthetic``) or
 imitates an evaluation target; :data:`HELD_OUT_FAMILIES` are kept out of pretraining.
 """
@@ -334,7 +340,7 @@ def _family(name, noun, kind, colours, draw):
     return Family(name, noun, kind, tuple(colours), wrapped)
 
 
-#: The pretraining families (22).
+#: The pretraining families (23).
 PRETRAIN_FAMILIES = {
     f.name: f
     for f in (

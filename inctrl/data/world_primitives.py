@@ -41,6 +41,14 @@ EARTH = ("grey", "beige", "brown", "white", "black")
 
 @dataclass
 class Scene:
+    """What a family draws: one photograph of a product, before any defect.
+
+    Attributes:
+        image: [S, S, 3] float in [0, 1].
+        background: [S, S, 3] float in [0, 1]: what a hole or a missing part reveals.
+        foreground: [S, S] bool: where a defect may be placed.
+    """
+
     image: np.ndarray  # [S, S, 3] float in [0, 1]
     background: np.ndarray  # [S, S, 3]: what a hole or a missing part reveals
     foreground: np.ndarray  # [S, S] bool: where a defect may be placed
@@ -48,7 +56,15 @@ class Scene:
 
 @dataclass(frozen=True)
 class Family:
-    """One family of the world: ``noun`` is how captions name it ("knitted fabric")."""
+    """One family of the world.
+
+    Attributes:
+        name: the family's name (its category name in a world dataset).
+        noun: how captions name it ("knitted fabric").
+        kind: ``"material"`` or ``"object"``.
+        colours: the colour names (keys of :data:`COLOURS`) its products are drawn in.
+        draw: ``draw(product, rng, size, rgb) -> Scene`` (see :mod:`.world_families`).
+    """
 
     name: str
     noun: str
@@ -92,15 +108,18 @@ def cells(rng, size: int, n: int):
 
 
 def tint(gray: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """A gray [S, S] image coloured by ``rgb``: [S, S, 3] in [0, 1]."""
     return np.clip(gray[..., None] * rgb, 0, 1)
 
 
 def plain_background(rng, size: int, level: float) -> np.ndarray:
+    """A nearly uniform gray [S, S, 3] background around ``level``, with faint smooth noise."""
     base = level + 0.03 * smooth(rng, size, size / 20)
     return np.clip(np.repeat(base[..., None], 3, axis=2), 0, 1)
 
 
 def material(image: np.ndarray, rng, size: int) -> Scene:
+    """The scene of a material: ``image`` everywhere (all foreground) over a dark background."""
     return Scene(np.clip(image, 0, 1), plain_background(rng, size, 0.05), np.ones((size, size), bool))
 
 
@@ -121,6 +140,10 @@ def lit(alpha: np.ndarray, rng) -> np.ndarray:
 
 # ------------------------------------------------------------------ objects on a plain background
 def object_scene(alpha, body, rng, size, light_bg: bool) -> Scene:
+    """The scene of an object: ``body`` [S, S, 3] where ``alpha`` [S, S] covers a plain background.
+
+    The foreground is ``alpha > 0.5``; the background is light (``light_bg``) or dark.
+    """
     back = plain_background(rng, size, 0.82 if light_bg else 0.1)
     img = back * (1 - alpha[..., None]) + body * alpha[..., None]
     return Scene(np.clip(img, 0, 1), back, alpha > 0.5)
@@ -133,6 +156,7 @@ def pose(rng, size):
 
 
 def rotate(points, centre, angle):
+    """``points`` [P, 2] rotated by ``angle`` (radians) about the origin, then moved to ``centre``."""
     p = np.asarray(points, dtype=np.float64)
     r = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     return p @ r.T + centre
@@ -140,11 +164,13 @@ def rotate(points, centre, angle):
 
 
 def regular_polygon(n, radius, phase=0.0):
+    """The [n, 2] corners of a regular polygon of ``radius`` about the origin."""
     t = np.arange(n) * 2 * np.pi / n + phase
     return np.stack([radius * np.cos(t), radius * np.sin(t)], 1)
 
 
 def disc(size, centre, radius):
+    """An antialiased filled disc: [S, S] coverage in [0, 1]."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     return np.clip(radius - np.hypot(xx - centre[0], yy - centre[1]) + 0.5, 0, 1)
 
