@@ -38,6 +38,7 @@ from .offline_experiment import (
 
 DIAGNOSIS_VERSION = 2
 
+#: Scores measured by the diagnosis: the four of :data:`inctrl.evaluate.COMPONENTS` and the
 #: holistic head alone, phi(M+) (the full score is (phi + s_p) / 2).
 DIAGNOSIS_SCORES = {**COMPONENTS, "phi": "holistic_score"}
 
@@ -55,25 +56,42 @@ DIAGNOSIS_SPLITS = {
 class TrainingDiagnosisResult(ExperimentResult):
     """What :func:`run_training_diagnosis` returns.
 
-    ``table``: one row per (epoch, split, score), split in :data:`DIAGNOSIS_SPLITS` and score
-    in :data:`DIAGNOSIS_SCORES`, with auroc, auroc_std, auprc, auprc_std (mean ± std over the
-    prompt draws; per-category splits average their categories within each draw first),
-    draws, categories, n_test (test images in the split) and constant (True when the score
-    gives every test image of the split the same value in every draw, e.g. a saturated
-    head: its AUROC is then 0.5 by construction). ``draws``: one row per (epoch, split,
-    category, seed, score) with auroc, auprc, n_test and constant (category ``"pooled"``
-    for train_pooled). ``paths``: results_json, results_csv, draws_csv, train_dir (``epoch_N.pt``,
-    ``loss_log.csv``), feature_cache. ``seconds``: wall time per phase of the run that
-    computed the results. ``cached``: True when loaded from ``out_dir``.
+    Attributes:
+        table: one row per (epoch, split, score), split in :data:`DIAGNOSIS_SPLITS` and
+            score in :data:`DIAGNOSIS_SCORES`, with auroc, auroc_std, auprc, auprc_std
+            (mean ± std over the prompt draws; per-category splits average their categories
+            within each draw first), draws, categories, n_test (test images in the split)
+            and constant (True when the score gives every test image of the split the same
+            value in every draw, e.g. a saturated head: its AUROC is then 0.5 by
+            construction).
+        draws: one row per (epoch, split, category, seed, score) with auroc, auprc, n_test
+            and constant (category ``"pooled"`` for train_pooled).
+        paths: results_json, results_csv, draws_csv, train_dir (``epoch_N.pt``,
+            ``loss_log.csv``), feature_cache.
+        config: the configuration, with the training categories found at the time.
+        seconds: wall time per phase of the run that computed the results.
+        cached: True when loaded from ``out_dir``.
     """
 
     def loss_log(self) -> pd.DataFrame:
-        """The training loss log (one row per step) up to the last evaluated epoch."""
+        """The training loss log (one row per step) up to the last evaluated epoch.
+
+        Returns:
+            The rows of ``loss_log.csv`` with ``epoch`` at most the last checkpoint.
+        """
         log = pd.read_csv(self.paths["train_dir"] / "loss_log.csv")
         return log[log["epoch"] <= self.config["epochs"]]
 
     def pivot(self, metric: str = "auroc") -> pd.DataFrame:
-        """``metric`` with rows (split, epoch) and one column per score."""
+        """One metric of the table, wide: rows (split, epoch), one column per score.
+
+        Args:
+            metric: a column of the table (``"auroc"``, ``"auprc"`` ...).
+
+        Returns:
+            The DataFrame, splits in the order of :data:`DIAGNOSIS_SPLITS` and scores in
+            that of :data:`DIAGNOSIS_SCORES`.
+        """
         wide = self.table.pivot_table(index=["split", "epoch"], columns="score", values=metric)
         order = [s for s in DIAGNOSIS_SPLITS if s in set(self.table["split"])]
         return wide.reindex(order, level="split")[[c for c in DIAGNOSIS_SCORES if c in wide]]
@@ -81,8 +99,10 @@ class TrainingDiagnosisResult(ExperimentResult):
 
 @dataclass
 class _EvalSet:
-    """One (split, category, prompt draw) of the diagnosis with everything the heads need:
-    the patch distances M^l do not depend on the trained weights, so they are computed once."""
+    """One (split, category, prompt draw) of the diagnosis with everything the heads need.
+
+    The patch distances M^l do not depend on the trained weights, so they are computed once.
+    """
 
     split: str
     category: str
@@ -181,20 +201,47 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
     (:class:`~inctrl.data.fewshot.PromptSet`, one per seed in ``seeds``) and every score is
     measured alone: full, s_p, s_i, s_a and phi(M+) (:data:`DIAGNOSIS_SCORES`).
 
-    Missing data are prepared as by :func:`run_offline_elpv` (same synthetic sizes), and
+    Missing data are prepared as by :func:`~inctrl.book.offline_experiment.run_offline_elpv`
+    (same synthetic sizes), and
     nothing is written under ``data_dir`` otherwise: the category filter is applied by
     :func:`~inctrl.train.train`. Every image is encoded once (features cached in
     ``cache_dir``, default ``out_dir/feature-cache``; give the offline experiment's
     ``feature-cache`` to reuse its features) and the patch distances M^l, which no trained
     weight changes, are computed once per prompt draw and reused for every checkpoint; the
-    checkpoints' heads then score from them (:meth:`InCTRL.forward_episodes`), which equals
+    checkpoints' heads then score from them (:meth:`~inctrl.model.InCTRL.forward_episodes`), which equals
     scoring with :func:`~inctrl.evaluate.evaluate` up to float rounding.
 
     Training lives in ``out_dir/train-<hash>`` and resumes: asking for later checkpoints
     continues the same run. A second call with the same configuration loads the stored
-    results unless ``force`` (which also retrains). ``pretrained``/``weights`` pick the
-    backbone weights as in :func:`inctrl.load`. For a quick smoke run:
+    results unless ``force`` (which also retrains). For a quick smoke run:
     ``checkpoints=(1, 2), steps_per_epoch=3, seeds=(0,), shots=2``.
+
+    Args:
+        data_dir: the data folder (``synthetic`` and ``elpv`` are prepared there when missing).
+        out_dir: the diagnosis folder (results and the training run).
+        held_out: the synthetic category kept out of training.
+        shots: K.
+        checkpoints: the epochs to score; training runs to the largest.
+        seeds: the prompt-draw seeds.
+        steps_per_epoch: optimizer steps per epoch.
+        profile: the backbone profile.
+        pretrained: picks the backbone weights as in :func:`inctrl.load`.
+        weights: a local open_clip weights file, as in :func:`inctrl.load`.
+        device: where to compute.
+        train_seed: the training seed.
+        synthetic_normal: normal images per synthetic category.
+        synthetic_anomalous: anomalous images per synthetic category.
+        cache_dir: the feature cache folder; default ``out_dir/feature-cache``.
+        force: recompute (and retrain) even when stored results match.
+        progress: show progress bars.
+
+    Returns:
+        The :class:`TrainingDiagnosisResult`.
+
+    Raises:
+        ValueError: no checkpoint, a checkpoint below 1, no seed, or ``held_out`` not a
+            synthetic category (or the only one).
+        RuntimeError: a checkpoint file is missing after training (rerun with ``force``).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     checkpoints = sorted({int(c) for c in checkpoints})

@@ -36,14 +36,37 @@ def _cell_types() -> dict[str, str]:
 
 
 def cell_type(path) -> str:
-    """``"mono"`` or ``"poly"``: the cell type of an ELPV image (normal or defective), read
-    from the ``labels.csv`` of the ``elpv-dataset`` package by file name."""
+    """The cell type of an ELPV image (normal or defective).
+
+    Read from the ``labels.csv`` of the ``elpv-dataset`` package by file name.
+
+    Args:
+        path: an ELPV image path (only its file name counts).
+
+    Returns:
+        ``"mono"`` or ``"poly"`` (see :data:`CELL_TYPES`).
+
+    Raises:
+        KeyError: the file name is not an ELPV image.
+    """
     return _cell_types()[Path(path).stem]
 
 
 def elpv_dataset(data_dir: str | os.PathLike = "../data", *, show_progress: bool = False):
-    """The canonical ELPV dataset under ``data_dir/elpv``, prepared from the ``elpv-dataset``
-    package the first time (about 80 MB, no download)."""
+    """The canonical ELPV dataset under ``data_dir/elpv``.
+
+    Prepared from the ``elpv-dataset`` package the first time (about 80 MB, no download).
+
+    Args:
+        data_dir: the data folder.
+        show_progress: show a progress bar while preparing.
+
+    Returns:
+        The :class:`~inctrl.data.layout.CanonicalDataset`, named ``"elpv"``.
+
+    Raises:
+        FileNotFoundError: ``data_dir/elpv`` exists, is not empty and holds no prepared ELPV.
+    """
     from ..data.converters import prepare_elpv
     from ..data.layout import CanonicalDataset
 
@@ -59,19 +82,39 @@ def elpv_dataset(data_dir: str | os.PathLike = "../data", *, show_progress: bool
 
 
 def elpv_prompts(dataset, k: int, seed: int = 0) -> list[Path]:
-    """K normal prompt images drawn reproducibly from ELPV's train/good split
-    (:class:`inctrl.data.fewshot.PromptSet`; draws are nested across K for one seed)."""
+    """K normal prompt images drawn reproducibly from ELPV's train/good split.
+
+    A :class:`inctrl.data.fewshot.PromptSet` draw: draws are nested across K for one seed.
+
+    Args:
+        dataset: the ELPV dataset (:func:`elpv_dataset`).
+        k: K.
+        seed: the seed of the draw.
+
+    Returns:
+        The K image paths.
+    """
     from ..data.fewshot import PromptSet
 
     return PromptSet.draw(dataset, ELPV, k, seed).resolve(dataset.root)
 
 
 def elpv_queries(dataset, n_normal: int, n_anomalous: int, seed: int = 0):
-    """A seeded subset of ELPV's test split: ``(paths, labels, cell types)``, normals first.
+    """A seeded subset of ELPV's test split, normals first.
 
-    ``n_normal`` / ``n_anomalous`` are capped by what the split holds; labels are 0/1. The
-    third list holds ``"good"`` for a normal cell and the cell type (``"mono"`` or
-    ``"poly"``, see :data:`CELL_TYPES`) for a defective one.
+    Args:
+        dataset: the ELPV dataset (:func:`elpv_dataset`).
+        n_normal: normal cells to pick, capped by what the split holds.
+        n_anomalous: defective cells to pick, capped likewise.
+        seed: the seed of the pick.
+
+    Returns:
+        ``(paths, labels, cell types)``: the paths, an int array of 0/1 labels, and
+        ``"good"`` for a normal cell or the cell type (``"mono"`` or ``"poly"``, see
+        :data:`CELL_TYPES`) for a defective one.
+
+    Raises:
+        ValueError: a negative count.
     """
     rng = np.random.default_rng(seed)
     test = dataset.test_samples(ELPV)

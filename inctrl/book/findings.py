@@ -18,7 +18,14 @@ __all__ = ["FINDINGS", "Finding", "check_chapter"]
 
 @dataclass(frozen=True)
 class Finding:
-    """A statement of chapter ``chapter`` (the notebook's file stem) and its check."""
+    """A statement a chapter makes in words, and its check.
+
+    Attributes:
+        chapter: the notebook's file stem (``"05_training"``).
+        statement: the statement, as the text says it.
+        holds: the check: True when the chapter's ``metrics.json`` (as a dict) bears the
+            statement out.
+    """
 
     chapter: str
     statement: str
@@ -199,5 +206,13 @@ FINDINGS += [
 ]
 
 def check_chapter(chapter: str, metrics: dict) -> list[str]:
-    """The statements of ``chapter`` that its ``metrics`` contradict."""
+    """The statements of ``chapter`` that its ``metrics`` contradict.
+
+    Args:
+        chapter: the notebook's file stem.
+        metrics: the chapter's ``metrics.json``, loaded.
+
+    Returns:
+        The contradicted statements; empty when every finding holds.
+    """
     return [f.statement for f in FINDINGS if f.chapter == chapter and not f.holds(metrics)]

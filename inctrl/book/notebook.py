@@ -41,15 +41,22 @@ def in_colab() -> bool:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a chapter draws the same every run."""
+    """Seed Python, NumPy and torch (CPU and CUDA) so a chapter draws the same every run.
+
+    Args:
+        seed: the seed of all three.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 def offline_default() -> str:
-    """The profile used without a GPU: ``"mini"`` when its weights ship with the package,
-    else ``"tiny"``."""
+    """The profile used without a GPU.
+
+    Returns:
+        ``"mini"`` when its weights ship with the package, else ``"tiny"``.
+    """
     from .. import backbone
 
     weights = getattr(backbone, "MINI_WEIGHTS_FILE", None)
@@ -57,9 +64,22 @@ def offline_default() -> str:
 
 
 def resolve_profile(profile: str, device: str | torch.device = "auto") -> str:
-    """A concrete profile for a chapter parameter: ``"auto"`` is ``"paper"`` on a CUDA GPU and
-    the offline default otherwise (see :func:`load_model` for the fallback when the paper
-    weights cannot be had)."""
+    """A concrete profile for a chapter parameter.
+
+    ``"auto"`` is ``"paper"`` on a CUDA GPU and the offline default otherwise (see
+    :func:`load_model` for the fallback when the paper weights cannot be had).
+
+    Args:
+        profile: one of :data:`PROFILE_CHOICES`.
+        device: the device the chapter runs on (``"auto"`` resolved as
+            :func:`inctrl.device.resolve_device` does).
+
+    Returns:
+        ``"mini"``, ``"tiny"`` or ``"paper"``.
+
+    Raises:
+        ValueError: ``profile`` is not one of :data:`PROFILE_CHOICES`.
+    """
     if profile not in PROFILE_CHOICES:
         raise ValueError(f"profile must be one of {', '.join(PROFILE_CHOICES)} (or give a checkpoint), "
                          f"got {profile!r}")
@@ -72,12 +92,22 @@ def profile_label(profile: str, pretrained: bool = True, weights: str | None = N
                   checkpoint: str | None = None) -> str:
     """A short human label of where the numbers come from, for titles and captions.
 
-    >>> profile_label("tiny")
-    'tiny profile, random backbone'
-    >>> profile_label("mini")
-    'mini profile, pretrained on the procedural world'
-    >>> profile_label("paper", pretrained=False)
-    'paper profile, random weights'
+    Args:
+        profile: the concrete profile.
+        pretrained: False for random backbone weights.
+        weights: a local weights file the backbone came from (its name is shown).
+        checkpoint: the checkpoint the model came from (its name is shown).
+
+    Returns:
+        The label.
+
+    Example:
+        >>> profile_label("tiny")
+        'tiny profile, random backbone'
+        >>> profile_label("mini")
+        'mini profile, pretrained on the procedural world'
+        >>> profile_label("paper", pretrained=False)
+        'paper profile, random weights'
     """
     if checkpoint:
         return f"{profile} profile, checkpoint {Path(checkpoint).name}"
@@ -98,7 +128,20 @@ def load_model(profile: str = "tiny", device: str = "auto", *, pretrained: bool 
     """``inctrl.load`` driven by chapter parameters: a checkpoint wins over a profile.
 
     ``profile="auto"`` loads the paper profile on a CUDA GPU and falls back to the offline
-    default when its weights can be neither read nor downloaded.
+    default when its weights can be neither read nor downloaded (it says so).
+
+    Args:
+        profile: one of :data:`PROFILE_CHOICES`.
+        device: where the model goes.
+        pretrained: False for random backbone weights.
+        weights: a local weights file (see :func:`inctrl.load`).
+        checkpoint: a checkpoint to load instead of a profile.
+
+    Returns:
+        The :class:`~inctrl.model.InCTRL` model, in eval mode.
+
+    Raises:
+        WeightsUnavailableError: the weights of an explicitly asked profile are unavailable.
     """
     from ..backbone import WeightsUnavailableError
     from ..checkpoint import load
@@ -116,7 +159,15 @@ def load_model(profile: str = "tiny", device: str = "auto", *, pretrained: bool 
 
 
 def environment(device: str | torch.device = "auto") -> dict[str, str]:
-    """Versions and hardware the chapter runs on."""
+    """Versions and hardware the chapter runs on.
+
+    Args:
+        device: the chapter's device (``"auto"`` resolved).
+
+    Returns:
+        ``{"python", "inctrl", "torch", "open_clip", "device"}`` -> text, plus
+        ``"colab": "yes"`` inside Colab.
+    """
     import open_clip
 
     from .. import __version__
@@ -148,8 +199,20 @@ def _cpu_name() -> str:
 
 @dataclass
 class ChapterContext:
-    """What :func:`setup` hands back to a chapter: the model (None with ``load=False``), the
-    device, the label naming the profile, the folders and the environment banner."""
+    """What :func:`setup` hands back to a chapter.
+
+    Attributes:
+        model: the :class:`~inctrl.model.InCTRL` model, or None with ``load=False``.
+        device: the resolved device.
+        label: the label naming the profile (:func:`profile_label`).
+        output_dir: the chapter's output folder (created).
+        data_dir: the data folder.
+        seed: the seed everything was seeded with.
+        info: the environment banner, name -> text.
+        requested_profile: the ``profile`` parameter as given (``"auto"`` included).
+        pretrained: whether the backbone weights are pretrained.
+        weights: the local weights file given, or None.
+    """
 
     model: object
     device: torch.device
@@ -171,9 +234,11 @@ class ChapterContext:
 
 
 def quiet_warnings() -> None:
-    """Silence the warnings that would otherwise end up in a rendered page: tqdm's note that
-    ipywidgets is missing (progress bars are drawn by :mod:`inctrl.book.progress`) and
-    deprecation notices of third-party libraries."""
+    """Silence the warnings that would otherwise end up in a rendered page.
+
+    tqdm's note that ipywidgets is missing (progress bars are drawn by
+    :mod:`inctrl.book.progress`) and deprecation notices of third-party libraries.
+    """
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -186,10 +251,25 @@ def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,
           load: bool = True, banner: bool = True) -> ChapterContext:
     """Resolve the parameters of a chapter, load its model and print the environment banner.
 
-    ``profile`` is ``"mini"``, ``"tiny"``, ``"paper"`` or ``"auto"`` (the paper profile on a
-    CUDA GPU, the offline default elsewhere). ``device="auto"`` picks CUDA, then Apple MPS,
-    then the CPU. ``load=False`` skips the model (for pages that only draw). The label is
-    glued as ``profile_label`` for the text.
+    Also applies the figure style, routes progress bars into one live line each and seeds
+    the generators. The label is glued as ``profile_label`` for the text.
+
+    Args:
+        profile: ``"mini"``, ``"tiny"``, ``"paper"`` or ``"auto"`` (the paper profile on a
+            CUDA GPU, the offline default elsewhere).
+        device: ``"auto"`` picks CUDA, then Apple MPS, then the CPU.
+        seed: seeds Python, NumPy and torch (:func:`seed_everything`).
+        data_dir: the data folder.
+        output_dir: the output folder (created).
+        pretrained: False for random backbone weights.
+        weights: a local weights file (see :func:`inctrl.load`).
+        checkpoint: a checkpoint to load instead of a profile.
+        load: False skips the model (for pages that only draw).
+        banner: print the environment banner (and a note when the backbone is random or
+            the offline mini CLIP).
+
+    Returns:
+        The :class:`ChapterContext`.
     """
     from .progress import use_live_progress
     from .viz import use_style
@@ -226,9 +306,21 @@ def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,
 
 
 def source_between(obj, start: str, stop: str | None = None) -> str:
-    """The lines of ``obj``'s source from the first one containing ``start`` up to, not
-    including, the next one containing ``stop`` (to the end without ``stop``), dedented:
-    how a chapter shows the few lines of a method that compute one equation."""
+    """A dedented excerpt of ``obj``'s source, between two marker strings.
+
+    How a chapter shows the few lines of a method that compute one equation.
+
+    Args:
+        obj: a function, method or class.
+        start: the excerpt starts at the first line containing it.
+        stop: the excerpt ends before the next line containing it; None: at the end.
+
+    Returns:
+        The excerpt, dedented.
+
+    Raises:
+        ValueError: ``start`` does not occur, or ``stop`` does not follow it.
+    """
     import inspect
     import textwrap
 
@@ -245,8 +337,16 @@ def source_between(obj, start: str, stop: str | None = None) -> str:
 
 
 def show_source(obj, start: str | None = None, stop: str | None = None):
-    """The source of ``obj`` (or its lines between ``start`` and ``stop``, see
-    :func:`source_between`) as a highlighted code block, for a chapter to display."""
+    """The source of ``obj`` as a highlighted code block, for a chapter to display.
+
+    Args:
+        obj: a function, method or class.
+        start: show only the lines from here (see :func:`source_between`); None: all.
+        stop: as :func:`source_between`.
+
+    Returns:
+        An ``IPython.display.Markdown`` Python code block.
+    """
     import inspect
     import textwrap
 
@@ -258,7 +358,13 @@ def show_source(obj, start: str | None = None, stop: str | None = None):
 
 # ------------------------------------------------------------------------ glue and metrics
 def glue(name: str, value, display: bool = False) -> None:
-    """``myst_nb.glue`` when it is installed (the book build), else nothing (e.g. on Colab)."""
+    """``myst_nb.glue`` when it is installed (the book build), else nothing (e.g. on Colab).
+
+    Args:
+        name: the glue key the text refers to.
+        value: the value (a number, text or Markdown).
+        display: also show the value in the cell's output.
+    """
     try:
         from myst_nb import glue as _glue
     except ImportError:
@@ -279,8 +385,17 @@ def glue_many(values: dict) -> None:
 
 
 def write_metrics(output_dir: str | os.PathLike, metrics: dict, name: str = "metrics.json") -> Path:
-    """Write ``metrics`` as JSON into ``output_dir`` atomically; NumPy/torch scalars become
-    plain numbers. Returns the file path."""
+    """Write ``metrics`` as JSON into ``output_dir`` atomically.
+
+    Args:
+        output_dir: the chapter's output folder.
+        metrics: nested dicts and lists; NumPy and torch scalars and arrays become plain
+            numbers and lists, paths become text.
+        name: the file name.
+
+    Returns:
+        The file path.
+    """
     return atomic.write_json(Path(output_dir) / name, _plain(metrics))
 
 

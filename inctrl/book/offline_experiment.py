@@ -44,8 +44,16 @@ FEATURE_CACHE = "feature-cache"
 
 @dataclass
 class ExperimentResult:
-    """A cached experiment: its summary table, its per-draw rows, the files it wrote, the
-    configuration it was run with, wall time per phase, and whether it came from the cache."""
+    """A cached experiment.
+
+    Attributes:
+        table: its summary table.
+        draws: its per-draw rows.
+        paths: the files and folders it wrote, by name.
+        config: the configuration it was run with (its hash keys the cache).
+        seconds: the wall time per phase of the run that computed the results.
+        cached: True when loaded from the output folder rather than computed.
+    """
 
     table: pd.DataFrame
     draws: pd.DataFrame
@@ -59,34 +67,54 @@ class ExperimentResult:
 class OfflineELPVResult(ExperimentResult):
     """What :func:`run_offline_elpv` returns.
 
-    ``table``: one row per (k, score) with score in full / s_p / s_i / s_a and columns
-    auroc, auroc_std, auprc, auprc_std (mean ± std over the prompt draws).
-    ``draws``: one row per (k, seed) with every metric. ``world_table`` / ``world_summary``:
-    the same models on the in-world held-out families (component table, and the summary with
-    the pixel AUROC of the patch map). ``paths``: results_json,
-    results_csv, draws_csv, markdown, eval_dir, feature_cache and, per K, ``train_k{K}`` (folder with
-    ``last.pt``, ``loss_log.csv``, ``train_summary.json``). ``seconds``: wall time per phase
-    of the run that computed the results. ``cached``: True when loaded from ``out_dir``.
+    Attributes:
+        table: one row per (k, score) with score in full / s_p / s_i / s_a and columns
+            auroc, auroc_std, auprc, auprc_std (mean ± std over the prompt draws).
+        draws: one row per (k, seed) with every metric.
+        paths: results_json, results_csv, draws_csv, markdown, eval_dir, feature_cache, the
+            world's files and, per K, ``train_k{K}`` (folder with ``last.pt``,
+            ``loss_log.csv``, ``train_summary.json``).
+        config: the configuration of the run.
+        seconds: wall time per phase of the run that computed the results.
+        cached: True when loaded from ``out_dir``.
+        world_table: the same models on the in-world held-out families: the component table.
+        world_summary: the same, the summary with the pixel AUROC of the patch map.
     """
 
     world_table: pd.DataFrame | None = None
     world_summary: pd.DataFrame | None = None
 
     def loss_logs(self) -> dict[int, pd.DataFrame]:
-        """{K: loss log DataFrame} of the training runs (for plots)."""
+        """The loss logs of the training runs (for plots).
+
+        Returns:
+            K -> the loss log DataFrame (one row per step).
+        """
         return {int(k): pd.read_csv(self.paths[f"train_k{k}"] / "loss_log.csv") for k in self.config["shots"]}
 
     def markdown(self) -> str:
+        """The ELPV evaluation's Markdown report (``results.md``)."""
         return Path(self.paths["markdown"]).read_text()
 
 
 def config_hash(config: dict) -> str:
+    """16 hex digits of the SHA-256 of ``config`` as sorted JSON: the key of a cached result."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prepare_offline_data(data_dir: Path, synthetic_normal: int, synthetic_anomalous: int,
                           progress: bool) -> tuple[Path, Path]:
-    """``data_dir/elpv`` and ``data_dir/synthetic``, each prepared only when missing."""
+    """``data_dir/elpv`` and ``data_dir/synthetic``, each prepared only when missing.
+
+    Args:
+        data_dir: the data folder.
+        synthetic_normal: normal images per synthetic category (seed 0).
+        synthetic_anomalous: anomalous images per synthetic category.
+        progress: show progress bars.
+
+    Returns:
+        ``(elpv root, synthetic root)``.
+    """
     elpv, synthetic = data_dir / "elpv", data_dir / "synthetic"
     if not elpv.exists():
         prepare_elpv(elpv, show_progress=progress)
@@ -103,12 +131,23 @@ def _merge_features(a: CachedFeatures, b: CachedFeatures) -> CachedFeatures:
 
 def protocol_features(model, dataset: CanonicalDataset, shots: Sequence[int], seeds: Sequence[int],
                       cache_dir=None, progress: bool = False, batch_size: int = 64) -> CachedFeatures:
-    """Backbone features of every test image of ``dataset`` and of its prompt draws (every
-    K in ``shots``, every seed): what :func:`~inctrl.evaluate.evaluate` encodes, for its
-    ``features=``.
+    """Backbone features of every test image of ``dataset`` and of its prompt draws.
 
-    The test images are cached in ``cache_dir`` on their own, so any K, seeds or experiment
-    finds the same file; the few prompt images are encoded (and cached) beside them.
+    What :func:`~inctrl.evaluate.evaluate` encodes, for its ``features=``. The test images
+    are cached in ``cache_dir`` on their own, so any K, seeds or experiment finds the same
+    file; the few prompt images are encoded (and cached) beside them.
+
+    Args:
+        model: the model whose backbone encodes.
+        dataset: the canonical dataset.
+        shots: the K values of the prompt draws.
+        seeds: the seeds of the prompt draws.
+        cache_dir: the feature cache folder, or None for none.
+        progress: show a progress bar (test images).
+        batch_size: images per encoder forward.
+
+    Returns:
+        The :class:`~inctrl.features.CachedFeatures` of the test and prompt images.
     """
     tests = [s.path for c in dataset.categories for s in dataset.test_samples(c)]
     prompts = [p for c in dataset.categories for k in shots for seed in seeds
@@ -136,9 +175,29 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     results unless ``force``. For a quick smoke run: ``epochs=1, steps_per_epoch=5,
     seeds=(0,), shots=(2,)``.
 
-    ``pretrained`` and ``weights`` pick the backbone weights as in :func:`inctrl.load`:
-    ``profile="paper", pretrained=False`` runs the paper architecture with random weights
-    (no download), ``weights="PATH"`` reads a local open_clip weights file.
+    The same models are also evaluated on the in-world held-out families.
+
+    Args:
+        data_dir: the data folder.
+        out_dir: the experiment folder (results, training runs, feature cache).
+        shots: the K values, one model each.
+        seeds: the prompt-draw seeds of the evaluation.
+        epochs: training epochs per model.
+        steps_per_epoch: optimizer steps per epoch.
+        profile: the backbone profile.
+        device: where to compute.
+        force: recompute even when stored results match.
+        progress: show progress bars.
+        train_seed: the training seed of every model.
+        synthetic_normal: normal images per synthetic category.
+        synthetic_anomalous: anomalous images per synthetic category.
+        pretrained: picks the backbone weights as in :func:`inctrl.load`:
+            ``profile="paper", pretrained=False`` runs the paper architecture with random
+            weights (no download).
+        weights: ``"PATH"`` reads a local open_clip weights file, as in :func:`inctrl.load`.
+
+    Returns:
+        The :class:`OfflineELPVResult`.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
@@ -220,7 +279,3 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
                                               "table": table_df.to_dict(orient="records")})
     return OfflineELPVResult(table_df, draws, paths, config, seconds, cached=False, world_table=world_table,
                              world_summary=ev_world.summary)
-
-
-# ------------------------------------------------------------------ training diagnosis
-#: Scores measured by the diagnosis: the four of :data:`inctrl.evaluate.COMPONENTS` and the

@@ -1,5 +1,8 @@
-"""Chapter 2's patch lookups: the nearest prompt patch of a query patch (Eq. 1) and where a
-map's largest residual sits."""
+"""Chapter 2's patch lookups: a query patch's nearest prompt patch and a map's largest cell.
+
+The nearest prompt patch is the one Eq. 1 measures the distance to; the largest cell of a
+patch map is the patch that sets s_p.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,15 @@ __all__ = ["NearestPatch", "argmax_in_corner", "nearest_prompt_patch"]
 
 @dataclass
 class NearestPatch:
-    """The nearest prompt patch of query patch ``patch`` of query ``query`` at one tapped
-    layer: prompt image ``prompt`` (index into the bank's prompts), its patch
-    ``prompt_patch`` (row-major on the grid) and the distance 0.5 * (1 - cos) of Eq. 1."""
+    """The nearest prompt patch of one query patch at one tapped layer.
+
+    Attributes:
+        query: the query's index.
+        patch: the query patch (row-major on the grid).
+        prompt: the prompt image (index into the bank's prompts).
+        prompt_patch: its patch (row-major on the grid).
+        distance: 0.5 * (1 - cos) of Eq. 1, in [0, 1].
+    """
 
     query: int
     patch: int
@@ -25,8 +34,21 @@ class NearestPatch:
 
 
 def nearest_prompt_patch(query_feats, bank, query: int, patch: int, layer: int = -1) -> NearestPatch:
-    """Search the bank's normalised prompt tokens (exactly what Eq. 1 compares) for the
-    nearest neighbour of one query patch at tapped layer ``layer``."""
+    """The nearest neighbour of one query patch among the bank's prompt patches.
+
+    Searches the bank's normalised prompt tokens, exactly what Eq. 1 compares.
+
+    Args:
+        query_feats: the queries' :class:`~inctrl.backbone.ImageFeatures` (tokens
+            [L, B, N, D]).
+        bank: the :class:`~inctrl.containers.PromptBank` (tokens [L, K*N, D]).
+        query: the query's index in ``query_feats``.
+        patch: the query patch, row-major.
+        layer: the tapped layer (index into L).
+
+    Returns:
+        The :class:`NearestPatch`.
+    """
     q = F.normalize(query_feats.tokens[layer, query, patch].float(), dim=-1).cpu()   # [D]
     bank_tokens = bank.tokens[layer].float().cpu()                                    # [K*N, D]
     n_patches = query_feats.tokens.shape[2]
@@ -36,9 +58,17 @@ def nearest_prompt_patch(query_feats, bank, query: int, patch: int, layer: int =
 
 
 def argmax_in_corner(patch_maps, margin: int = 1):
-    """For each map of ``patch_maps`` [B, h, w]: whether its largest cell (the patch that sets
-    s_p) lies within ``margin`` patches of both a horizontal and a vertical border, i.e. in
-    one of the four corners. Returns a bool array [B]."""
+    """Whether each map's largest cell (the patch that sets s_p) lies in a corner.
+
+    In a corner means within ``margin`` patches of both a horizontal and a vertical border.
+
+    Args:
+        patch_maps: [B, h, w] patch maps (a tensor or an array).
+        margin: the distance to the borders, in patches.
+
+    Returns:
+        [B] bool array.
+    """
     import numpy as np
 
     maps = torch.as_tensor(patch_maps)

@@ -38,6 +38,15 @@ class LiveBar(_std_tqdm):
         super().__init__(*args, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        """Draw the bar's text into its display output (created on the first non-empty text).
+
+        Args:
+            msg: the text to show; None or empty: the bar's current text.
+            pos: unused (tqdm's terminal line position).
+
+        Returns:
+            True, as tqdm expects.
+        """
         from IPython.display import display
 
         # closing a leave=False bar asks to erase it; keep its final line instead, so that a
@@ -65,7 +74,10 @@ def use_live_progress() -> bool:
     """Route every ``tqdm.auto`` bar of the package through :class:`LiveBar` (kernels only).
 
     Patches ``tqdm.auto.tqdm`` for modules imported later and the ``tqdm`` name of the
-    ``inctrl`` modules already imported. Returns whether anything was patched.
+    ``inctrl`` modules already imported.
+
+    Returns:
+        Whether anything was patched (False outside a kernel).
     """
     if not in_kernel():
         return False

@@ -1,6 +1,7 @@
-"""The trained models the chapters share: the offline run, training on a real auxiliary
-dataset, and finding a checkpoint (inctrl's ``train_k<K>/last.pt`` or the official
-``<K>/checkpoint.pyth``).
+"""The trained models the chapters share: the offline run, real auxiliary data, checkpoints.
+
+The offline run, training on a real auxiliary dataset, and finding a checkpoint (inctrl's
+``train_k<K>/last.pt`` or the official ``<K>/checkpoint.pyth``).
 
 Chapters 5, 6 and 7 share one ``experiment_dir``: chapter 5 trains (or loads) the run,
 chapter 6 evaluates it, chapter 7 applies its model to new images.
@@ -19,8 +20,26 @@ __all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run",
 def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
                 steps_per_epoch: int, profile: str, device="auto", pretrained: bool = True,
                 weights: str | None = None, progress: bool = True):
-    """:func:`inctrl.book.offline_experiment.run_offline_elpv`, cached in ``experiment_dir``; a cached run
-    whose checkpoints no longer load with this package version is recomputed."""
+    """:func:`inctrl.book.offline_experiment.run_offline_elpv`, cached in ``experiment_dir``.
+
+    A cached run whose checkpoints no longer load with this package version is recomputed.
+
+    Args:
+        data_dir: the data folder (ELPV and the auxiliary data are prepared there).
+        experiment_dir: the run folder shared by chapters 5, 6 and 7.
+        shots: the K values, one model each.
+        seeds: the prompt-draw seeds of the evaluation.
+        epochs: training epochs per model.
+        steps_per_epoch: optimizer steps per epoch.
+        profile: the backbone profile.
+        device: where to compute.
+        pretrained: False for random backbone weights.
+        weights: a local backbone weights file.
+        progress: show progress bars.
+
+    Returns:
+        The :class:`~inctrl.book.offline_experiment.OfflineELPVResult`.
+    """
     from ..checkpoint import CheckpointError, load
     from .offline_experiment import run_offline_elpv
 
@@ -41,23 +60,46 @@ def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequen
 
 @dataclass
 class TrainedRun:
-    """One trained model per K: ``dirs[k]`` holds ``last.pt``, ``epoch_<n>.pt`` and
-    ``loss_log.csv``; ``seconds`` is the wall time per phase; ``cached`` says whether it was
-    loaded rather than trained."""
+    """One trained model per K.
+
+    Attributes:
+        dirs: K -> the run folder holding ``last.pt``, ``epoch_<n>.pt`` and ``loss_log.csv``.
+        seconds: the wall time per phase (``"train_k<K>"`` -> seconds).
+        cached: whether it was loaded rather than trained.
+    """
 
     dirs: dict[int, Path]
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
     def checkpoint(self, k: int) -> Path:
+        """The final checkpoint (``last.pt``) of the model for K = ``k``."""
         return self.dirs[k] / "last.pt"
 
 
 def train_per_k(aux_root, experiment_dir, *, shots: Sequence[int], epochs: int, steps_per_epoch: int,
                 profile: str, device="auto", pretrained: bool = True, weights: str | None = None,
                 amp: bool = False) -> TrainedRun:
-    """The paper protocol on a real auxiliary dataset (e.g. MVTec AD): one model per K in
-    ``experiment_dir/train_k<K>``, resuming an interrupted run, features cached once."""
+    """The paper protocol on a real auxiliary dataset (e.g. MVTec AD): one model per K.
+
+    Each model trains in ``experiment_dir/train_k<K>``, resuming an interrupted run; the
+    features are cached once in ``experiment_dir/feature-cache``.
+
+    Args:
+        aux_root: the canonical auxiliary dataset root.
+        experiment_dir: the run folder.
+        shots: the K values.
+        epochs: training epochs per model.
+        steps_per_epoch: optimizer steps per epoch.
+        profile: the backbone profile.
+        device: where to train.
+        pretrained: False for random backbone weights.
+        weights: a local backbone weights file.
+        amp: mixed precision.
+
+    Returns:
+        The :class:`TrainedRun`.
+    """
     from ..train import train
 
     run = TrainedRun({})
@@ -71,8 +113,18 @@ def train_per_k(aux_root, experiment_dir, *, shots: Sequence[int], epochs: int, 
 
 
 def find_checkpoint(folder, k: int) -> Path:
-    """The checkpoint for K = ``k`` in ``folder``: the official ``<k>/checkpoint.pyth`` or
-    inctrl's ``train_k<k>/last.pt``."""
+    """The checkpoint for K = ``k`` in ``folder``.
+
+    Args:
+        folder: a folder of official or inctrl checkpoints.
+        k: K.
+
+    Returns:
+        The official ``<k>/checkpoint.pyth``, else inctrl's ``train_k<k>/last.pt``.
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
     folder = Path(folder)
     for candidate in (folder / str(k) / "checkpoint.pyth", folder / f"train_k{k}" / "last.pt"):
         if candidate.is_file():
@@ -82,8 +134,15 @@ def find_checkpoint(folder, k: int) -> Path:
 
 
 def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
-    """``train_k<K>/last.pt`` of ``experiment_dir`` with K closest to ``shots`` (the smaller
-    on a tie), or None when nothing was trained there."""
+    """The ``train_k<K>/last.pt`` of ``experiment_dir`` whose K is closest to ``shots``.
+
+    Args:
+        experiment_dir: the run folder.
+        shots: the K wanted.
+
+    Returns:
+        The checkpoint (the smaller K on a tie), or None when nothing was trained there.
+    """
     found = {}
     for path in Path(experiment_dir).glob("train_k*/last.pt"):
         suffix = path.parent.name[len("train_k"):]
@@ -96,13 +155,24 @@ def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
 
 def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, device="auto",
                      pretrained: bool = True, weights: str | None = None):
-    """The model a chapter applies to new images: ``checkpoint`` when given, else the
-    offline run's model with K nearest to ``shots`` (:func:`nearest_checkpoint`); a fresh
-    model of ``profile`` (untrained heads) when there is none or it does not load with this
-    package version.
+    """The model a chapter applies to new images.
 
-    Returns ``(model, checkpoint path or None, label)``; the label names the profile and,
-    for a trained model, the checkpoint its heads come from.
+    ``checkpoint`` when given, else the offline run's model with K nearest to ``shots``
+    (:func:`nearest_checkpoint`); a fresh model of ``profile`` (untrained heads) when there
+    is none or it does not load with this package version.
+
+    Args:
+        checkpoint: a checkpoint to use, or None.
+        experiment_dir: the run folder to look in when ``checkpoint`` is None.
+        shots: the K wanted.
+        profile: the profile of a fresh model.
+        device: where the model goes.
+        pretrained: False for random backbone weights (fresh model).
+        weights: a local backbone weights file (fresh model).
+
+    Returns:
+        ``(model, checkpoint path or None, label)``; the label names the profile and, for a
+        trained model, the checkpoint its heads come from.
     """
     from ..checkpoint import CheckpointError, load
     from .notebook import load_model, profile_label

@@ -1,5 +1,6 @@
-"""Chapter 8: encoder-pass counts, the benchmark's results as page-wide tables, and a small
-live timing of the official-style loop against the prompt bank and batching.
+"""Chapter 8: encoder-pass counts, the benchmark's results as tables, and a live timing.
+
+The live timing compares the official-style loop against the prompt bank and batching.
 
 The benchmark itself is ``benchmarks/bench_inference.py`` (part of the repository, not of the
 package); :func:`load_benchmarks` reads its results files with its own loader.
@@ -27,8 +28,18 @@ N_SENTENCES = 242
 
 
 def work_counts(n_test: int, ks: Sequence[int] = (2, 4, 8)) -> pd.DataFrame:
-    """Image-encoder passes and encoded sentences for ``n_test`` queries of one category:
-    the official loop (everything per query) against a prompt bank with batched scoring."""
+    """Image-encoder passes and encoded sentences for ``n_test`` queries of one category.
+
+    The official loop (everything per query) against a prompt bank with batched scoring.
+
+    Args:
+        n_test: the number of queries.
+        ks: the K values, one row each.
+
+    Returns:
+        A DataFrame indexed by K: image passes and sentences of each way, and the fraction
+        of image passes the bank saves.
+    """
     rows = [{"K": k, "image passes, official": n_test * (k + 1), "image passes, bank": n_test + k,
              "sentences, official": N_SENTENCES * n_test, "sentences, bank": N_SENTENCES} for k in ks]
     frame = pd.DataFrame(rows).set_index("K")
@@ -38,9 +49,19 @@ def work_counts(n_test: int, ks: Sequence[int] = (2, 4, 8)) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------ benchmark results
 def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.DataFrame, list[Path]]:
-    """Every results file matching ``pattern``, one row per measurement (the benchmark's own
-    :func:`load_results`), with a ``file`` column. Empty when the benchmark is not importable
-    (the package installed without the repository) or no file matches."""
+    """Every benchmark results file matching ``pattern``, one row per measurement.
+
+    Read with the benchmark's own ``load_results``.
+
+    Args:
+        pattern: a glob pattern of results files.
+        repo_root: the repository root (it holds ``benchmarks/``).
+
+    Returns:
+        ``(rows, files)``: the measurements with a ``file`` column, and the files read.
+        Both are empty when the benchmark is not importable (the package installed without
+        the repository) or no file matches.
+    """
     root = str(Path(repo_root).resolve())
     if root not in sys.path:  # the benchmarks folder is not part of the package
         sys.path.insert(0, root)
@@ -54,7 +75,14 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
 
 
 def machine_ids(df: pd.DataFrame) -> dict[str, str]:
-    """Short ids (``M1``, ``M2`` ...) for the machines of the results, in file order."""
+    """Short ids (``M1``, ``M2`` ...) for the machines of the results, in file order.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+
+    Returns:
+        Device name -> id; empty for no rows.
+    """
     return {name: f"M{i + 1}" for i, name in enumerate(dict.fromkeys(df.device))} if len(df) else {}
 
 
@@ -67,9 +95,17 @@ def _inctrl_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def speed_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Throughput of batched InCTRL per machine, profile, precision, K and batch size, as a
-    ratio to the bare encoder (median calls, fastest calls, and the arithmetic bound) and as
-    a speed-up over the official one-query loop."""
+    """Throughput of batched InCTRL per machine, profile, precision, K and batch size.
+
+    As a ratio to the bare encoder (median calls, fastest calls, and the arithmetic bound)
+    and as a speed-up over the official one-query loop.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+
+    Returns:
+        One row per InCTRL configuration, with short column names for the page.
+    """
     rows = _inctrl_rows(df)
     out = rows[["machine", "profile", "precision", "K", "B", "queries_per_s", "speed_ratio",
                 "speed_ratio_best", "speed_ratio_arithmetic", "speedup_vs_official"]]
@@ -80,7 +116,14 @@ def speed_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def memory_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Working memory of one scoring call against the bare encoder's at the same batch size."""
+    """Working memory of one scoring call against the bare encoder's at the same batch size.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+
+    Returns:
+        One row per InCTRL configuration: its and the encoder's peak MB and their ratio.
+    """
     rows = _inctrl_rows(df)
     enc = df[df.method == "encoder"].set_index(["file", "profile", "precision", "batch_size"]).peak_mem_mb
     rows["encoder MB"] = [enc.get((r.file, r.profile, r.precision, r.batch_size)) for r in rows.itertuples()]
@@ -90,8 +133,16 @@ def memory_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def targets_table(df: pd.DataFrame, speed_min: float = 0.8, memory_max: float = 1.25) -> pd.DataFrame:
-    """Per machine, profile and precision: how many configurations meet the speed target
-    (median and fastest calls) and the memory target."""
+    """How many configurations meet the speed and memory targets.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+        speed_min: the speed target, as a ratio to the bare encoder (median and fastest calls).
+        memory_max: the memory target, as a ratio to the bare encoder.
+
+    Returns:
+        One row per machine, profile and precision with the counts.
+    """
     rows = _inctrl_rows(df)
     out = []
     for (machine, prof, prec), part in rows.groupby(["machine", "profile", "precision"]):
@@ -103,8 +154,14 @@ def targets_table(df: pd.DataFrame, speed_min: float = 0.8, memory_max: float = 
 
 
 def plot_throughput(df: pd.DataFrame, axes) -> None:
-    """Queries/s against batch size (log-log), one line per K and the bare encoder, one
-    panel per results file, profile and precision."""
+    """Plot queries/s against batch size (log-log), one line per K and the bare encoder.
+
+    The official loop shows as crosses.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+        axes: matplotlib axes, one per results file, profile and precision (in groupby order).
+    """
     from .viz import PALETTE, log_ticks
 
     ids = machine_ids(df)
@@ -142,10 +199,24 @@ def _median_seconds(fn, device: torch.device, repeats: int) -> float:
 
 def live_timing(model, x: torch.Tensor, prompts: torch.Tensor, name: str, batch_sizes: Sequence[int],
                 n_official: int, repeats: int) -> tuple[dict[str, float], float]:
-    """Seconds per query of preprocessed queries ``x`` scored three ways (median of
-    ``repeats``): the official style (for each of ``n_official`` queries a fresh prompt bank
-    with the text cache cleared, then the one query), one at a time with one bank, and in
-    batches of each size of ``batch_sizes``. Returns ``(timings, seconds to build a bank)``."""
+    """Seconds per query of preprocessed queries scored three ways (median of ``repeats``).
+
+    The official style (for each of ``n_official`` queries a fresh prompt bank with the
+    text cache cleared, then the one query), one at a time with one bank, and in batches of
+    each size of ``batch_sizes``.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        x: [B, 3, H, W] preprocessed queries.
+        prompts: [K, 3, H, W] preprocessed normal prompts.
+        name: the category (drives the text prior).
+        batch_sizes: the batch sizes to time (capped at B; 1 is "one at a time").
+        n_official: queries timed the official way (at least 1, at most B).
+        repeats: timings per way; the median counts.
+
+    Returns:
+        ``(timings, seconds to build a bank)``: way -> seconds per query.
+    """
     device = x.device
     n = len(x)
     n_off = max(1, min(n_official, n))
@@ -168,8 +239,16 @@ def live_timing(model, x: torch.Tensor, prompts: torch.Tensor, name: str, batch_
 
 
 def batch_invariance(model, x: torch.Tensor, bank) -> float:
-    """The largest difference of any score (s, s_p, s_i, s_a) between scoring ``x`` one
-    query at a time and in one batch."""
+    """The largest difference of any score between scoring one query at a time and in one batch.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        x: [B, 3, H, W] preprocessed queries.
+        bank: the :class:`~inctrl.containers.PromptBank`.
+
+    Returns:
+        The largest absolute difference of s, s_p, s_i or s_a.
+    """
     one = model.score(x, bank, batch_size=1).cpu()
     full = model.score(x, bank, batch_size=len(x)).cpu()
     return max(float((getattr(one, f) - getattr(full, f)).abs().max())

@@ -1,5 +1,7 @@
-"""Tables and summary numbers of chapters 6 and 7: the results beside the published ones,
-the component ablation, the training diagnosis and the decisions of a threshold.
+"""Tables and summary numbers of chapters 6 and 7.
+
+The results beside the published ones, the component ablation, the training diagnosis and
+the decisions of a threshold.
 
 Each function returns a small pandas DataFrame (at most a handful of columns, so that it
 fits the page) or plain numbers for the text; nothing here composes sentences.
@@ -27,17 +29,33 @@ SPLIT_NAMES = {"train_pooled": "training categories, pooled", "train": "training
 
 
 def pm(mean: float, std: float) -> str:
-    """``"0.812 ± 0.013"`` (an en dash for a missing value)."""
+    """A mean and standard deviation as ``"0.812 ± 0.013"``.
+
+    Args:
+        mean: the mean; NaN or None for a missing value.
+        std: the standard deviation.
+
+    Returns:
+        The text, or an en dash for a missing value.
+    """
     return "–" if pd.isna(mean) else f"{mean:.3f} ± {std:.3f}"
 
 
 def results_table(table: pd.DataFrame, shots: Sequence[int],
                   published: Mapping[int, tuple[float, float]] | None = None) -> pd.DataFrame:
-    """The full score per K as ``mean ± std`` AUROC and AUPRC of this run, and the published
-    AUROC beside it (a separate column, never mixed into this run's numbers).
+    """The full score per K as ``mean ± std`` AUROC and AUPRC, beside the published AUROC.
 
-    ``table`` is a component table (one row per K and score, see
-    :func:`inctrl.evaluate.component_table`).
+    The published AUROC is a separate column, never mixed into this run's numbers.
+
+    Args:
+        table: a component table (one row per K and score, see
+            :func:`inctrl.evaluate.component_table`).
+        shots: the K values, one row each.
+        published: K -> (mean, std) of the published AUROC; None leaves the column out.
+
+    Returns:
+        A DataFrame indexed by K: ``AUROC (this run)``, ``AUPRC (this run)`` and, with
+        ``published``, ``AUROC (published)``.
     """
     full = table[table.score == "full"].set_index("k")
     rows = []
@@ -51,7 +69,16 @@ def results_table(table: pd.DataFrame, shots: Sequence[int],
 
 
 def ablation(table: pd.DataFrame, shots: Sequence[int]) -> pd.DataFrame:
-    """Per K: the full score's AUROC, its best single component and the difference."""
+    """Per K: the full score's AUROC, its best single component and the difference.
+
+    Args:
+        table: a component table (see :func:`results_table`).
+        shots: the K values, one row each.
+
+    Returns:
+        A DataFrame indexed by K: ``full``, ``best part`` (among s_p, s_i, s_a),
+        ``its AUROC`` and ``full − best part``.
+    """
     rows = []
     for k in shots:
         part = table[table.k == k].set_index("score")
@@ -66,7 +93,21 @@ def ablation(table: pd.DataFrame, shots: Sequence[int]) -> pd.DataFrame:
 
 def diagnosis_value(table: pd.DataFrame, split: str, score: str, epoch: int,
                     metric: str = "auroc") -> float:
-    """One cell of the training diagnosis table (:func:`inctrl.book.diagnosis.run_training_diagnosis`)."""
+    """One cell of the training diagnosis table (:func:`inctrl.book.diagnosis.run_training_diagnosis`).
+
+    Args:
+        table: the diagnosis table.
+        split: a key of :data:`SPLIT_NAMES`.
+        score: the score's name (``"full"``, ``"s_p"``, ``"phi"`` ...).
+        epoch: the checkpoint's epoch.
+        metric: the column to read.
+
+    Returns:
+        The value.
+
+    Raises:
+        KeyError: no row for that split, score and epoch.
+    """
     hit = table[(table.split == split) & (table.score == score) & (table.epoch == epoch)]
     if hit.empty:
         raise KeyError(f"no diagnosis row for split={split!r}, score={score!r}, epoch={epoch}")
@@ -74,8 +115,16 @@ def diagnosis_value(table: pd.DataFrame, split: str, score: str, epoch: int,
 
 
 def phi_constant_epochs(table: pd.DataFrame) -> list[int]:
-    """The checkpoints at which the holistic head phi gives every image of every split the
-    same value (so the full score ranks exactly as s_p there)."""
+    """The checkpoints at which the holistic head phi is constant on every split.
+
+    There phi gives every image the same value, so the full score ranks exactly as s_p.
+
+    Args:
+        table: the training diagnosis table (its ``phi`` rows and ``constant`` column).
+
+    Returns:
+        The epochs.
+    """
     phi = table[table.score == "phi"]
     splits = phi.split.nunique()
     flat = phi[phi.constant.astype(bool)].groupby("epoch").split.nunique()
@@ -83,8 +132,17 @@ def phi_constant_epochs(table: pd.DataFrame) -> list[int]:
 
 
 def confusion(scores, labels, threshold: float) -> dict[str, float | int]:
-    """What a threshold flags (:func:`inctrl.threshold.apply_threshold`): counts of flagged
-    images, true and false positives, misses."""
+    """What a threshold flags (:func:`inctrl.threshold.apply_threshold`).
+
+    Args:
+        scores: the images' scores.
+        labels: 1 (or True) for anomalous, 0 for normal.
+        threshold: anomalous iff ``score >= threshold``.
+
+    Returns:
+        ``threshold``, and the counts ``flagged``, ``true positives``, ``false positives``
+        and ``missed``.
+    """
     from ..threshold import apply_threshold
 
     flagged = apply_threshold(scores, threshold)

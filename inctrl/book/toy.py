@@ -20,14 +20,27 @@ __all__ = ["ToyContext", "absolute_score", "make_context", "residual_score", "un
 
 
 def unit(degrees) -> np.ndarray:
-    """Unit vectors ``[..., 2]`` at the given angles (degrees)."""
+    """Unit vectors at the given angles.
+
+    Args:
+        degrees: angles in degrees, any shape [...].
+
+    Returns:
+        [..., 2] unit vectors (cos, sin).
+    """
     rad = np.deg2rad(np.asarray(degrees, dtype=float))
     return np.stack([np.cos(rad), np.sin(rad)], axis=-1)
 
 
 @dataclass
 class ToyContext:
-    """Samples ``x`` [2n, 2] (normals first), labels ``y`` [2n] and K normal ``prompts`` [K, 2]."""
+    """One toy context: its samples and K normal prompts.
+
+    Attributes:
+        x: [2n, 2] unit-vector samples, normals first.
+        y: [2n] int labels, 0 normal, 1 anomalous.
+        prompts: [K, 2] unit-vector normal prompts.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -42,8 +55,18 @@ class ToyContext:
 
 def make_context(centre: float, n: int, shots: int, rng: np.random.Generator,
                  spread: float = 12.0) -> ToyContext:
-    """``n`` normal samples around ``centre`` degrees (std ``spread``), ``n`` anomalies 45 to
-    315 degrees away from it, and ``shots`` normal prompts drawn like the normal samples."""
+    """A toy context: normal samples and prompts around one direction, anomalies away from it.
+
+    Args:
+        centre: the normal direction, in degrees.
+        n: normal samples, and as many anomalies 45 to 315 degrees away from ``centre``.
+        shots: K, normal prompts drawn like the normal samples.
+        rng: the generator.
+        spread: the standard deviation of the normal angles, in degrees.
+
+    Returns:
+        The :class:`ToyContext`.
+    """
     normal = centre + rng.normal(0, spread, n)
     anomalous = centre + rng.uniform(45, 315, n)
     prompts = centre + rng.normal(0, spread, shots)
@@ -53,13 +76,31 @@ def make_context(centre: float, n: int, shots: int, rng: np.random.Generator,
 
 
 def absolute_score(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """A detector with one fixed notion of normal: ``0.5 * (1 - cos)`` to ``direction``."""
+    """A detector with one fixed notion of normal: ``0.5 * (1 - cos)`` to ``direction``.
+
+    Args:
+        x: [B, 2] unit-vector samples.
+        direction: [2] the unit normal direction (e.g. :attr:`ToyContext.normal_direction`).
+
+    Returns:
+        [B] scores in [0, 1].
+    """
     return 0.5 * (1 - x @ direction)
 
 
 def residual_score(x: np.ndarray, prompts: np.ndarray) -> np.ndarray:
-    """The in-context residual: Eq. 1 with one "patch" per sample, i.e. ``0.5 * (1 - cos)`` to
-    the nearest prompt, computed by :func:`inctrl.patch_distance.nearest_prompt_distance`."""
+    """The in-context residual: Eq. 1 with one "patch" per sample.
+
+    That is ``0.5 * (1 - cos)`` to the nearest prompt, computed by
+    :func:`inctrl.patch_distance.nearest_prompt_distance`.
+
+    Args:
+        x: [B, 2] unit-vector samples.
+        prompts: [K, 2] unit-vector normal prompts.
+
+    Returns:
+        [B] float32 scores in [0, 1].
+    """
     q = torch.tensor(x, dtype=torch.float32)[None, :, None, :]        # [L=1, B, N=1, D=2]
     p = torch.tensor(prompts, dtype=torch.float32)[None, None]        # [L=1, 1, K, D=2]
     return nearest_prompt_distance(q, p)[0, :, 0].numpy()
