@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .model import nearest_prompt_distance
+from .patch_distance import nearest_prompt_distance
 
 #: The largest pair table :func:`~inctrl.train.train` builds unless told to (2 GiB); a larger
 #: one would take too much memory, so each step computes Eq. 1 from the tokens instead.
@@ -22,7 +22,7 @@ class PairTable:
 
     M^l(j) (Eq. 1) is a minimum over the patches of all K prompts, so it is the minimum over
     k of its value with prompt k alone. Prompts are always normal images of the query's
-    category, so the table holds :func:`~inctrl.model.nearest_prompt_distance` with a single
+    category, so the table holds :func:`~inctrl.patch_distance.nearest_prompt_distance` with a single
     prompt for every (sample, normal sample of the same category) pair, [pairs, L, N], and a
     training step takes the minimum over the K rows of its episode. Computing the table once
     costs less than a few hundred training steps at K = 8. Its values equal
