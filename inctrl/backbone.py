@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torchvision import transforms
 
+from .frame import model_frame
+
 TINY_MODEL = "inctrl-tiny-vit"
 MINI_MODEL = "inctrl-mini-vit"
 for _name in (TINY_MODEL, MINI_MODEL):
@@ -55,9 +57,13 @@ class WeightsUnavailableError(RuntimeError):
 class BackboneSpec:
     """Which open_clip model to build and where its weights come from.
 
-    ``pretrained`` is an open_clip tag (``"laion400m_e32"``), a path to a local weights file,
-    or None for a random initialisation from ``seed``. ``taps`` are 1-based block indices;
-    None picks the paper's relative depths (7/12, 9/12, 11/12 of the depth).
+    Attributes:
+        model_name: the open_clip model name (``"ViT-B-16-plus-240"``, ``"inctrl-tiny-vit"``).
+        pretrained: an open_clip tag (``"laion400m_e32"``), a path to a local weights file,
+            or None for a random initialisation from ``seed``.
+        taps: 1-based indices of the tapped blocks; None picks the paper's relative depths
+            (7/12, 9/12, 11/12 of the depth, :func:`default_taps`).
+        seed: the seed of a random initialisation.
     """
 
     model_name: str
@@ -74,8 +80,22 @@ PROFILES = {
 
 
 def profile_spec(profile: str, *, pretrained: str | None | bool = True) -> BackboneSpec:
-    """The spec of a named profile. ``pretrained=False`` asks for random weights (no download);
-    a string replaces the weights (a tag or a local file)."""
+    """The spec of a named profile.
+
+    For the paper profile, the environment variable ``INCTRL_CLIP_WEIGHTS`` (when set) names
+    the weights in place of the open_clip tag.
+
+    Args:
+        profile: a key of :data:`PROFILES` (``"paper"``, ``"tiny"``, ``"mini"``).
+        pretrained: True for the profile's own weights; False or None for random weights
+            (no download); a string replaces the weights (an open_clip tag or a local file).
+
+    Returns:
+        The BackboneSpec.
+
+    Raises:
+        ValueError: ``profile`` is not a known profile.
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
     spec = PROFILES[profile]
@@ -89,7 +109,14 @@ def profile_spec(profile: str, *, pretrained: str | None | bool = True) -> Backb
 
 
 def default_taps(depth: int) -> tuple[int, ...]:
-    """The paper's tapped depths (7, 9, 11 of 12) scaled to a ViT of ``depth`` blocks."""
+    """The paper's tapped depths (7, 9, 11 of 12) scaled to a ViT of ``depth`` blocks.
+
+    Args:
+        depth: the number of transformer blocks of the image encoder.
+
+    Returns:
+        Sorted, distinct 1-based block indices (fewer than three for a very shallow ViT).
+    """
     taps = tuple(max(1, min(depth, int(depth * t / 12 + 0.5))) for t in PAPER_TAPS)
     return tuple(sorted(set(taps)))
 
@@ -98,9 +125,13 @@ def default_taps(depth: int) -> tuple[int, ...]:
 class ImageFeatures:
     """What the backbone gives per image.
 
-    ``embedding``: g(x), the projected class token, [B, E] (not normalised).
-    ``tokens``: the raw residual-stream patch tokens of the tapped blocks, [L, B, N, D]
-    (class token dropped, no ``ln_post``, no projection).
+    Indexing (``features[i]``, ``features[a:b]``) selects images and keeps both fields
+    aligned; ``len(features)`` is B.
+
+    Attributes:
+        embedding: [B, E] g(x), the projected class token (not normalised).
+        tokens: [L, B, N, D] the raw residual-stream patch tokens of the tapped blocks
+            (class token dropped, no ``ln_post``, no projection).
     """
 
     embedding: torch.Tensor
@@ -115,10 +146,30 @@ class ImageFeatures:
         return ImageFeatures(self.embedding[index], self.tokens[:, index])
 
     def to(self, *args, **kwargs) -> ImageFeatures:
+        """Both tensors moved / cast by ``torch.Tensor.to``.
+
+        Args:
+            *args: what ``torch.Tensor.to`` takes (a device, a dtype ...).
+            **kwargs: what ``torch.Tensor.to`` takes.
+
+        Returns:
+            A new ImageFeatures.
+        """
         return ImageFeatures(self.embedding.to(*args, **kwargs), self.tokens.to(*args, **kwargs))
 
     @staticmethod
     def cat(parts: list[ImageFeatures]) -> ImageFeatures:
+        """Concatenate features along the image axis.
+
+        Args:
+            parts: features of the same backbone, in order.
+
+        Returns:
+            One ImageFeatures of all their images: embedding [sum B, E], tokens [L, sum B, N, D].
+
+        Raises:
+            ValueError: ``parts`` is empty.
+        """
         if not parts:
             raise ValueError("no image features to concatenate")
         return ImageFeatures(torch.cat([p.embedding for p in parts]),
@@ -179,7 +230,27 @@ def _create_clip(spec: BackboneSpec) -> nn.Module:
 
 
 class Backbone(nn.Module):
-    """A frozen open_clip model that returns g(x), tapped patch tokens, and text embeddings."""
+    """A frozen open_clip model that returns g(x), tapped patch tokens, and text embeddings.
+
+    Args:
+        spec: which model to build and its weights.
+        clip: an already built open_clip model to wrap instead of building one from ``spec``.
+
+    Attributes:
+        spec: the BackboneSpec.
+        clip: the open_clip model (frozen, always in eval mode).
+        taps: the 1-based indices of the tapped blocks.
+        image_size: S, the side of the square input.
+        grid: (h, w), the patch grid; N = h * w patches.
+        embed_dim: E, the joint embedding width.
+        tokenizer: open_clip's tokenizer of the model.
+        transform: PIL image -> [3, S, S] normalised tensor: :func:`inctrl.frame.model_frame`
+            (shorter side to S, bicubic; centre crop), then CLIP's normalisation.
+
+    Raises:
+        ValueError: the model is not an open_clip ViT, or a tap lies outside its blocks.
+        WeightsUnavailableError: the weights cannot be downloaded or read.
+    """
 
     def __init__(self, spec: BackboneSpec, clip: nn.Module | None = None):
         super().__init__()
@@ -200,38 +271,68 @@ class Backbone(nn.Module):
         self.embed_dim = int(visual.output_dim)
         self.tokenizer = open_clip.get_tokenizer(spec.model_name)
         self.transform = transforms.Compose([
-            transforms.Resize(self.image_size, interpolation=transforms.InterpolationMode.BICUBIC),
-            transforms.CenterCrop(self.image_size),
+            *model_frame(self.image_size).transforms,  # the one geometry (inctrl.frame)
             transforms.ToTensor(),
             transforms.Normalize(CLIP_MEAN, CLIP_STD),
         ])
 
     @property
     def n_patches(self) -> int:
+        """N, the number of patches of one image (h * w)."""
         return self.grid[0] * self.grid[1]
 
     @property
     def device(self) -> torch.device:
+        """The device of the encoder's weights."""
         return self.clip.visual.conv1.weight.device
 
     def similarity_budget(self, batch: int) -> int:
-        """Elements of one patch-similarity block for ``batch`` queries: the size of one MLP
-        activation of the encoder for that batch, so scoring never needs much more memory
-        than the encoder forward itself (and large batches still get large, fast products).
-        On the CPU the block is also capped at 2^22 elements (16 MB in fp32): a block that
-        stays in cache is reduced by ``amax`` about 20% faster (measured, tiny B = 32, K = 8)."""
+        """The largest patch-similarity block to compute at once for ``batch`` queries.
+
+        The block is the size of one MLP activation of the encoder for that batch, so
+        scoring never needs much more memory than the encoder forward itself (and large
+        batches still get large, fast products). On the CPU it is also capped at 2^22
+        elements (16 MB in fp32), so the block stays in the cache while ``amax`` reduces
+        it: a larger block would be written to main memory and read back, which is slower
+        and gains nothing.
+
+        Args:
+            batch: B, the number of queries scored together.
+
+        Returns:
+            The number of elements of one block (at least 2^16).
+        """
         mlp = self.clip.visual.transformer.resblocks[0].mlp.c_fc.out_features
         budget = max(2**16, batch * (self.n_patches + 1) * mlp)
         return min(budget, CPU_SIMILARITY_CAP) if self.device.type == "cpu" else budget
 
     def train(self, mode: bool = True) -> Backbone:
-        # The backbone is frozen: it stays in eval mode whatever the model around it does.
+        """Set the module's training flag; the CLIP model itself stays in eval mode.
+
+        The backbone is frozen: it stays in eval mode whatever the model around it does.
+
+        Args:
+            mode: the training flag of this module.
+
+        Returns:
+            This backbone.
+        """
         super().train(mode)
         self.clip.eval()
         return self
 
     def encode_images(self, pixels: torch.Tensor) -> ImageFeatures:
-        """Preprocessed images [B, 3, S, S] -> ImageFeatures (g(x) and tapped patch tokens)."""
+        """Encode preprocessed images: g(x) and the patch tokens of the tapped blocks.
+
+        Args:
+            pixels: [B, 3, S, S] images preprocessed by :attr:`transform`.
+
+        Returns:
+            ImageFeatures: embedding [B, E], tokens [L, B, N, D].
+
+        Raises:
+            ValueError: ``pixels`` is not [B, 3, S, S] at this backbone's S.
+        """
         if pixels.ndim != 4 or pixels.shape[1] != 3:
             raise ValueError(f"expected preprocessed images of shape [B, 3, H, W], got {tuple(pixels.shape)}")
         if tuple(pixels.shape[-2:]) != (self.image_size, self.image_size):
@@ -254,7 +355,14 @@ class Backbone(nn.Module):
         return ImageFeatures(embedding, tokens)
 
     def encode_text(self, sentences: list[str]) -> torch.Tensor:
-        """Sentences -> open_clip text embeddings [n, E] (EOT token, ln_final, projection)."""
+        """Encode sentences with open_clip's text encoder (EOT token, ln_final, projection).
+
+        Args:
+            sentences: n sentences.
+
+        Returns:
+            [n, E] text embeddings (not normalised).
+        """
         tokens = self.tokenizer(sentences).to(self.device)
         return self.clip.encode_text(tokens)
 
@@ -263,6 +371,9 @@ class Backbone(nn.Module):
 
         It hashes names, shapes and a strided sample of each tensor's exact bytes: cheap even
         for the paper backbone, and independent of thread counts (no float reductions).
+
+        Returns:
+            16 hexadecimal digits.
         """
         digest = hashlib.sha256()
         for name, tensor in sorted(self.clip.state_dict().items()):

@@ -67,6 +67,14 @@ def _message(error: BaseException) -> str:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_prepare(args) -> None:
+    """``inctrl prepare``: write a dataset in the canonical layout (synthetic, or converted).
+
+    Args:
+        args: the parsed command line (``--dataset``, ``--out``, ``--raw`` ...).
+
+    Raises:
+        CLIError: an option or path the user can fix (the message names it).
+    """
     out = Path(args.out)
     _check_out_folder(args.out, "--out")
     if args.dataset == "synthetic":
@@ -89,6 +97,14 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train(args) -> None:
+    """``inctrl train``: train InCTRL's heads on auxiliary data, writing checkpoints and a loss log.
+
+    Args:
+        args: the parsed command line (``--aux``, ``--out``, ``--shots``, ``--epochs`` ...).
+
+    Raises:
+        CLIError: an option or path the user can fix (the message names it).
+    """
     from .train import train
 
     _at_least_one("--shots", args.shots)
@@ -115,6 +131,11 @@ def cmd_train(args) -> None:
 
 
 def cmd_pretrain(args) -> None:
+    """``inctrl pretrain``: pretrain the mini backbone on the procedural world.
+
+    Args:
+        args: the parsed command line (``--out``, ``--steps``, ``--export`` ...).
+    """
     from .pretrain import PretrainConfig, export_weights, pretrain
 
     config = PretrainConfig(steps=args.steps, high_res_steps=args.high_res_steps, low_res=args.low_res,
@@ -128,6 +149,14 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    """``inctrl eval``: the evaluation protocol on a canonical dataset, tables printed and written.
+
+    Args:
+        args: the parsed command line (``--data``, ``--shots``, ``--seeds``, ``--out`` ...).
+
+    Raises:
+        CLIError: an option or path the user can fix (the message names it).
+    """
     from . import load
     from .data.fewshot import PromptSet
     from .data.layout import CanonicalDataset
@@ -162,6 +191,14 @@ def cmd_eval(args) -> None:
 
 
 def cmd_detect(args) -> None:
+    """``inctrl detect``: score new images against normal ones, with optional threshold and heatmaps.
+
+    Args:
+        args: the parsed command line (``--normal``, ``--query``, ``--name``, ``--out`` ...).
+
+    Raises:
+        CLIError: an option or path the user can fix (the message names it).
+    """
     import numpy as np
 
     from . import load
@@ -236,35 +273,42 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
-    """PNG overlays in the model's frame (resized, centre-cropped). One colour scale for all
-    images (0 to the largest patch distance of the batch), so heatmaps are comparable."""
-    import numpy as np
-    from matplotlib import colormaps
+    """Write one PNG heatmap overlay per query, in the model's frame.
+
+    Each image is brought into the frame the model saw (:func:`inctrl.frame.model_frame`)
+    and its patch map, upsampled to that frame, is blended over it
+    (:func:`inctrl.frame.overlay_heatmap`). One colour scale for all images (0 to the
+    largest patch distance of the batch), so heatmaps are comparable.
+
+    Args:
+        model: the InCTRL model that scored the queries.
+        queries: the query image paths, in the order of ``out``.
+        out: the model's InCTRLOutput for ``queries``.
+        folder: where the PNGs go (created); a repeated file stem gets its index appended.
+
+    Returns:
+        The paths of the PNGs, one per query, in order.
+    """
     from PIL import Image
-    from torchvision import transforms
 
     from .atomic import atomic_path
-    from .containers import ANOMALY_CMAP
     from .data.images import load_image
+    from .frame import model_frame, overlay_heatmap
 
     size = model.backbone.image_size
-    frame = transforms.Compose([transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC),
-                                transforms.CenterCrop(size)])
+    frame = model_frame(size)
     maps = out.anomaly_map(size).numpy()
     scale = max(float(maps.max()), 1e-8)
-    cmap = colormaps[ANOMALY_CMAP]
     folder.mkdir(parents=True, exist_ok=True)
     paths, used = [], set()
     for i, query in enumerate(queries):
-        image = np.asarray(frame(load_image(query)), dtype=np.float32) / 255
-        heat = cmap(np.clip(maps[i] / scale, 0, 1))[..., :3]
-        blend = (0.5 * image + 0.5 * heat) * 255
+        blend = overlay_heatmap(frame(load_image(query)), maps[i], vmin=0.0, vmax=scale, alpha=0.5)
         name = Path(query).stem
         name = name if name not in used else f"{name}_{i}"
         used.add(name)
         target = folder / f"{name}_heatmap.png"
         with atomic_path(target) as tmp:
-            Image.fromarray(blend.astype(np.uint8)).save(tmp, format="PNG")
+            Image.fromarray(blend).save(tmp, format="PNG")
         paths.append(target)
     return paths
 
@@ -274,7 +318,15 @@ COMMANDS = {"prepare": cmd_prepare, "pretrain": cmd_pretrain, "train": cmd_train
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``inctrl`` and ``python -m inctrl``; returns the exit status."""
+    """Entry point of ``inctrl`` and ``python -m inctrl``.
+
+    Args:
+        argv: the arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0, 1 for an error (one line on stderr), 130 for Ctrl-C (argparse
+        itself exits with 2 on a malformed command line).
+    """
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

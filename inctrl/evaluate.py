@@ -37,6 +37,7 @@ from .data.fewshot import PromptSet
 from .data.images import load_mask
 from .data.layout import CanonicalDataset
 from .features import CachedFeatures, encode_paths
+from .frame import InterpolationMode, model_frame
 
 # Published InCTRL image AUROC, mean ± std over prompt draws (Zhu & Pang, "Toward Generalist
 # Anomaly Detection via In-context Residual Learning with Few-shot Sample Prompts", CVPR 2024,
@@ -57,14 +58,29 @@ COMPONENTS = {"full": "score", "s_p": "patch_score", "s_i": "image_score", "s_a"
 
 
 def paper_key(dataset_name: str) -> str | None:
-    """The PAPER_AUROC key of a dataset name ("MVTec_AD" -> "mvtec"), or None."""
+    """The :data:`PAPER_AUROC` key of a dataset name (``"MVTec_AD"`` -> ``"mvtec"``).
+
+    Args:
+        dataset_name: a dataset name; case, ``_``, ``-`` and spaces are ignored.
+
+    Returns:
+        The key, or None when the paper's table has no such dataset.
+    """
     key = dataset_name.lower().replace("_", "").replace("-", "").replace(" ", "")
     key = {"mvtecad": "mvtec"}.get(key, key)
     return key if key in PAPER_AUROC else None
 
 
 def image_metrics(labels, scores) -> dict[str, float]:
-    """Image AUROC and AUPRC (average precision) of raw scores; NaN if one class is absent."""
+    """Image AUROC and AUPRC (average precision) of raw scores, by scikit-learn.
+
+    Args:
+        labels: [n] 0 (normal) / 1 (anomalous).
+        scores: [n] scores, higher meaning more anomalous.
+
+    Returns:
+        ``{"auroc": ..., "auprc": ...}``; both NaN when one class is absent.
+    """
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if len(np.unique(labels)) < 2:
         return {"auroc": float("nan"), "auprc": float("nan")}
@@ -73,28 +89,52 @@ def image_metrics(labels, scores) -> dict[str, float]:
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and population std (ddof=0) over prompt draws."""
+    """Mean and population std (ddof=0) over prompt draws.
+
+    Args:
+        values: one value per draw.
+
+    Returns:
+        ``(mean, std)`` as floats.
+    """
     values = np.asarray(values, dtype=np.float64)
     return float(values.mean()), float(values.std(ddof=0))
 
 
 def mask_in_model_frame(path, size: int) -> np.ndarray:
-    """A mask resized (nearest) and centre-cropped exactly like the image preprocessing."""
-    mask = load_mask(path)
-    h, w = mask.shape
-    scale = size / min(h, w)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = Image.fromarray(mask.astype(np.uint8) * 255).resize((nw, nh), Image.NEAREST)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size))) > 0
+    """A ground-truth mask in the model's frame, pixel for pixel where the image lands.
+
+    The mask goes through the image preprocessing's own geometry
+    (:func:`inctrl.frame.model_frame`: shorter side to ``size``, centre crop) with nearest
+    neighbour resampling, so it stays binary and lines up with the upsampled anomaly map.
+
+    Args:
+        path: the mask file (nonzero = anomalous, as :func:`inctrl.data.images.load_mask`).
+        size: S, the side of the model's frame.
+
+    Returns:
+        [S, S] bool mask.
+    """
+    mask = Image.fromarray(load_mask(path).astype(np.uint8) * 255)
+    return np.asarray(model_frame(size, InterpolationMode.NEAREST)(mask)) > 0
 
 
 @dataclass
 class EvalResult:
-    """``draws``: one row per (dataset, category, k, seed); ``categories``: mean ± std over
-    draws per (category, k); ``summary``: per k, dataset mean over categories, mean ± std
-    over draws. Metric columns are ``auroc_<c>``/``auprc_<c>`` for c in full, s_p, s_i, s_a,
-    plus ``pixel_auroc``."""
+    """The result of :func:`evaluate`: per-draw rows and their aggregates.
+
+    Metric columns are ``auroc_<c>`` / ``auprc_<c>`` for c in full, s_p, s_i, s_a, plus
+    ``pixel_auroc``; aggregated tables add a ``<column>_std`` beside each.
+
+    Attributes:
+        dataset: the dataset's name.
+        draws: one row per (dataset, category, k, seed).
+        categories: mean ± std over draws per (category, k).
+        summary: per k, the dataset mean over categories, mean ± std over draws.
+        paths: the files written (``draws``, ``categories``, ``summary``, ``json``,
+            ``markdown``); empty without ``out_dir``.
+        profile: the profile label of the tables.
+    """
 
     dataset: str
     draws: pd.DataFrame
@@ -104,6 +144,7 @@ class EvalResult:
     profile: str = "tiny"
 
     def markdown(self) -> str:
+        """The summary as Markdown tables (:func:`markdown_tables`)."""
         return markdown_tables(self.summary, self.profile)
 
 
@@ -112,7 +153,18 @@ def _metric_columns() -> list[str]:
 
 
 def aggregate(draws: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-category, per-dataset) mean ± std over draws, from the per-draw rows."""
+    """Mean ± std over draws, per category and per dataset, from the per-draw rows.
+
+    A dataset's figure for one draw is the mean over its categories; its mean ± std is
+    taken over the draws. A mean with a NaN among its values is NaN.
+
+    Args:
+        draws: one row per (dataset, category, k, seed), as :attr:`EvalResult.draws`.
+
+    Returns:
+        ``(categories, summary)``, as :attr:`EvalResult.categories` and
+        :attr:`EvalResult.summary`.
+    """
     cols = [c for c in _metric_columns() if c in draws]
     cat_rows, sum_rows = [], []
     for (ds, cat, k), g in draws.groupby(["dataset", "category", "k"], sort=True):
@@ -130,8 +182,14 @@ def aggregate(draws: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def component_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """A summary (one row per K) -> one row per (K, score) with auroc/auprc and their std:
-    the full score beside each of its parts, for the T/P/I ablation."""
+    """The full score beside each of its parts, for the T/P/I ablation.
+
+    Args:
+        summary: one row per K, as :attr:`EvalResult.summary`.
+
+    Returns:
+        One row per (k, score) with ``auroc``, ``auroc_std``, ``auprc``, ``auprc_std``.
+    """
     rows = []
     for _, row in summary.iterrows():
         for comp in COMPONENTS:
@@ -146,8 +204,19 @@ def _pm(mean: float, std: float) -> str:
 
 
 def markdown_tables(summary: pd.DataFrame, profile: str = "tiny") -> str:
-    """Markdown in the paper's layout: rows K, columns datasets (image AUROC mean ± std, full
-    score), the published numbers beside (labelled), then the component ablation per dataset."""
+    """Markdown tables in the paper's layout.
+
+    First rows K, columns datasets (image AUROC mean ± std of the full score) with the
+    published numbers beside (labelled), then the component ablation per dataset.
+
+    Args:
+        summary: one row per (dataset, k), as :attr:`EvalResult.summary`.
+        profile: the profile label; the published numbers are called comparable only for
+            ``"paper"``.
+
+    Returns:
+        The Markdown text, ending with a newline.
+    """
     datasets = list(dict.fromkeys(summary["dataset"]))
     label = PAPER_LABEL["paper" if profile == "paper" else "other"]
     head = ["K"]
@@ -188,7 +257,14 @@ def _pixel_auroc(out, samples, size: int) -> float:
 
 
 def require_test_images(dataset) -> None:
-    """Refuse a category without test images (there is nothing to score), naming the folder."""
+    """Refuse a category without test images (there is nothing to score).
+
+    Args:
+        dataset: a :class:`~inctrl.data.layout.CanonicalDataset`.
+
+    Raises:
+        ValueError: a category has no test image; the message names its folder.
+    """
     empty = [c for c in dataset.categories if not dataset.test_samples(c)]
     if empty:
         where = Path(dataset.root) / empty[0] / "test"
@@ -203,10 +279,32 @@ def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequenc
              profile: str | None = None, features: CachedFeatures | None = None) -> EvalResult:
     """Evaluate on a canonical dataset for each K in ``shots`` and each prompt-draw seed.
 
-    ``models`` is one InCTRL model used for every K, or a mapping {K: model} (the paper trains
-    one model per K). With ``out_dir`` the results are written atomically: ``eval_draws.csv``,
+    With ``out_dir`` the results are written atomically: ``eval_draws.csv``,
     ``eval_categories.csv``, ``eval_summary.csv``, ``eval.json``, ``eval_table.md`` and the
-    prompt sets under ``prompts/``. ``profile`` labels the tables (default: the model's).
+    prompt sets under ``prompts/``.
+
+    Args:
+        models: one InCTRL model used for every K, or a mapping {K: model} (the paper
+            trains one model per K).
+        data_root: the dataset's folder in the canonical layout.
+        shots: the K values.
+        seeds: the prompt-draw seeds.
+        out_dir: where to write the results; None writes nothing.
+        name: the dataset's name; default the folder's.
+        pixel: compute the pixel AUROC (categories with masks).
+        pixel_size: the side of the frame of the pixel AUROC; default the model's input size.
+        batch_size: images per forward pass.
+        cache_dir: a folder to cache the encoded features in.
+        amp: encode and score in mixed precision (:func:`inctrl.device.autocast`).
+        progress: show progress bars.
+        profile: the profile label of the tables; default the model's.
+        features: already encoded features of every test and prompt image (skips encoding).
+
+    Returns:
+        The EvalResult (with the written paths when ``out_dir`` is given).
+
+    Raises:
+        ValueError: a category has no test images, or a K has no model.
     """
     dataset = CanonicalDataset(data_root, name=name)
     require_test_images(dataset)

@@ -24,6 +24,7 @@ from ..data.images import load_image
 from ..data.layout import CanonicalDataset
 from ..data.world import make_world_dataset
 from ..evaluate import mask_in_model_frame
+from ..frame import model_frame
 
 WORLD = "world"
 PATCH = 16
@@ -31,7 +32,16 @@ TARGET_NAMES = {"elpv": "ELPV", WORLD: "held-out world"}
 
 
 def prepare_world(data_dir, progress: bool = False) -> Path:
-    """``data_dir/world``: the held-out families (40 normal + 28 faint defects each, 240 px, seed 0)."""
+    """The in-world held-out set, made on first use.
+
+    Args:
+        data_dir: the folder of the book's data; the set goes to ``data_dir/world``.
+        progress: show a progress bar while making it.
+
+    Returns:
+        ``data_dir/world``: the held-out families (40 normal + 28 faint defects each, 240 px,
+        seed 0), in the canonical layout.
+    """
     root = Path(data_dir) / WORLD
     if not root.exists():
         make_world_dataset(root, show_progress=progress)
@@ -39,14 +49,8 @@ def prepare_world(data_dir, progress: bool = False) -> Path:
 
 
 def _pixels(path, size: int = 240) -> np.ndarray:
-    """An image in the model's frame (shorter side to ``size``, centre crop), float [S, S, 3] in [0, 1]."""
-    img = load_image(path)
-    w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.BICUBIC)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float64) / 255.0
+    """An image in the model's frame (:func:`inctrl.frame.model_frame`), float [S, S, 3] in [0, 1]."""
+    return np.asarray(model_frame(size)(load_image(path)), dtype=np.float64) / 255.0
 
 
 def _patches(img: np.ndarray) -> np.ndarray:
@@ -64,7 +68,14 @@ def _patches(img: np.ndarray) -> np.ndarray:
 def raw_patch_scores(query: np.ndarray, prompts: list[np.ndarray]) -> np.ndarray:
     """Feature-free Eq. 1: each query patch's L2 distance to its nearest prompt patch (in pixels).
 
-    Returns the patch map [N]; its max is the image score.
+    Patches are 16 px, row-major like the ViT grid, each with its mean subtracted.
+
+    Args:
+        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
+        prompts: K prompt images like ``query``.
+
+    Returns:
+        [N] the patch map; its max is the image score.
     """
     q = _patches(query)
     p = np.concatenate([_patches(x) for x in prompts])
@@ -73,7 +84,15 @@ def raw_patch_scores(query: np.ndarray, prompts: list[np.ndarray]) -> np.ndarray
 
 
 def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
-    """Feature-free image residual: distance of the query's mean colour to the prompts' mean colour."""
+    """Feature-free image residual: distance of the query's mean colour to the prompts' mean colour.
+
+    Args:
+        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
+        prompts: K prompt images like ``query``.
+
+    Returns:
+        The L2 distance between the two mean RGB colours.
+    """
     ref = np.mean([p.reshape(-1, 3).mean(0) for p in prompts], axis=0)
     return float(np.linalg.norm(query.reshape(-1, 3).mean(0) - ref))
 
@@ -81,9 +100,16 @@ def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
 def feature_free_baselines(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
     """AUROC of the two feature-free baselines on a canonical dataset, per (k, seed).
 
-    Rows: baseline ("raw patches" / "mean colour"), k, seed, auroc (mean over categories) and
-    pixel_auroc (raw patches only, on categories with masks; the 15 x 15 distance map
-    upsampled to 240 px).
+    Args:
+        root: the dataset's folder in the canonical layout.
+        shots: the K values.
+        seeds: the prompt-draw seeds.
+        name: the dataset's name; default the folder's.
+
+    Returns:
+        Rows: baseline (``"raw patches"`` / ``"mean colour"``), k, seed, auroc (mean over
+        categories) and pixel_auroc (raw patches only, on categories with masks; the
+        [15, 15] distance map upsampled to 240 px), NaN for the mean colour.
     """
     ds = CanonicalDataset(root, name=name)
     rows = []
@@ -145,7 +171,16 @@ def _pixel_auroc(maps: list[np.ndarray], tests, size: int = 240) -> float:
 
 
 def summarise(draws: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean and std (ddof=0) over seeds of every numeric column, grouped by ``by``."""
+    """Mean and std (ddof=0) over seeds of every numeric column, grouped by ``by``.
+
+    Args:
+        draws: one row per draw, with a ``seed`` column.
+        by: the grouping columns.
+
+    Returns:
+        One row per group: the ``by`` columns, each numeric column's mean, and its std as
+        ``<column>_std``.
+    """
     cols = [c for c in draws.columns if c not in by + ["seed"] and pd.api.types.is_numeric_dtype(draws[c])]
     g = draws.groupby(by, sort=False)[cols]
     out = g.mean().add_suffix("")
@@ -164,11 +199,23 @@ def run_backbone_ablation(
 ) -> pd.DataFrame:
     """InCTRL trained and evaluated (ELPV and the held-out world) on each backbone.
 
-    ``backbones``: {label: keyword arguments of :func:`inctrl.book.offline_experiment.run_offline_elpv`
-    that pick the backbone, e.g. ``{"profile": "mini", "pretrained": False}`` or
-    ``{"profile": "mini", "weights": "runs/clip-only/weights.pt"}``}. Returns one row per
-    (backbone, target, k, score) with the AUROC mean and std over the draws, plus the pixel
-    AUROC of the patch map on the world; also written to ``out_dir/ablation.csv``.
+    Args:
+        data_dir: the folder of the book's data.
+        out_dir: the folder of the runs, one subfolder per backbone, and ``ablation.csv``.
+        backbones: {label: keyword arguments of
+            :func:`inctrl.book.offline_experiment.run_offline_elpv` that pick the backbone},
+            e.g. ``{"profile": "mini", "pretrained": False}`` or
+            ``{"profile": "mini", "weights": "runs/clip-only/weights.pt"}``.
+        shots: the K values.
+        seeds: the prompt-draw seeds.
+        progress: show progress bars.
+        **experiment: further keyword arguments of ``run_offline_elpv``, the same for every
+            backbone.
+
+    Returns:
+        One row per (backbone, target, k, score) with the AUROC mean and std over the
+        draws, plus the pixel AUROC of the patch map on the world (score ``"pixel (M)"``);
+        also written to ``out_dir/ablation.csv``.
     """
     from .offline_experiment import run_offline_elpv
 
@@ -223,6 +270,14 @@ def ablation_backbones(runs="runs", budget: int = 500) -> dict[str, dict]:
 
     Every pretrained row but the last stops after ``budget`` steps of the same schedule (an
     exact prefix of the full recipe), so the objectives are compared at equal cost.
+
+    Args:
+        runs: the folder of the pretraining runs.
+        budget: the step of the weights compared (``weights_step<budget>.pt``).
+
+    Returns:
+        {label: keyword arguments that pick the backbone}, the ``backbones`` of
+        :func:`run_backbone_ablation`.
     """
     runs = Path(runs)
     return {
@@ -249,21 +304,33 @@ LOG = RECORD.with_name("pretrain_log.csv")
 
 
 def pretraining_record() -> dict:
-    """What the shipped mini weights are: recipe, model, size, SHA-256, wall time, machine, and the
-    ablation and baseline rows written by :func:`write_record`."""
+    """What the shipped mini weights are, as :func:`write_record` wrote it.
+
+    Returns:
+        The record: recipe, model, size, SHA-256, wall time, machine, and the ablation and
+        baseline rows.
+    """
     import json
 
     return json.loads(RECORD.read_text())
 
 
 def pretraining_log() -> pd.DataFrame:
-    """The per-step log of the run that produced the shipped weights (step, lr, size, clip, patch)."""
+    """The per-step log of the run that produced the shipped weights.
+
+    Returns:
+        One row per step: step, lr, image size, clip and patch loss, seconds.
+    """
     return pd.read_csv(LOG)
 
 
 def ablation_table() -> pd.DataFrame:
-    """The ablation (InCTRL on each backbone) and the feature-free baselines, one row per
-    (target, backbone, score), AUROC at K = 4 averaged over the prompt draws."""
+    """The ablation (InCTRL on each backbone) and the feature-free baselines, from the record.
+
+    Returns:
+        One row per (target, backbone, score): AUROC at K = 4 averaged over the prompt
+        draws; targets by their display names (``"ELPV"``, ``"held-out world"``).
+    """
     record = pretraining_record()
     rows = pd.DataFrame(record["ablation"])
     base = pd.DataFrame(record["baselines"])
@@ -275,18 +342,35 @@ def ablation_table() -> pd.DataFrame:
 
 
 def mask_frame(path, size: int = 240) -> np.ndarray:
-    """A mask file in the model's input frame (as the evaluation compares it)."""
+    """A mask file in the model's input frame, as the evaluation compares it.
+
+    Args:
+        path: the mask file.
+        size: S, the side of the frame.
+
+    Returns:
+        [S, S] bool mask (:func:`inctrl.evaluate.mask_in_model_frame`).
+    """
     return mask_in_model_frame(path, size)
 
 
 def write_record(
     run_dir, weights_file, ablation: pd.DataFrame, baselines: pd.DataFrame, machine: str, out=RECORD
 ) -> dict:
-    """Write the provenance of the shipped weights (``inctrl/weights/pretraining.json``) and copy
-    the run's per-step log beside it.
+    """Write the provenance of the shipped weights and copy the run's per-step log beside it.
 
-    ``ablation``: rows of :func:`run_backbone_ablation`; ``baselines``: rows of
-    :func:`feature_free_baselines` with a ``target`` column (averaged over seeds here).
+    Args:
+        run_dir: the pretraining run (its ``last.pt`` holds the config and the log).
+        weights_file: the exported weights that ship.
+        ablation: rows of :func:`run_backbone_ablation`.
+        baselines: rows of :func:`feature_free_baselines` with a ``target`` column
+            (averaged over seeds here).
+        machine: a description of the machine that ran the pretraining.
+        out: the record's path (default ``inctrl/weights/pretraining.json``); the log goes
+            beside it as ``pretrain_log.csv``.
+
+    Returns:
+        The record written.
     """
     import torch
 

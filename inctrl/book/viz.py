@@ -69,20 +69,47 @@ def use_style() -> None:
 
 
 def subplots(nrows: int = 1, ncols: int = 1, height: float = 3.2, width: float = PAGE_WIDTH, **kwargs):
-    """``plt.subplots`` at most one page wide (``width`` is capped at :data:`PAGE_WIDTH`)."""
+    """``plt.subplots`` at most one page wide.
+
+    Args:
+        nrows: rows of panels.
+        ncols: columns of panels.
+        height: the figure's height in inches.
+        width: the figure's width in inches, capped at :data:`PAGE_WIDTH`.
+        **kwargs: further arguments of ``plt.subplots``.
+
+    Returns:
+        ``(fig, axes)`` as ``plt.subplots`` returns them.
+    """
     return plt.subplots(nrows, ncols, figsize=(min(width, PAGE_WIDTH), height), **kwargs)
 
 
 def smallest_font(fig) -> float:
-    """The smallest font size (points) among the visible texts of ``fig`` as printed on the
-    page: a figure wider than :data:`PAGE_WIDTH` is shrunk to it, and its fonts with it."""
+    """The smallest font size among the visible texts of ``fig`` as printed on the page.
+
+    A figure wider than :data:`PAGE_WIDTH` is shrunk to it, and its fonts with it.
+
+    Args:
+        fig: a Matplotlib figure.
+
+    Returns:
+        The size in points; infinity for a figure without text.
+    """
     scale = min(1.0, PAGE_WIDTH / fig.get_figwidth())
     sizes = [t.get_fontsize() for t in fig.findobj(plt.Text) if t.get_visible() and t.get_text().strip()]
     return scale * min(sizes) if sizes else float("inf")
 
 
 def with_profile(title: str, label: str | None) -> str:
-    """``title`` followed by the profile label on a second line (when a label is given)."""
+    """A title that says which profile made the figure.
+
+    Args:
+        title: the title.
+        label: the profile label, or None.
+
+    Returns:
+        ``title`` followed by ``[label]`` on a second line; ``title`` alone without a label.
+    """
     return f"{title}\n[{label}]" if label else title
 
 
@@ -93,8 +120,18 @@ def _numpy(x) -> np.ndarray:
 
 
 def to_display(image, mean=None, std=None) -> np.ndarray:
-    """An image for ``imshow``: a PIL image, a path, an ``[H, W(, 3)]`` array, or a
-    preprocessed ``[3, H, W]`` tensor (un-normalised with CLIP's mean and std)."""
+    """An image for ``imshow``.
+
+    Args:
+        image: a PIL image, a path, an [H, W] or [H, W, 3] array, or a preprocessed
+            [3, H, W] tensor / array (un-normalised with ``mean`` and ``std``).
+        mean: the normalisation's per-channel mean; default CLIP's.
+        std: the normalisation's per-channel std; default CLIP's.
+
+    Returns:
+        [H, W, 3] (or [H, W]) array: uint8 for a PIL image or a path, floats in [0, 1] for
+        a preprocessed tensor, any other array as given.
+    """
     from PIL import Image
 
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
@@ -112,7 +149,17 @@ def to_display(image, mean=None, std=None) -> np.ndarray:
 
 
 def show_image(ax, image, title: str | None = None, **title_kwargs):
-    """Draw an image without ticks or grid, with an optional title. Returns the axes."""
+    """Draw an image without ticks or grid, with an optional title.
+
+    Args:
+        ax: the axes to draw in.
+        image: what :func:`to_display` takes.
+        title: the title, or None.
+        **title_kwargs: further arguments of ``ax.set_title``.
+
+    Returns:
+        The axes.
+    """
     img = to_display(image)
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
     ax.set_axis_off()
@@ -124,22 +171,53 @@ def show_image(ax, image, title: str | None = None, **title_kwargs):
 def heatmap_overlay(image, amap, ax=None, *, alpha: float = 0.5, cmap: str = ANOMALY_CMAP,
                     vmin: float | None = None, vmax: float | None = None, title: str | None = None,
                     label: str | None = None, colorbar: bool = True):
-    """Draw ``image`` with an anomaly map on top (returns the axes).
+    """Draw ``image`` with an anomaly map on top.
 
-    ``amap`` is a 2-D map of any resolution (e.g. the 15x15 patch map M, or
-    ``out.anomaly_map()``); it is stretched over the whole image with bilinear
-    interpolation. ``vmin``/``vmax`` fix the colour scale so that several panels can be
-    compared; then draw one shared bar with :func:`colorbar` and pass ``colorbar=False``.
+    The map is stretched over the whole image with bilinear interpolation (as
+    ``out.anomaly_map()`` upsamples M), then colour-mapped and blended by
+    :func:`inctrl.frame.overlay_heatmap`, the helper that also draws the command line's
+    heatmap PNGs, so a figure and a PNG of the same map show the same colours.
+
+    Args:
+        image: what :func:`to_display` takes: a PIL image, a path, an [H, W, 3] array (uint8,
+            or float in [0, 1]) or a preprocessed [3, H, W] tensor.
+        amap: [h, w] anomaly map of any resolution (e.g. the [15, 15] patch map M, or
+            ``out.anomaly_map()[i]``).
+        ax: the axes to draw in; default the current axes.
+        alpha: the weight of the map's colours in the blend.
+        cmap: the colormap (the book's :data:`ANOMALY_CMAP`).
+        vmin: the value drawn with the first colour; default the map's minimum.
+        vmax: the value drawn with the last colour; default the map's maximum. Fix both to
+            compare several panels, then draw one shared bar with :func:`colorbar` and pass
+            ``colorbar=False``.
+        title: the panel's title.
+        label: the profile label, added to the title.
+        colorbar: draw the map's colour bar beside the panel.
+
+    Returns:
+        The axes.
+
+    Raises:
+        ValueError: ``amap`` is not 2-D.
     """
+    from matplotlib.colors import Normalize
+
+    from ..frame import colour_scale, overlay_heatmap
+
     ax = ax or plt.gca()
     img = to_display(image)
     amap = _numpy(amap)
     if amap.ndim != 2:
         raise ValueError(f"anomaly map must be 2-D, got shape {amap.shape}")
     h, w = img.shape[:2]
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, extent=(0, w, h, 0))
-    shown = ax.imshow(amap, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax,
-                      interpolation="bilinear", extent=(0, w, h, 0))
+    lo, hi = colour_scale(amap, vmin, vmax)
+    if amap.shape != (h, w):
+        grid = torch.as_tensor(amap, dtype=torch.float32)[None, None]
+        amap = torch.nn.functional.interpolate(grid, size=(h, w), mode="bilinear",
+                                               align_corners=False)[0, 0].numpy()
+    blend = overlay_heatmap(img, amap, vmin=lo, vmax=hi, alpha=alpha, cmap=cmap)
+    # cmap and norm describe the blend's colours: the colour bar reads them.
+    shown = ax.imshow(blend, cmap=cmap, norm=Normalize(lo, hi), extent=(0, w, h, 0))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
@@ -151,8 +229,19 @@ def heatmap_overlay(image, amap, ax=None, *, alpha: float = 0.5, cmap: str = ANO
 
 
 def patch_box(ax, patch: int, grid_width: int, patch_px: float, color: str, linewidth: float = 2.0):
-    """Outline patch ``patch`` (row-major on a ``grid_width``-wide grid of ``patch_px`` pixel
-    patches) on an image drawn in ``ax``."""
+    """Outline one patch of the ViT grid on an image drawn in ``ax``.
+
+    Args:
+        ax: the axes holding the image (pixel coordinates).
+        patch: the patch's index, row-major on the grid.
+        grid_width: w, the patches per row.
+        patch_px: the side of one patch in the image's pixels.
+        color: the outline's colour.
+        linewidth: the outline's width in points.
+
+    Returns:
+        The axes.
+    """
     row, col = divmod(patch, grid_width)
     ax.add_patch(plt.Rectangle((col * patch_px, row * patch_px), patch_px, patch_px, fill=False,
                                edgecolor=color, linewidth=linewidth))
@@ -161,7 +250,19 @@ def patch_box(ax, patch: int, grid_width: int, patch_px: float, color: str, line
 
 def colorbar(fig, axes, vmin: float, vmax: float, label: str = "patch distance",
              cmap: str = ANOMALY_CMAP):
-    """One colour bar for several heatmap panels drawn on the same ``vmin``..``vmax`` scale."""
+    """One colour bar for several heatmap panels drawn on the same scale.
+
+    Args:
+        fig: the figure.
+        axes: the panels the bar belongs to (it takes its room from them).
+        vmin: the value of the first colour.
+        vmax: the value of the last colour.
+        label: the bar's label.
+        cmap: the colormap (the book's :data:`ANOMALY_CMAP`).
+
+    Returns:
+        The Matplotlib colour bar.
+    """
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -171,7 +272,20 @@ def colorbar(fig, axes, vmin: float, vmax: float, label: str = "patch distance",
 
 def score_histogram(scores, labels, ax=None, *, bins: int = 20, title: str | None = None,
                     label: str | None = None, xlabel: str = "score"):
-    """Overlaid histograms of ``scores`` for normal (label 0) and anomalous (label 1) images."""
+    """Overlaid histograms of the scores of normal and anomalous images, on shared bins.
+
+    Args:
+        scores: [n] scores.
+        labels: [n] 0 (normal) / 1 (anomalous).
+        ax: the axes to draw in; default the current axes.
+        bins: the number of bins over the range of all scores.
+        title: the title.
+        label: the profile label, added to the title.
+        xlabel: the x axis label.
+
+    Returns:
+        The axes.
+    """
     ax = ax or plt.gca()
     scores, labels = _numpy(scores).ravel(), _numpy(labels).ravel()
     edges = np.histogram_bin_edges(scores, bins=bins)
@@ -191,9 +305,18 @@ def score_distributions(scores: Mapping[str, Sequence[float]], labels, axes=None
                         label: str | None = None, ncols: int = 2):
     """Seaborn histograms of several scores, normal against anomalous, one panel per score.
 
-    ``scores`` maps a name (``"s_p"``, ``"full s"`` ...) to one score per image; each panel
-    shows both classes as density outlines with its own x range (the scores live on
-    different scales). Returns the axes.
+    Each panel shows both classes as density outlines with its own x range (the scores
+    live on different scales).
+
+    Args:
+        scores: {name (``"s_p"``, ``"full s"`` ...): [n] one score per image}.
+        labels: [n] 0 (normal) / 1 (anomalous).
+        axes: at least one axes per score; created (``ncols`` per row) when None.
+        label: the profile label, the figure's title.
+        ncols: panels per row of created axes.
+
+    Returns:
+        The axes, flattened (unused ones hidden).
     """
     import pandas as pd
     import seaborn as sns
@@ -222,8 +345,24 @@ def score_distributions(scores: Mapping[str, Sequence[float]], labels, axes=None
 def auroc_heatmap(table, ax=None, *, value: str = "auroc", rows: str = "k", columns: str = "score",
                   row_label: str = "K", column_order: Sequence[str] | None = None,
                   names: Mapping[str, str] | None = None, label: str | None = None):
-    """A seaborn heatmap of AUROC (or another metric in [0, 1]) over ``rows`` x ``columns``
-    of a long table, annotated, centred on chance (0.5) and with its colour bar."""
+    """A seaborn heatmap of AUROC (or another metric in [0, 1]) over two columns of a table.
+
+    The cells are annotated, the colours centred on chance (0.5), with a colour bar.
+
+    Args:
+        table: a long table, one row per (``rows``, ``columns``) value.
+        ax: the axes to draw in; default the current axes.
+        value: the metric's column.
+        rows: the column whose values are the heatmap's rows.
+        columns: the column whose values are the heatmap's columns.
+        row_label: the y axis label.
+        column_order: the order of the columns (others are dropped); default sorted.
+        names: display names of the columns.
+        label: the profile label, added to the title.
+
+    Returns:
+        The axes.
+    """
     import seaborn as sns
 
     grid = table.pivot(index=rows, columns=columns, values=value)
@@ -246,9 +385,15 @@ def plot_roc_pr(labels, scores_by_name: Mapping[str, Sequence[float]], axes=None
                 label: str | None = None) -> dict[str, dict[str, float]]:
     """ROC (left) and precision-recall (right) curves of several scores on the same labels.
 
-    ``scores_by_name`` maps a legend name (``"s_p"``, ``"InCTRL"`` ...) to scores, higher
-    meaning more anomalous. ``axes`` is a pair of axes (created when None). Returns
-    ``{name: {"auroc": ..., "auprc": ...}}`` computed with scikit-learn.
+    Args:
+        labels: [n] 0 (normal) / 1 (anomalous).
+        scores_by_name: {legend name (``"s_p"``, ``"InCTRL"`` ...): [n] scores}, higher
+            meaning more anomalous.
+        axes: a pair of axes; created when None.
+        label: the profile label, added to the titles.
+
+    Returns:
+        ``{name: {"auroc": ..., "auprc": ...}}`` computed with scikit-learn.
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
@@ -279,8 +424,13 @@ def plot_roc_pr(labels, scores_by_name: Mapping[str, Sequence[float]], axes=None
 
 
 def log_ticks(ax, xticks: Sequence[float], y: bool = True) -> None:
-    """Plain numbers at ``xticks`` on a log x axis (and plain numbers on a log y axis):
-    no ``10^0`` labels and no labelled minor ticks."""
+    """Plain numbers on log axes: no ``10^0`` labels and no labelled minor ticks.
+
+    Args:
+        ax: the axes (log x axis).
+        xticks: where the x ticks go.
+        y: format the y axis the same way (a log y axis).
+    """
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.set_xticks(list(xticks))
     ax.xaxis.set_major_formatter(plain)
@@ -292,8 +442,11 @@ def log_ticks(ax, xticks: Sequence[float], y: bool = True) -> None:
 
 # ------------------------------------------------------------------------ pipeline diagram
 def profile_taps() -> dict[str, tuple[tuple[int, ...], int]]:
-    """``{profile: (tapped blocks, depth)}`` of every profile, from the open_clip configs
-    (no model is built)."""
+    """The tapped blocks of every profile, from the open_clip configs (no model is built).
+
+    Returns:
+        ``{profile: (tapped blocks, depth)}``.
+    """
     import open_clip
 
     from ..backbone import PROFILES, default_taps
@@ -323,8 +476,14 @@ def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int]] | N
 
     Query and prompts go through the frozen CLIP encoder; the patch level (Eq. 1-2), the
     image level (Eq. 3-5) and the text prior (Eq. 6) meet in the holistic map and the final
-    score (Eq. 7-8). ``taps`` (default :func:`profile_taps`) names the tapped blocks of each
-    profile. Trainable parts are orange, frozen blue, parameter-free gray. Returns the axes.
+    score (Eq. 7-8). Trainable parts are orange, frozen blue, parameter-free gray.
+
+    Args:
+        ax: the axes to draw in; created one page wide when None.
+        taps: the tapped blocks of each profile (default :func:`profile_taps`).
+
+    Returns:
+        The axes.
     """
     if ax is None:
         _, ax = subplots(height=4.6)
