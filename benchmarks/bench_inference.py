@@ -63,14 +63,23 @@ TARGET_MEMORY = 1.25  # InCTRL working memory / encoder working memory
 # ---------------------------------------------------------------------------- configuration
 @dataclass(frozen=True)
 class DeviceDefaults:
-    """What a run measures on a kind of device unless the command line says otherwise."""
+    """What a run measures on a kind of device unless the command line says otherwise.
+
+    Attributes:
+        batch_sizes: profile name -> the query batch sizes B timed.
+        precision: the precisions timed (``"fp32"``, ``"bf16"``).
+        warmup: untimed rounds before the timed ones.
+        repeats: timed rounds; the median is reported.
+        official_queries: queries timed in the official-style loop.
+        official_every_k: time the official-style loop at every K; False: only at the largest K.
+    """
 
     batch_sizes: dict[str, tuple[int, ...]]
     precision: tuple[str, ...]
     warmup: int
     repeats: int
     official_queries: int
-    official_every_k: bool  # False: the official-style loop only at the largest K
+    official_every_k: bool
 
 
 CPU_DEFAULTS = DeviceDefaults({"paper": (1, 8), "tiny": (1, 8, 32)}, ("fp32",), warmup=1, repeats=5,
@@ -83,8 +92,24 @@ GPU_DEFAULTS = DeviceDefaults({"paper": (1, 32, 256), "tiny": (1, 32, 256)}, ("f
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One benchmark run. ``None`` (and no batch sizes) leave the choice to the device's
-    defaults (:data:`CPU_DEFAULTS`, :data:`GPU_DEFAULTS`); :meth:`for_device` fills them in."""
+    """One benchmark run.
+
+    ``None`` (and no batch sizes) leave the choice to the device's defaults
+    (:data:`CPU_DEFAULTS`, :data:`GPU_DEFAULTS`); :meth:`for_device` fills them in.
+
+    Attributes:
+        device: ``"auto"`` or a torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+        profiles: the backbone profiles timed (``"tiny"``, ``"paper"``).
+        shots: the prompt counts K, one prompt bank each.
+        batch_sizes: the query batch sizes B; None: the device's defaults per profile.
+        precision: the precisions timed (``"fp32"``, ``"bf16"``).
+        warmup: untimed rounds before the timed ones.
+        repeats: timed rounds; the median is reported.
+        official_queries: queries timed in the official-style loop (0 skips it).
+        official_shots: the K values of the official-style loop.
+        out: the results JSON to write; None writes none.
+        argv: the command-line arguments, recorded in the results.
+    """
 
     device: str = "auto"
     profiles: tuple[str, ...] = ("tiny", "paper")
@@ -100,10 +125,20 @@ class BenchConfig:
 
     @property
     def defaults(self) -> DeviceDefaults:
+        """The defaults of this run's device: :data:`GPU_DEFAULTS` on CUDA, else :data:`CPU_DEFAULTS`."""
         return GPU_DEFAULTS if torch.device(self.device).type == "cuda" else CPU_DEFAULTS
 
     def for_device(self, device: torch.device) -> BenchConfig:
-        """This run on ``device``, every option it left open set to the device's default."""
+        """This run on ``device``, every option it left open set to the device's default.
+
+        Args:
+            device: the resolved device.
+
+        Returns:
+            A copy with ``device``, ``precision``, ``warmup``, ``repeats``,
+            ``official_queries`` and ``official_shots`` set (batch sizes stay per profile,
+            see :meth:`batch_sizes_for`).
+        """
         done = replace(self, device=str(device))
         d = done.defaults
         return replace(
@@ -115,10 +150,29 @@ class BenchConfig:
                                                    else (max(self.shots),)))
 
     def batch_sizes_for(self, profile: str) -> tuple[int, ...]:
+        """The batch sizes timed for ``profile``: those given, else the device's defaults.
+
+        Args:
+            profile: ``"tiny"`` or ``"paper"``.
+
+        Returns:
+            The query batch sizes B.
+        """
         return self.batch_sizes or self.defaults.batch_sizes[profile]
 
 
 def parse_args(argv=None) -> BenchConfig:
+    """Read the command line into a run configuration.
+
+    ``--quick`` narrows the run to a smoke test: the tiny profile and K=2, and unless given
+    explicitly B=1 2, no warm-up, one repeat and one official-style query.
+
+    Args:
+        argv: the arguments; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The configuration, device defaults still open (see :meth:`BenchConfig.for_device`).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -157,9 +211,11 @@ def parse_args(argv=None) -> BenchConfig:
 # ---------------------------------------------------------------------------- benchmark
 def _row(profile, precision, method, batch, shots, times, peaks, *, cpu_tensor_peak=None,
          on_cpu=False, **extra) -> dict:
-    """One measurement. ``peaks`` come from the timed calls (CUDA: allocated tensor memory, the
-    reported peak; CPU: resident-set growth, reported as ``peak_rss_mb`` beside the profiler's
-    ``cpu_tensor_peak``)."""
+    """One measurement as a results row (median latency, throughput, memory).
+
+    ``peaks`` come from the timed calls (CUDA: allocated tensor memory, the reported peak; CPU:
+    resident-set growth, reported as ``peak_rss_mb`` beside the profiler's ``cpu_tensor_peak``).
+    """
     median = statistics.median(times)
     known = [p for p in peaks if p is not None]
     timed_peak = (max(known) / 2**20) if known else None
@@ -173,12 +229,27 @@ def _row(profile, precision, method, batch, shots, times, peaks, *, cpu_tensor_p
 
 
 def _ratio(a, b) -> float | None:
+    """``a / b``, or None when either is missing or zero."""
     return a / b if a and b else None
 
 
 def time_batch(model, banks: dict, x: torch.Tensor, precision: str, config: BenchConfig,
                memory: PeakMemory, profile: str) -> list[dict]:
-    """The encoder and InCTRL at every K on one batch ``x``: an encoder row, then one row per K."""
+    """Time the encoder and InCTRL at every K on one batch ``x``, round-robin.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        banks: K -> the prompt bank built from K prompts.
+        x: [B, 3, S, S] preprocessed queries on the model's device.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        config: the run (warm-up and repeats, the K values).
+        memory: the working-memory probe.
+        profile: the profile name, recorded in the rows.
+
+    Returns:
+        An encoder row, then one InCTRL row per K with its speed and memory ratios to the
+        encoder.
+    """
     device = model.device
     on_cpu = device.type == "cpu"
     amp = precision == "bf16"
@@ -214,7 +285,21 @@ def time_batch(model, banks: dict, x: torch.Tensor, precision: str, config: Benc
 
 def time_official(model, prompts: torch.Tensor, queries: torch.Tensor, k: int, precision: str,
                   config: BenchConfig, memory: PeakMemory, profile: str) -> dict:
-    """Seconds per query of the official-style loop: prompts and text re-encoded every query."""
+    """Time the official-style loop: prompts and text re-encoded for every query.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        prompts: [K_max, 3, S, S] prompt images on the model's device; the first ``k`` are used.
+        queries: [B, 3, S, S] query images, scored one at a time (cycled).
+        k: the number of prompts.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast).
+        config: the run (``official_queries`` is the number of queries timed).
+        memory: the working-memory probe.
+        profile: the profile name, recorded in the row.
+
+    Returns:
+        One ``official`` row, its latency the seconds per query.
+    """
     amp, n = precision == "bf16", config.official_queries
     device = model.device
 
@@ -231,7 +316,17 @@ def time_official(model, prompts: torch.Tensor, queries: torch.Tensor, k: int, p
 
 
 def profile_info(model, shots) -> dict:
-    """The model's geometry and arithmetic (:mod:`inctrl.flops`)."""
+    """The model's geometry and arithmetic (:mod:`inctrl.flops`).
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        shots: the K values.
+
+    Returns:
+        The results JSON's per-profile entry: model name, taps, image size, patch count,
+        encoder parameters, encoder and residual GFLOP and the arithmetic speed ratio per K;
+        ``bank_build_ms`` is left empty for the caller.
+    """
     flops = {k: query_flops(model, k) for k in shots}
     enc = flops[shots[0]]["encoder"]
     return {"model_name": model.config.model_name, "taps": list(model.backbone.taps),
@@ -246,7 +341,17 @@ def profile_info(model, shots) -> dict:
 
 
 def precision_check(model, bank, x: torch.Tensor) -> dict:
-    """Largest |score(bf16) - score(fp32)| over a batch of queries."""
+    """Largest |score(bf16) - score(fp32)| over a batch of queries.
+
+    Args:
+        model: the :class:`~inctrl.model.InCTRL` model.
+        bank: a prompt bank.
+        x: [B, 3, S, S] preprocessed queries on the model's device.
+
+    Returns:
+        The query and shot counts, the largest absolute score difference and how the
+        low-precision scores were computed (fp16 autocast on MPS).
+    """
     reference = model.score(x, bank, batch_size=len(x)).score.float()
     low = model.score(x, bank, batch_size=len(x), amp=True).score.float()
     device = model.device
@@ -257,6 +362,18 @@ def precision_check(model, bank, x: torch.Tensor) -> dict:
 
 def benchmark_profile(profile: str, config: BenchConfig, memory: PeakMemory,
                       log=print) -> tuple[list[dict], dict]:
+    """Time one profile: a randomly initialised model, random prompts and queries.
+
+    Args:
+        profile: ``"tiny"`` or ``"paper"``.
+        config: the run, device defaults filled in.
+        memory: the working-memory probe.
+        log: prints progress lines.
+
+    Returns:
+        The measurement rows and the profile's entry (:func:`profile_info`, the bank build
+        time per K and the :func:`precision_check`).
+    """
     import inctrl
 
     device = torch.device(config.device)
@@ -291,6 +408,7 @@ def benchmark_profile(profile: str, config: BenchConfig, memory: PeakMemory,
 
 
 def _add_speedups(rows: list[dict]) -> None:
+    """Add ``speedup_vs_official`` to every InCTRL row that has an official-style row."""
     official = {(r["profile"], r["precision"], r["shots"]): r["queries_per_s"]
                 for r in rows if r["method"] == "official"}
     for r in rows:
@@ -300,7 +418,15 @@ def _add_speedups(rows: list[dict]) -> None:
 
 
 def run(config: BenchConfig, log=print) -> dict:
-    """Run the benchmark; write the results JSON to ``config.out`` (if set) and return it."""
+    """Run the benchmark; write the results JSON to ``config.out`` (if set) and return it.
+
+    Args:
+        config: the run; options left open take the device's defaults.
+        log: prints progress lines.
+
+    Returns:
+        The results (benchmarks/README.md explains every field).
+    """
     import open_clip
 
     from inctrl.atomic import write_json
@@ -344,8 +470,16 @@ def run(config: BenchConfig, log=print) -> dict:
 def load_results(path) -> pd.DataFrame:
     """A results JSON -> one row per measurement, with the device and date as columns.
 
-    >>> df = load_results("benchmarks/results/cpu.json")                     # doctest: +SKIP
-    >>> df[df.method == "inctrl"].pivot_table("queries_per_s", "batch_size", "shots")  # doctest: +SKIP
+    Args:
+        path: the results JSON.
+
+    Returns:
+        One row per measurement, plus ``device``, ``date`` and (InCTRL rows)
+        ``speed_ratio_arithmetic``.
+
+    Examples:
+        >>> df = load_results("benchmarks/results/cpu.json")                     # doctest: +SKIP
+        >>> df[df.method == "inctrl"].pivot_table("queries_per_s", "batch_size", "shots")  # doctest: +SKIP
     """
     import json
 
@@ -362,6 +496,7 @@ def load_results(path) -> pd.DataFrame:
 
 
 def _arithmetic_bounds(result: dict) -> dict:
+    """Profile -> its arithmetic speed ratio per K (empty where the results lack it)."""
     return {p: info.get("arithmetic", {}).get("speed_ratio_arithmetic", {})
             for p, info in result.get("profiles", {}).items()}
 
@@ -373,6 +508,14 @@ def _arithmetic_value(bounds: dict, row: dict) -> float | None:
 
 
 def markdown_table(result: dict) -> str:
+    """The InCTRL rows of a results dict as a markdown table beside their encoder and official rows.
+
+    Args:
+        result: what :func:`run` returns.
+
+    Returns:
+        The table; an RSS-ratio column is added when the rows have one (CPU).
+    """
     rows = result["rows"]
     enc = {(r["profile"], r["precision"], r["batch_size"]): r for r in rows if r["method"] == "encoder"}
     official = {(r["profile"], r["precision"], r["shots"]): r for r in rows if r["method"] == "official"}
@@ -404,6 +547,14 @@ def markdown_table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
+    """The command line: run, write the results JSON and print the table.
+
+    Args:
+        argv: the arguments; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The results.
+    """
     from inctrl.device import resolve_device
 
     config = parse_args(argv)

@@ -23,6 +23,14 @@ import torch
 
 
 def device_name(device: torch.device) -> str:
+    """A human-readable name of the device, for the results JSON.
+
+    Args:
+        device: the device the benchmark runs on.
+
+    Returns:
+        The CUDA device name, or the CPU model with its core and torch thread counts.
+    """
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     model = platform.processor() or platform.machine()
@@ -35,21 +43,45 @@ def device_name(device: torch.device) -> str:
 
 
 def device_slug(device: torch.device) -> str:
-    """The results file name of a device: ``cpu``, or the lower-cased CUDA device name."""
+    """The results file name of a device.
+
+    Args:
+        device: the device the benchmark runs on.
+
+    Returns:
+        The device type (``cpu``, ``mps``) off CUDA; on CUDA the lower-cased device name, each
+        run of characters other than ``a-z0-9`` turned into ``-``.
+    """
     if device.type != "cuda":
         return device.type
     return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so a timer reads the finished call.
+
+    Args:
+        device: the device to synchronise; a no-op on anything but CUDA.
+    """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 class PeakMemory:
-    """Working memory of the timed calls: CUDA allocated tensors; on Linux CPUs the growth of
-    the peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` after
-    ``malloc_trim``, over ``VmRSS`` before the call). ``method`` says which (None: neither)."""
+    """Working memory of the timed calls, between :meth:`start` and :meth:`stop`.
+
+    CUDA: allocated tensor memory. Linux CPUs: the growth of the peak resident set
+    (``VmHWM``, reset through ``/proc/self/clear_refs`` after ``malloc_trim``, over
+    ``VmRSS`` before the call).
+
+    Args:
+        device: the device the timed calls run on.
+
+    Attributes:
+        device: the device the timed calls run on.
+        method: a description of the measurement used (for the results JSON), or None where
+            neither is available.
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -67,6 +99,7 @@ class PeakMemory:
 
     @staticmethod
     def _can_reset_rss() -> bool:
+        """Whether the peak resident set can be reset and read (Linux ``/proc``)."""
         try:
             Path("/proc/self/clear_refs").write_text("5")
             return "VmHWM" in Path("/proc/self/status").read_text()
@@ -75,12 +108,14 @@ class PeakMemory:
 
     @staticmethod
     def _status_kb(key: str) -> int:
+        """A kB field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
         raise KeyError(key)
 
     def start(self) -> None:
+        """Record the baseline just before a call and reset the peak."""
         gc.collect()
         if self.device.type == "cuda":
             sync(self.device)
@@ -93,7 +128,11 @@ class PeakMemory:
             Path("/proc/self/clear_refs").write_text("5")
 
     def stop(self) -> int | None:
-        """Working-memory peak of the call (bytes), or None where it cannot be measured."""
+        """The working-memory peak since :meth:`start`.
+
+        Returns:
+            Bytes above the baseline, or None where it cannot be measured.
+        """
         if self.device.type == "cuda":
             sync(self.device)
             return torch.cuda.max_memory_allocated(self.device) - self._base
@@ -117,12 +156,18 @@ def _stderr_silenced():
 
 
 def tensor_memory_peak(fn) -> int | None:
-    """CPU working memory of ``fn()`` in bytes: the peak, over the call, of the tensor memory it
-    allocated and had not yet freed, from torch.profiler's allocator events (the CPU analogue
-    of ``torch.cuda.max_memory_allocated``).
+    """CPU working memory of ``fn()``, from torch.profiler's allocator events.
 
-    The allocator timeline is private torch API (``torch.profiler._memory_profiler``): where
-    it is missing or reads differently, the answer is None (not measured), never an error.
+    The peak, over the call, of the tensor memory it allocated and had not yet freed (the CPU
+    analogue of ``torch.cuda.max_memory_allocated``). The allocator timeline is private torch
+    API (``torch.profiler._memory_profiler``): where it is missing or reads differently, the
+    answer is None (not measured), never an error.
+
+    Args:
+        fn: the call to measure, without arguments; it runs once, untimed.
+
+    Returns:
+        The peak in bytes, or None when not measured.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -150,6 +195,13 @@ def tensor_memory_peak(fn) -> int | None:
 def interleaved(fns: dict, device: torch.device, memory: PeakMemory, warmup: int,
                 repeats: int) -> dict[str, tuple[list[float], list[int | None]]]:
     """Time every function round-robin, so that a noisy neighbour slows all of them alike.
+
+    Args:
+        fns: name -> function without arguments.
+        device: the device they run on (synchronised around every call).
+        memory: the working-memory probe, started and stopped around every timed call.
+        warmup: untimed rounds of every function first.
+        repeats: timed rounds.
 
     Returns:
         ``{name: (seconds of each repeat, working-memory peak of each repeat)}``.

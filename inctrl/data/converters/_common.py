@@ -19,7 +19,19 @@ T = TypeVar("T")
 
 
 def check_raw(raw: str | os.PathLike, dataset: str) -> Path:
-    """Return ``raw`` as a Path, or raise a clear error when it is not a folder."""
+    """Return ``raw`` as a Path, or raise a clear error when it is not a folder.
+
+    Args:
+        raw: the raw download folder given by the user.
+        dataset: the dataset's display name, used in the error messages.
+
+    Returns:
+        ``raw`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` does not exist.
+        NotADirectoryError: ``raw`` is a file (an archive not yet extracted).
+    """
     raw = Path(raw)
     if not raw.exists():
         raise FileNotFoundError(
@@ -34,7 +46,19 @@ def check_raw(raw: str | os.PathLike, dataset: str) -> Path:
 
 
 def require(path: Path, dataset: str, what: str) -> Path:
-    """Raise FileNotFoundError naming ``path`` when an expected raw entry is missing."""
+    """Return ``path`` if it exists, else raise an error naming it and what was expected there.
+
+    Args:
+        path: the expected entry of the raw download.
+        dataset: the dataset's display name, used in the error message.
+        what: a description of the expected entry, used in the error message.
+
+    Returns:
+        ``path`` unchanged.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing (the raw layout is not recognised).
+    """
     if not path.exists():
         raise FileNotFoundError(
             f"raw {dataset} layout not recognised: expected {what} at {path} "
@@ -44,6 +68,7 @@ def require(path: Path, dataset: str, what: str) -> Path:
 
 
 def _inside(child: Path, parent: Path) -> bool:
+    """Whether ``child`` is ``parent`` or lies below it."""
     return child == parent or parent in child.parents
 
 
@@ -55,6 +80,14 @@ def staged_output(
 
     A crash (or Ctrl-C) inside the block removes the temporary folder, so ``out`` is either
     absent/untouched or complete, never half written.
+
+    Args:
+        out: the final output folder.
+        raw: the raw download folder, checked not to overlap ``out``; None skips the check.
+        overwrite: replace a non-empty ``out``.
+
+    Yields:
+        The temporary folder to write into; it becomes ``out`` when the block ends without error.
 
     Raises:
         ValueError: ``out`` is inside ``raw`` (or ``raw`` inside ``out``), so writing or
@@ -98,17 +131,39 @@ def staged_output(
 
 
 def progress(items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None):
-    """A tqdm progress bar (disabled when ``enabled`` is False)."""
+    """Wrap ``items`` in a tqdm progress bar counting images.
+
+    Args:
+        items: the items to iterate over.
+        desc: the bar's label.
+        enabled: False hides the bar (the items are still yielded).
+        total: the number of items, when ``items`` has no length.
+
+    Returns:
+        An iterator over ``items``.
+    """
     return tqdm(items, desc=desc, total=total, disable=not enabled, unit="img")
 
 
 def copy_file(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` byte for byte, creating the folder.
+
+    Args:
+        src: the source file.
+        dst: the destination file.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
 
 
 def save_png(image: Image.Image | np.ndarray, dst: Path, compress_level: int = 6) -> None:
-    """Write an image (PIL or uint8 array) as PNG, creating the folder."""
+    """Write an image as PNG, creating the folder.
+
+    Args:
+        image: a PIL image or a uint8 array, [H, W] (gray) or [H, W, 3] (RGB).
+        dst: the output file.
+        compress_level: the PNG compression level (0-9).
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
@@ -116,17 +171,35 @@ def save_png(image: Image.Image | np.ndarray, dst: Path, compress_level: int = 6
 
 
 def save_mask(mask: np.ndarray, dst: Path) -> None:
-    """Write a boolean mask as a 0/255 8-bit PNG."""
+    """Write a mask as a 0/255 8-bit PNG.
+
+    Args:
+        mask: [H, W] array; nonzero (or True) pixels are anomalous.
+        dst: the output file.
+    """
     save_png((np.asarray(mask) > 0).astype(np.uint8) * 255, dst, compress_level=9)
 
 
 class UniqueNames:
-    """Hands out file stems that are unique within one output folder."""
+    """Hands out file stems that are unique within one output folder.
+
+    Stems are compared case-insensitively (no two names of a folder differ only in case); a
+    clash gets a ``_1``, ``_2`` ... suffix.
+    """
 
     def __init__(self) -> None:
         self._used: set[tuple[str, str]] = set()
 
     def __call__(self, folder: str, stem: str) -> str:
+        """A stem for a new file in ``folder``, derived from ``stem``.
+
+        Args:
+            folder: the output folder (any string naming it, e.g. ``"test/good"``).
+            stem: the wanted stem; whitespace runs become underscores.
+
+        Returns:
+            ``stem``, or ``stem`` with a numeric suffix when it is already taken in ``folder``.
+        """
         stem = "_".join(stem.split())  # no whitespace in output names
         candidate, i = stem, 1
         while (folder, candidate.lower()) in self._used:
@@ -142,12 +215,13 @@ class UniqueNames:
 class Item:
     """One output image of a converter.
 
-    Args:
+    Attributes:
         key: unique name used by the protocol's normal split (sorted, then split).
         defect: ``"good"`` or the defect type (output folder name).
         image: a source file to copy byte for byte, or a callable returning the pixels.
         mask: a mask file, a callable returning a boolean array, or None.
-        suffix: output suffix when ``image`` is a file that is copied.
+        suffix: output suffix when ``image`` is a file that is copied; by default the file's
+            own suffix, lower-cased (``.png`` for a callable).
     """
 
     __slots__ = ("key", "defect", "image", "mask", "suffix")
@@ -163,8 +237,20 @@ class Item:
 
 
 def protocol_plan(normals: list[Item], anomalies: list[Item]) -> list[tuple[str, Item]]:
-    """Normals split 75/25 (``train_test_split``, random_state=42, sorted keys); every
-    anomaly goes to test."""
+    """Assign every item to a split: normals 75/25 train/test, every anomaly to test.
+
+    The normal split is ``train_test_split`` with random_state=42 on the sorted keys.
+
+    Args:
+        normals: the normal items (keys must be unique).
+        anomalies: the anomalous items.
+
+    Returns:
+        ``(split, item)`` pairs, split ``"train"`` or ``"test"``: the normals, then the anomalies.
+
+    Raises:
+        ValueError: two normals share a key.
+    """
     from ..splits import split_normals
 
     keys = [it.key for it in normals]
@@ -182,7 +268,17 @@ def write_plan(
 ) -> dict[str, int]:
     """Write every planned item under ``cat_root`` in the canonical layout.
 
-    Returns counts per ``"<split>/<defect>"`` folder.
+    Images go to ``<split>/<defect>/<stem><suffix>``, masks to
+    ``ground_truth/<defect>/<stem>_mask.png``.
+
+    Args:
+        cat_root: the category folder to write into.
+        plan: ``(split, item)`` pairs, e.g. from :func:`protocol_plan`.
+        desc: the progress bar's label.
+        enabled: show the progress bar.
+
+    Returns:
+        The number of images written per ``"<split>/<defect>"`` folder.
     """
     from ..images import load_mask
 
@@ -205,10 +301,16 @@ def write_plan(
 
 @functools.lru_cache(maxsize=4)
 def load_pixels(path: Path) -> np.ndarray:
-    """Decode a raw image once (cached) as uint8 gray (H, W) or RGB (H, W, 3).
+    """Decode a raw image once (cached) as a uint8 array.
 
     Gray stays gray so that crops of gray datasets (AITEX, KolektorSDD) stay small; the
     model-side loader turns them into RGB later.
+
+    Args:
+        path: the raw image file.
+
+    Returns:
+        [H, W] for a gray image, else [H, W, 3] RGB.
     """
     from ..images import _open_fully, load_image
 

@@ -14,7 +14,14 @@ ELPV_CATEGORY = "elpv"
 
 
 def elpv_package_dir() -> Path:
-    """The ``data`` folder of the installed ``elpv-dataset`` package (labels.csv, images/)."""
+    """The ``data`` folder of the installed ``elpv-dataset`` package.
+
+    Returns:
+        The folder holding ``labels.csv`` and ``images/``.
+
+    Raises:
+        ImportError: ``elpv-dataset`` is not installed.
+    """
     try:
         import elpv_dataset
     except ImportError as err:
@@ -26,7 +33,18 @@ def elpv_package_dir() -> Path:
 
 
 def read_elpv_labels(labels_csv: str | os.PathLike) -> list[tuple[str, float, str]]:
-    """Parse ELPV's whitespace-separated ``labels.csv``: (relative path, probability, type)."""
+    """Parse ELPV's whitespace-separated ``labels.csv``.
+
+    Args:
+        labels_csv: the labels file; blank lines are skipped.
+
+    Returns:
+        ``(relative path, probability, type)`` per cell, type ``"mono"`` or ``"poly"``.
+
+    Raises:
+        ValueError: a line does not have three fields, a probability is not a number, a
+            type is neither mono nor poly, or the file holds no labels.
+    """
     labels_csv = Path(labels_csv)
     rows = []
     for lineno, line in enumerate(labels_csv.read_text().splitlines(), start=1):
@@ -52,6 +70,7 @@ def read_elpv_labels(labels_csv: str | os.PathLike) -> list[tuple[str, float, st
 
 
 def _find_labels(raw: Path) -> Path:
+    """``raw/labels.csv`` or ``raw/data/labels.csv``; a clear error when neither exists."""
     for candidate in (raw / "labels.csv", raw / "data" / "labels.csv"):
         if candidate.is_file():
             return candidate
@@ -76,6 +95,22 @@ def convert_elpv(
     into ``test/mono`` or ``test/poly`` by cell type; the 1/3 and 2/3 cells are dropped.
     The standard labels give train/good 1131, test/good 377, test/mono 313, test/poly 402.
     The 300x300 gray PNGs are copied byte for byte.
+
+    Args:
+        raw: the raw folder, or None for the installed package's copy.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` or ``labels.csv`` or a listed image is missing.
+        ImportError: ``raw`` is None and ``elpv-dataset`` is not installed.
+        ValueError: ``labels.csv`` is malformed or has no normal or no anomalous cell, or
+            ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = elpv_package_dir() if raw is None else check_raw(raw, "ELPV")
     labels = _find_labels(raw)
@@ -96,5 +131,18 @@ def convert_elpv(
 
 
 def prepare_elpv(out: str | os.PathLike, *, overwrite: bool = False, show_progress: bool = True) -> Path:
-    """Build the offline default benchmark: ELPV from the installed package, into ``out``."""
+    """Build the offline default benchmark: ELPV from the installed package, into ``out``.
+
+    Args:
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        ImportError: ``elpv-dataset`` is not installed.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
+    """
     return convert_elpv(None, out, overwrite=overwrite, show_progress=show_progress)

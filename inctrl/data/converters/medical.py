@@ -22,6 +22,7 @@ __all__ = ["convert_brainmri", "convert_headct"]
 
 
 def _brainmri_root(raw: Path) -> Path:
+    """The folder holding ``no/`` and ``yes/``: ``raw`` or ``raw/brain_tumor_dataset``."""
     for candidate in (raw, raw / "brain_tumor_dataset"):
         if (candidate / "no").is_dir() and (candidate / "yes").is_dir():
             return candidate
@@ -41,6 +42,20 @@ def convert_brainmri(
     ``raw/brain_tumor_dataset/{no,yes}`` is accepted too. Normals split 75/25
     (random_state=42), every tumour to ``test/tumor``. The raw files mix JPEG/PNG and
     modes, so every image is re-encoded as PNG (gray stays gray, anything else RGB).
+
+    Args:
+        raw: the extracted download.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` or its ``no/`` and ``yes/`` folders are missing.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
+        ValueError: ``out`` and ``raw`` overlap.
     """
     raw = check_raw(raw, "BrainMRI")
     root = _brainmri_root(raw)
@@ -64,6 +79,7 @@ def _dedupe(items: list[Item]) -> None:
 
 
 def _headct_images(raw: Path) -> Path:
+    """The folder of the HeadCT PNGs: ``raw/head_ct/head_ct`` or ``raw/head_ct``."""
     for candidate in (raw / "head_ct" / "head_ct", raw / "head_ct"):
         if candidate.is_dir() and any(candidate.glob("*.png")):
             return candidate
@@ -83,6 +99,21 @@ def convert_headct(
     and ``raw/head_ct/*.png`` (a doubled ``head_ct/head_ct`` is accepted). hemorrhage 0 ->
     normal (split 75/25, random_state=42: 75 train / 25 test of 100), 1 ->
     ``test/hemorrhage``. The PNGs are copied byte for byte.
+
+    Args:
+        raw: the extracted download.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw``, ``labels.csv``, the image folder or an id's image is missing.
+        ValueError: ``labels.csv`` lacks a column, has a bad row or a label other than 0/1, or
+            ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "HeadCT")
     labels = require(raw / "labels.csv", "HeadCT", "labels.csv (columns id, hemorrhage)")

@@ -24,8 +24,19 @@ def convert_mvtec(
     is already canonical; copying (rather than linking) keeps ``out`` independent of the
     download. Top-level files (license, readme) are copied too; hidden files are not.
 
+    Args:
+        raw: the extracted ``mvtec_anomaly_detection`` folder.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
     Returns:
-        the output root.
+        The output root, ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` does not exist.
+        ValueError: ``raw`` is not in the canonical layout, or ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "MVTec AD")
     CanonicalDataset(raw, name="mvtec")  # raises a clear error when the layout is wrong

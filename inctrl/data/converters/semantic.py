@@ -16,6 +16,7 @@ _SPLIT_ALIASES = {"train": ("train", "training"), "test": ("test", "testing")}
 
 
 def _split_dir(raw: Path, split: str, dataset: str) -> Path:
+    """The raw folder of ``split`` (``train``/``training`` or ``test``/``testing``)."""
     for name in _SPLIT_ALIASES[split]:
         if (raw / name).is_dir():
             return raw / name
@@ -26,6 +27,7 @@ def _split_dir(raw: Path, split: str, dataset: str) -> Path:
 
 
 def _classes(folder: Path) -> dict[str, list[Path]]:
+    """Class name -> its images, one class per visible subfolder (at least two)."""
     dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(dirs) < 2:
         raise ValueError(f"{folder} must hold one folder per class (found {len(dirs)})")
@@ -33,6 +35,7 @@ def _classes(folder: Path) -> dict[str, list[Path]]:
 
 
 def _sample(paths: list[Path], n: int | None, rng: np.random.Generator) -> list[Path]:
+    """``n`` of ``paths`` drawn without replacement (sorted); all, in order, when n is None or >= len."""
     if n is None or n >= len(paths):
         return list(paths)
     idx = rng.choice(len(paths), size=n, replace=False)
@@ -65,6 +68,27 @@ def convert_one_vs_all(
 
     The paper does not publish its split; this choice is documented in data/README.md.
     Files are copied byte for byte.
+
+    Args:
+        raw: the folder holding ``train/`` (or ``training/``) and ``test/`` (or ``testing/``),
+            each with one folder of PNGs per class.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        dataset: the dataset's display name, used in messages and progress bars.
+        classes: the classes to build categories for; None for all.
+        max_train_normals: normal training images per category; None for all.
+        anomalies_per_class: test anomalies drawn from each other class; None for all.
+        seed: the first entry of every class's random generator seed.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` or its train or test folder is missing.
+        ValueError: train and test classes differ, a class is unknown or named ``good``, a
+            split has fewer than two classes, or ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, dataset)
     train = _classes(_split_dir(raw, "train", dataset))
@@ -94,10 +118,28 @@ def convert_one_vs_all(
 
 
 def convert_mnist(raw, out, **kwargs) -> Path:
-    """MNIST one-vs-all (see :func:`convert_one_vs_all`); categories ``0`` ... ``9``."""
+    """MNIST one-vs-all (see :func:`convert_one_vs_all`); categories ``0`` ... ``9``.
+
+    Args:
+        raw: the raw folder (``train/<digit>/*.png``, ``test/<digit>/*.png``).
+        out: the output root.
+        **kwargs: further options of :func:`convert_one_vs_all`.
+
+    Returns:
+        ``out`` as a Path.
+    """
     return convert_one_vs_all(raw, out, dataset="MNIST", **kwargs)
 
 
 def convert_cifar10(raw, out, **kwargs) -> Path:
-    """CIFAR-10 one-vs-all (see :func:`convert_one_vs_all`); categories are class names."""
+    """CIFAR-10 one-vs-all (see :func:`convert_one_vs_all`); categories are class names.
+
+    Args:
+        raw: the raw folder (``train/<class>/*.png``, ``test/<class>/*.png``).
+        out: the output root.
+        **kwargs: further options of :func:`convert_one_vs_all`.
+
+    Returns:
+        ``out`` as a Path.
+    """
     return convert_one_vs_all(raw, out, dataset="CIFAR-10", **kwargs)

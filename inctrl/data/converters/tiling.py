@@ -74,6 +74,22 @@ def convert_aitex(
       mask tile; clean tiles of defect images are discarded.
 
     A defect image without a mask is skipped with a warning (it cannot be tiled).
+
+    Args:
+        raw: the extracted download.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+        tile: the side of a square tile in pixels.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` or one of its three folders is missing.
+        ValueError: a mask's size differs from its image's, the defect-free images give no
+            tile, or ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "AITEX")
     nodefect = require(raw / "NODefect_images", "AITEX", "the folder NODefect_images/")
@@ -113,6 +129,7 @@ def convert_aitex(
 
 
 def _sdd_label(folder: Path, stem: str) -> Path:
+    """The label bitmap ``<stem>_label.<suffix>`` of an image (``.bmp`` tried first)."""
     for suffix in (".bmp", *sorted(IMAGE_SUFFIXES - {".bmp"})):
         candidate = folder / f"{stem}_label{suffix}"
         if candidate.is_file():
@@ -138,6 +155,21 @@ def convert_sdd(
     (random_state=42). With the official 399 images this gives 1143 normal bands (286 in
     test, the paper's figure) and 54 anomalous ones. Output names: ``kos01_Part0_b0.png``
     (b0 = top).
+
+    Args:
+        raw: the extracted download (one folder per part).
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+        bands: the number of horizontal bands per image.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw`` is missing, holds no part folder, or an image has no label.
+        ValueError: a label's size differs from its image's, or ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "KolektorSDD")
     folders = sorted(p for p in raw.iterdir() if p.is_dir() and not p.name.startswith("."))

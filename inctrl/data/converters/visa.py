@@ -29,6 +29,21 @@ def convert_visa(
     ``ground_truth/bad/<stem>_mask.png``. Images are copied byte for byte (keeping their
     JPEG format, suffix lower-cased); masks are rewritten as 0/255 PNGs because VisA's
     masks use small nonzero label values.
+
+    Args:
+        raw: the extracted VisA folder.
+        out: the output root, created (or, with ``overwrite``, replaced) as a whole at the end.
+        overwrite: replace a non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        FileNotFoundError: ``raw``, the split file or a listed image or mask is missing.
+        ValueError: the split file lacks a column, has a bad split or label, puts an anomaly
+            in train or lists no image, or ``out`` and ``raw`` overlap.
+        FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "VisA")
     csv_path = require(raw / "split_csv" / "1cls.csv", "VisA", "the split file split_csv/1cls.csv")
