@@ -26,6 +26,22 @@ from ..data.world import make_world_dataset
 from ..evaluate import mask_in_model_frame
 from ..frame import model_frame
 
+__all__ = [
+    "ablation_backbones",
+    "ablation_table",
+    "along_the_run",
+    "feature_free_baselines",
+    "mask_frame",
+    "mean_colour_score",
+    "prepare_world",
+    "pretraining_log",
+    "pretraining_record",
+    "raw_patch_scores",
+    "run_backbone_ablation",
+    "summarise",
+    "write_record",
+]
+
 WORLD = "world"
 PATCH = 16
 TARGET_NAMES = {"elpv": "ELPV", WORLD: "held-out world"}
@@ -254,17 +270,6 @@ def run_backbone_ablation(
     return table
 
 
-__all__ = [
-    "feature_free_baselines",
-    "mean_colour_score",
-    "prepare_world",
-    "raw_patch_scores",
-    "run_backbone_ablation",
-    "summarise",
-]
-
-
-#: The backbones of the ablation: label -> (how to load it, what it is).
 def ablation_backbones(runs="runs", budget: int = 500) -> dict[str, dict]:
     """The ablation's backbones, as written by ``inctrl pretrain`` runs under ``runs``.
 
@@ -341,6 +346,20 @@ def ablation_table() -> pd.DataFrame:
     return table.assign(target=table["target"].map(TARGET_NAMES).fillna(table["target"]))
 
 
+def along_the_run() -> pd.DataFrame:
+    """InCTRL on the shipped run's own intermediate weights, from the record.
+
+    Returns:
+        One row per (step, target, score): AUROC at K = 4, mean and std over the prompt
+        draws; step 0 is the random initialisation, the last step the shipped weights;
+        targets by their display names. Empty when the record holds no such rows.
+    """
+    rows = pd.DataFrame(pretraining_record().get("along_the_run", []))
+    if rows.empty:
+        return rows
+    return rows.assign(target=rows["target"].map(TARGET_NAMES).fillna(rows["target"]))
+
+
 def mask_frame(path, size: int = 240) -> np.ndarray:
     """A mask file in the model's input frame, as the evaluation compares it.
 
@@ -355,7 +374,13 @@ def mask_frame(path, size: int = 240) -> np.ndarray:
 
 
 def write_record(
-    run_dir, weights_file, ablation: pd.DataFrame, baselines: pd.DataFrame, machine: str, out=RECORD
+    run_dir,
+    weights_file,
+    ablation: pd.DataFrame,
+    baselines: pd.DataFrame,
+    machine: str,
+    out=RECORD,
+    along_the_run: pd.DataFrame | None = None,
 ) -> dict:
     """Write the provenance of the shipped weights and copy the run's per-step log beside it.
 
@@ -368,6 +393,9 @@ def write_record(
         machine: a description of the machine that ran the pretraining.
         out: the record's path (default ``inctrl/weights/pretraining.json``); the log goes
             beside it as ``pretrain_log.csv``.
+        along_the_run: rows (step, target, k, score, auroc, auroc_std) of
+            :func:`run_backbone_ablation` on the run's own intermediate weights, the step
+            in a ``step`` column (0: random initialisation).
 
     Returns:
         The record written.
@@ -403,6 +431,8 @@ def write_record(
             for r in base.to_dict(orient="records")
         ],
     }
+    if along_the_run is not None:
+        record["along_the_run"] = along_the_run.to_dict(orient="records")
     atomic.write_json(out, record)
     atomic.write_text(Path(out).with_name("pretrain_log.csv"), log.to_csv(index=False))
     return record

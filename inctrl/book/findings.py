@@ -205,6 +205,35 @@ FINDINGS += [
     ),
 ]
 
+def _patch_level_climbs(m: dict) -> bool:
+    """s_p and pixel AUROC on the world: every step up to 1000 below the next, the end highest."""
+    run = m["along_the_run"]
+    for key in ("run_sp_world", "run_pixel_world"):
+        line = {int(step): v for step, v in run[key].items()}
+        early = [line[s] for s in sorted(line) if s <= 1000]
+        if early != sorted(early) or len(set(early)) != len(early) or line[max(line)] <= max(early):
+            return False
+    return True
+
+
+FINDINGS += [
+    Finding(
+        "09_offline_backbone",
+        "along the run, s_p and the pixel AUROC on the held-out families climb with every "
+        "checkpoint up to 1,000 steps and end higher still",
+        _patch_level_climbs,
+    ),
+    Finding(
+        "09_offline_backbone",
+        "along the run, the image-level scores jump: s_i on the held-out families moves by more "
+        "than 0.05 between the last two points, and ELPV's full score spans more than 0.1",
+        lambda m: (
+            m["along_the_run"]["run_si_world_jump"] > 0.05 and m["along_the_run"]["run_elpv_full_range"] > 0.1
+        ),
+    ),
+]
+
+
 def check_chapter(chapter: str, metrics: dict) -> list[str]:
     """The statements of ``chapter`` that its ``metrics`` contradict.
 
