@@ -11,16 +11,12 @@ import inctrl
 from inctrl import backbone as backbone_module
 from inctrl.backbone import WeightsUnavailableError
 from inctrl.cli import main
-from inctrl.pretrain import (
-    PretrainConfig,
-    build_clip,
+from inctrl.pretrain import PretrainConfig, build_clip, export_weights, file_sha256, pretrain
+from inctrl.pretrain_objectives import (
     contrastive_loss,
     defect_loss,
     encode_tapped,
-    export_weights,
-    file_sha256,
     patch_residual,
-    pretrain,
     resized_positions,
 )
 
