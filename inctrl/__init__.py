@@ -11,9 +11,10 @@ open_clip backbone; only a small adapter and two score heads are trained.
 """
 
 from .backbone import PROFILES, Backbone, BackboneSpec, ImageFeatures, WeightsUnavailableError
-from .checkpoint import CheckpointError, import_official, load, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load, load_checkpoint, save_checkpoint
 from .loss import focal_loss, inctrl_loss
 from .model import InCTRL, InCTRLConfig, InCTRLOutput, PromptBank
+from .official import import_official
 from .prompts import object_name, prompt_ensemble
 
 __version__ = "0.1.0"

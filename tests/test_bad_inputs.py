@@ -29,12 +29,13 @@ from stand_ins import refuse_build
 
 import inctrl
 from inctrl import atomic
-from inctrl.checkpoint import CheckpointError, save_checkpoint, to_official_state_dict
+from inctrl.checkpoint import CheckpointError, save_checkpoint
 from inctrl.cli import main
 from inctrl.data.images import ImageLoadError, load_image
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.evaluate import evaluate
 from inctrl.model import InCTRLOutput
+from inctrl.official import to_official_state_dict
 from inctrl.threshold import apply_threshold, f1_threshold, normal_threshold
 from inctrl.train import train
 

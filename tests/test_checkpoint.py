@@ -6,14 +6,9 @@ import pytest
 import torch
 
 import inctrl
-from inctrl.checkpoint import (
-    CheckpointError,
-    import_official,
-    load_checkpoint,
-    save_checkpoint,
-    to_official_state_dict,
-)
+from inctrl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inctrl.model import InCTRL, InCTRLConfig
+from inctrl.official import import_official, to_official_state_dict
 
 
 @pytest.fixture(scope="module")
