@@ -21,7 +21,7 @@ from . import atomic
 from .checkpoint import CheckpointError, read_torch_file, save_checkpoint
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .train_config import TrainConfig
 
 LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 #: The files a run writes besides ``epoch_{n}.pt`` (what ``overwrite`` replaces).
