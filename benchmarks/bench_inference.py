@@ -14,7 +14,8 @@ Timed on preprocessed random tensors already on the device (decoding and resizin
 
 Each measurement is repeated round-robin after warm-up calls and its median reported, with the
 working memory of one call (:mod:`benchmarks.measure`); benchmarks/README.md explains every
-field of the results JSON. ``load_results(path)`` reads one into a pandas DataFrame.
+field of the results JSON. :func:`benchmarks.report.load_results` reads one into a pandas
+DataFrame; the run's options are a :class:`benchmarks.bench_config.BenchConfig`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing the package
@@ -41,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
+from benchmarks.bench_config import BenchConfig  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
     PeakMemory,
     device_name,
@@ -49,116 +50,13 @@ from benchmarks.measure import (  # noqa: E402
     sync,
     tensor_memory_peak,
 )
+from benchmarks.report import markdown_table  # noqa: E402
 from inctrl.device import autocast  # noqa: E402
 from inctrl.flops import query_flops  # noqa: E402
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 CATEGORY = "candle"
 TARGET_SPEED = 0.8    # InCTRL throughput / encoder throughput, K <= 8
 TARGET_MEMORY = 1.25  # InCTRL working memory / encoder working memory
-
-
-# ---------------------------------------------------------------------------- configuration
-@dataclass(frozen=True)
-class DeviceDefaults:
-    """What a run measures on a kind of device unless the command line says otherwise.
-
-    Attributes:
-        batch_sizes: profile name -> the query batch sizes B timed.
-        precision: the precisions timed (``"fp32"``, ``"bf16"``).
-        warmup: untimed rounds before the timed ones.
-        repeats: timed rounds; the median is reported.
-        official_queries: queries timed in the official-style loop.
-        official_every_k: time the official-style loop at every K; False: only at the largest K.
-    """
-
-    batch_sizes: dict[str, tuple[int, ...]]
-    precision: tuple[str, ...]
-    warmup: int
-    repeats: int
-    official_queries: int
-    official_every_k: bool
-
-
-CPU_DEFAULTS = DeviceDefaults({"paper": (1, 8), "tiny": (1, 8, 32)}, ("fp32",), warmup=1, repeats=5,
-                              # each official-style query re-encodes 242 text prompts, which is
-                              # slow on a CPU for the paper text tower: only the largest K
-                              official_queries=1, official_every_k=False)
-GPU_DEFAULTS = DeviceDefaults({"paper": (1, 32, 256), "tiny": (1, 32, 256)}, ("fp32", "bf16"),
-                              warmup=3, repeats=10, official_queries=5, official_every_k=True)
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """One benchmark run.
-
-    ``None`` (and no batch sizes) leave the choice to the device's defaults
-    (:data:`CPU_DEFAULTS`, :data:`GPU_DEFAULTS`); :meth:`for_device` fills them in.
-
-    Attributes:
-        device: ``"auto"`` or a torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
-        profiles: the backbone profiles timed (``"tiny"``, ``"paper"``).
-        shots: the prompt counts K, one prompt bank each.
-        batch_sizes: the query batch sizes B; None: the device's defaults per profile.
-        precision: the precisions timed (``"fp32"``, ``"bf16"``).
-        warmup: untimed rounds before the timed ones.
-        repeats: timed rounds; the median is reported.
-        official_queries: queries timed in the official-style loop (0 skips it).
-        official_shots: the K values of the official-style loop.
-        out: the results JSON to write; None writes none.
-        argv: the command-line arguments, recorded in the results.
-    """
-
-    device: str = "auto"
-    profiles: tuple[str, ...] = ("tiny", "paper")
-    shots: tuple[int, ...] = (2, 4, 8)
-    batch_sizes: tuple[int, ...] | None = None
-    precision: tuple[str, ...] | None = None
-    warmup: int | None = None
-    repeats: int | None = None
-    official_queries: int | None = None
-    official_shots: tuple[int, ...] | None = None
-    out: str | None = None
-    argv: tuple[str, ...] = ()
-
-    @property
-    def defaults(self) -> DeviceDefaults:
-        """The defaults of this run's device: :data:`GPU_DEFAULTS` on CUDA, else :data:`CPU_DEFAULTS`."""
-        return GPU_DEFAULTS if torch.device(self.device).type == "cuda" else CPU_DEFAULTS
-
-    def for_device(self, device: torch.device) -> BenchConfig:
-        """This run on ``device``, every option it left open set to the device's default.
-
-        Args:
-            device: the resolved device.
-
-        Returns:
-            A copy with ``device``, ``precision``, ``warmup``, ``repeats``,
-            ``official_queries`` and ``official_shots`` set (batch sizes stay per profile,
-            see :meth:`batch_sizes_for`).
-        """
-        done = replace(self, device=str(device))
-        d = done.defaults
-        return replace(
-            done, precision=self.precision or d.precision,
-            warmup=d.warmup if self.warmup is None else self.warmup,
-            repeats=d.repeats if self.repeats is None else self.repeats,
-            official_queries=d.official_queries if self.official_queries is None else self.official_queries,
-            official_shots=self.official_shots or (tuple(self.shots) if d.official_every_k
-                                                   else (max(self.shots),)))
-
-    def batch_sizes_for(self, profile: str) -> tuple[int, ...]:
-        """The batch sizes timed for ``profile``: those given, else the device's defaults.
-
-        Args:
-            profile: ``"tiny"`` or ``"paper"``.
-
-        Returns:
-            The query batch sizes B.
-        """
-        return self.batch_sizes or self.defaults.batch_sizes[profile]
 
 
 def parse_args(argv=None) -> BenchConfig:
@@ -464,86 +362,6 @@ def run(config: BenchConfig, log=print) -> dict:
         write_json(config.out, result)
         log(f"wrote {config.out}")
     return result
-
-
-# ---------------------------------------------------------------------------- reporting
-def load_results(path) -> pd.DataFrame:
-    """A results JSON -> one row per measurement, with the device and date as columns.
-
-    Args:
-        path: the results JSON.
-
-    Returns:
-        One row per measurement, plus ``device``, ``date`` and (InCTRL rows)
-        ``speed_ratio_arithmetic``.
-
-    Examples:
-        >>> df = load_results("benchmarks/results/cpu.json")                     # doctest: +SKIP
-        >>> df[df.method == "inctrl"].pivot_table("queries_per_s", "batch_size", "shots")  # doctest: +SKIP
-    """
-    import json
-
-    import pandas as pd
-
-    data = json.loads(Path(path).read_text())
-    frame = pd.DataFrame(data["rows"])
-    frame["device"] = data["device"]
-    frame["date"] = data["date"]
-    bounds = _arithmetic_bounds(data)
-    frame["speed_ratio_arithmetic"] = [
-        _arithmetic_value(bounds, r) if r["method"] == "inctrl" else None for r in data["rows"]]
-    return frame
-
-
-def _arithmetic_bounds(result: dict) -> dict:
-    """Profile -> its arithmetic speed ratio per K (empty where the results lack it)."""
-    return {p: info.get("arithmetic", {}).get("speed_ratio_arithmetic", {})
-            for p, info in result.get("profiles", {}).items()}
-
-
-def _arithmetic_value(bounds: dict, row: dict) -> float | None:
-    """The arithmetic speed ratio of a row's profile and K (JSON keys are strings)."""
-    table = bounds.get(row["profile"], {})
-    return table.get(row["shots"], table.get(str(row["shots"])))
-
-
-def markdown_table(result: dict) -> str:
-    """The InCTRL rows of a results dict as a markdown table beside their encoder and official rows.
-
-    Args:
-        result: what :func:`run` returns.
-
-    Returns:
-        The table; an RSS-ratio column is added when the rows have one (CPU).
-    """
-    rows = result["rows"]
-    enc = {(r["profile"], r["precision"], r["batch_size"]): r for r in rows if r["method"] == "encoder"}
-    official = {(r["profile"], r["precision"], r["shots"]): r for r in rows if r["method"] == "official"}
-    rss = any("rss_ratio" in r for r in rows)
-    bounds = _arithmetic_bounds(result)
-    lines = ["| profile | prec | K | B | InCTRL q/s | latency ms/batch | encoder q/s | speed ratio "
-             "(median / fastest / arithmetic) | InCTRL MB | encoder MB | memory ratio "
-             + ("| RSS ratio " if rss else "") + "| official q/s | speed-up |",
-             "|---" * (14 if rss else 13) + "|"]
-
-    def fmt(value, spec):
-        return "n/a" if value is None else format(value, spec)
-
-    for r in rows:
-        if r["method"] != "inctrl":
-            continue
-        e = enc[(r["profile"], r["precision"], r["batch_size"])]
-        o = official.get((r["profile"], r["precision"], r["shots"]))
-        base = (f"| {r['profile']} | {r['precision']} | {r['shots']} | {r['batch_size']} "
-                f"| {r['queries_per_s']:.2f} | {r['latency_ms']:.0f} | {e['queries_per_s']:.2f} "
-                f"| {r['speed_ratio']:.2f} / {r.get('speed_ratio_best', float('nan')):.2f} / "
-                f"{fmt(_arithmetic_value(bounds, r), '.2f')} | {fmt(r['peak_mem_mb'], '.0f')} "
-                f"| {fmt(e['peak_mem_mb'], '.0f')} | {fmt(r.get('memory_ratio'), '.2f')} ")
-        if rss:
-            base += f"| {fmt(r.get('rss_ratio'), '.2f')} "
-        tail = (f"| {o['queries_per_s']:.3f} | {r['speedup_vs_official']:.0f}x |" if o else "| - | - |")
-        lines.append(base + tail)
-    return "\n".join(lines)
 
 
 def main(argv=None) -> dict:

@@ -49,10 +49,11 @@ def test_quick_benchmark_writes_results(tmp_path):
     # bf16 really ran (scores differ) and stayed close to fp32
     assert 0 < tiny["precision_check"]["max_abs_score_diff"] < 5e-3
 
-    frame = bench.load_results(out)
+    report = importlib.import_module("benchmarks.report")
+    frame = report.load_results(out)
     assert len(frame) == len(data["rows"])
     assert {"profile", "method", "batch_size", "shots", "queries_per_s", "device"} <= set(frame.columns)
-    assert "| tiny | fp32 | 2 | 1 |" in bench.markdown_table(data)
+    assert "| tiny | fp32 | 2 | 1 |" in report.markdown_table(data)
 
 
 def test_config_fills_in_the_device_defaults_without_changing_what_was_asked():

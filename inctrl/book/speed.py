@@ -66,7 +66,7 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
     if root not in sys.path:  # the benchmarks folder is not part of the package
         sys.path.insert(0, root)
     try:
-        from benchmarks.bench_inference import load_results
+        from benchmarks.report import load_results
     except ImportError:
         return pd.DataFrame(), []
     files = [Path(p) for p in sorted(glob.glob(pattern))]
