@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from test_book import ROOT  # noqa: E402
 
-from inctrl.book import notebook, patches, progress, runs, speed, tables, toy, viz  # noqa: E402
+from inctrl.book import diagram, notebook, patches, progress, runs, score_plots, speed, tables, toy, viz  # noqa: E402
 
 
 def test_import_inctrl_stays_free_of_the_book_stack():
@@ -185,14 +185,15 @@ def test_book_figures_are_legible_at_page_width():
     labels = np.r_[np.zeros(20), np.ones(20)]
     scores = rng.random(40) + labels / 2
     try:
-        _check_legible(viz.pipeline_figure().figure)
+        _check_legible(diagram.pipeline_figure().figure)
         _, axes = viz.subplots(1, 2)
-        viz.plot_roc_pr(labels, {"s": scores, "s_p": scores[::-1]}, axes, label="tiny profile")
+        score_plots.plot_roc_pr(labels, {"s": scores, "s_p": scores[::-1]}, axes, label="tiny profile")
         _check_legible(axes[0].figure)
-        axes = viz.score_distributions({"a": scores, "b": -scores, "c": scores ** 2}, labels, label="x")
+        axes = score_plots.score_distributions({"a": scores, "b": -scores, "c": scores ** 2}, labels,
+                                               label="x")
         _check_legible(axes[0].figure)
         _, ax = viz.subplots(1, 1, height=2.5)
-        viz.auroc_heatmap(_component_table(), ax)
+        score_plots.auroc_heatmap(_component_table(), ax)
         _check_legible(ax.figure)
         assert len(ax.figure.axes) == 2, "the AUROC heatmap has its colour bar"
     finally:

@@ -6,12 +6,15 @@ it may use pandas, Matplotlib and seaborn):
 * :mod:`~inctrl.book.notebook` - a chapter's setup (profile incl. ``"auto"``, device, seeds,
   style, progress bars, banner), glue and metrics;
 * :mod:`~inctrl.book.progress` - one live progress bar per loop in a notebook;
-* :mod:`~inctrl.book.viz` - the book's figure style and plotting helpers;
+* :mod:`~inctrl.book.viz` - the book's figure style, layout, images and heatmaps;
+* :mod:`~inctrl.book.score_plots` - score histograms, ROC/PR curves, AUROC heatmaps;
+* :mod:`~inctrl.book.diagram` - the InCTRL pipeline diagram of the index chapter;
 * :mod:`~inctrl.book.elpv` - ELPV: prepared dataset, prompt draws, queries, cell types;
 * :mod:`~inctrl.book.toy`, :mod:`~inctrl.book.patches` - chapter 1's toy, chapter 2's lookups;
 * :mod:`~inctrl.book.offline_experiment` - the offline run chapters 5, 6 and the appendix share;
 * :mod:`~inctrl.book.diagnosis` - chapter 6's training diagnosis;
-* :mod:`~inctrl.book.backbone_study` - the appendix's world, baselines and ablation;
+* :mod:`~inctrl.book.backbone_study` - the appendix's world, ablation and shipped record;
+* :mod:`~inctrl.book.baselines` - the appendix's feature-free baselines;
 * :mod:`~inctrl.book.runs` - the trained runs chapters 5-7 share, finding checkpoints;
 * :mod:`~inctrl.book.tables` - chapter 6's tables and findings, chapter 7's decisions;
 * :mod:`~inctrl.book.speed` - chapter 8's live timing and benchmark tables;

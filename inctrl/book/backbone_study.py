@@ -1,12 +1,13 @@
-"""Where the offline backbone comes from: targets, feature-free baselines and the ablation.
+"""Where the offline backbone comes from: targets, the ablation and the shipped record.
 
 Two evaluation targets measure whether a backbone transfers: ELPV (the real solar-cell
 benchmark) and the *in-world held-out set*, four families of the procedural world that were
 used neither to pretrain the backbone nor to train InCTRL's heads, with faint defects
-(:func:`prepare_world`). :func:`feature_free_baselines` scores both without any network, to
-show what a backbone must beat; :func:`run_backbone_ablation` trains and evaluates InCTRL on
+(:func:`prepare_world`). :func:`run_backbone_ablation` trains and evaluates InCTRL on
 several backbones (random, each pretraining objective alone, the full recipe) with the
-protocol of the book's offline experiment.
+protocol of the book's offline experiment; :func:`write_record` keeps the ablation and the
+feature-free baselines (:mod:`inctrl.book.baselines`, what a backbone must beat) beside the
+shipped weights.
 """
 
 from __future__ import annotations
@@ -15,35 +16,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
-from sklearn.metrics import roc_auc_score
 
 from .. import atomic
-from ..data.fewshot import PromptSet
-from ..data.images import load_image
-from ..data.layout import CanonicalDataset
 from ..data.world import make_world_dataset
 from ..evaluate import mask_in_model_frame
-from ..frame import model_frame
 
 __all__ = [
     "ablation_backbones",
     "ablation_table",
     "along_the_run",
-    "feature_free_baselines",
     "mask_frame",
-    "mean_colour_score",
     "prepare_world",
     "pretraining_log",
     "pretraining_record",
-    "raw_patch_scores",
     "run_backbone_ablation",
     "summarise",
     "write_record",
 ]
 
 WORLD = "world"
-PATCH = 16
 TARGET_NAMES = {"elpv": "ELPV", WORLD: "held-out world"}
 
 
@@ -62,128 +53,6 @@ def prepare_world(data_dir, progress: bool = False) -> Path:
     if not root.exists():
         make_world_dataset(root, show_progress=progress)
     return root
-
-
-def _pixels(path, size: int = 240) -> np.ndarray:
-    """An image in the model's frame (:func:`inctrl.frame.model_frame`), float [S, S, 3] in [0, 1]."""
-    return np.asarray(model_frame(size)(load_image(path)), dtype=np.float64) / 255.0
-
-
-def _patches(img: np.ndarray) -> np.ndarray:
-    """[S, S, 3] -> mean-subtracted 16 px patches [N, 16*16*3], row-major like the ViT grid."""
-    g = img.shape[0] // PATCH
-    p = (
-        img[: g * PATCH, : g * PATCH]
-        .reshape(g, PATCH, g, PATCH, 3)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(g * g, -1)
-    )
-    return p - p.mean(axis=1, keepdims=True)
-
-
-def raw_patch_scores(query: np.ndarray, prompts: list[np.ndarray]) -> np.ndarray:
-    """Feature-free Eq. 1: each query patch's L2 distance to its nearest prompt patch (in pixels).
-
-    Patches are 16 px, row-major like the ViT grid, each with its mean subtracted.
-
-    Args:
-        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
-        prompts: K prompt images like ``query``.
-
-    Returns:
-        [N] the patch map; its max is the image score.
-    """
-    q = _patches(query)
-    p = np.concatenate([_patches(x) for x in prompts])
-    d2 = (q**2).sum(1)[:, None] + (p**2).sum(1)[None] - 2 * q @ p.T
-    return np.sqrt(np.clip(d2.min(axis=1), 0, None))
-
-
-def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
-    """Feature-free image residual: distance of the query's mean colour to the prompts' mean colour.
-
-    Args:
-        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
-        prompts: K prompt images like ``query``.
-
-    Returns:
-        The L2 distance between the two mean RGB colours.
-    """
-    ref = np.mean([p.reshape(-1, 3).mean(0) for p in prompts], axis=0)
-    return float(np.linalg.norm(query.reshape(-1, 3).mean(0) - ref))
-
-
-def feature_free_baselines(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
-    """AUROC of the two feature-free baselines on a canonical dataset, per (k, seed).
-
-    Args:
-        root: the dataset's folder in the canonical layout.
-        shots: the K values.
-        seeds: the prompt-draw seeds.
-        name: the dataset's name; default the folder's.
-
-    Returns:
-        Rows: baseline (``"raw patches"`` / ``"mean colour"``), k, seed, auroc (mean over
-        categories) and pixel_auroc (raw patches only, on categories with masks; the
-        [15, 15] distance map upsampled to 240 px), NaN for the mean colour.
-    """
-    ds = CanonicalDataset(root, name=name)
-    rows = []
-    cache: dict[str, np.ndarray] = {}
-
-    def pixels(path):
-        key = str(path)
-        if key not in cache:
-            cache[key] = _pixels(path)
-        return cache[key]
-
-    for k in shots:
-        for seed in seeds:
-            per_cat = {"raw patches": [], "mean colour": [], "pixel": []}
-            for cat in ds.categories:
-                prompts = [pixels(p) for p in PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)]
-                tests = ds.test_samples(cat)
-                labels = [s.label for s in tests]
-                maps = [raw_patch_scores(pixels(s.path), prompts) for s in tests]
-                per_cat["raw patches"].append(roc_auc_score(labels, [m.max() for m in maps]))
-                per_cat["mean colour"].append(
-                    roc_auc_score(labels, [mean_colour_score(pixels(s.path), prompts) for s in tests])
-                )
-                if any(s.mask is not None for s in tests):
-                    per_cat["pixel"].append(_pixel_auroc(maps, tests))
-            pixel = float(np.mean(per_cat["pixel"])) if per_cat["pixel"] else float("nan")
-            rows.append(
-                {
-                    "baseline": "raw patches",
-                    "k": int(k),
-                    "seed": int(seed),
-                    "auroc": float(np.mean(per_cat["raw patches"])),
-                    "pixel_auroc": pixel,
-                }
-            )
-            rows.append(
-                {
-                    "baseline": "mean colour",
-                    "k": int(k),
-                    "seed": int(seed),
-                    "auroc": float(np.mean(per_cat["mean colour"])),
-                    "pixel_auroc": float("nan"),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _pixel_auroc(maps: list[np.ndarray], tests, size: int = 240) -> float:
-    g = int(round(np.sqrt(maps[0].size)))
-    up = [
-        np.asarray(Image.fromarray(m.reshape(g, g).astype(np.float32)).resize((size, size), Image.BILINEAR))
-        for m in maps
-    ]
-    masks = [
-        mask_in_model_frame(s.mask, size) if s.mask is not None else np.zeros((size, size), bool)
-        for s in tests
-    ]
-    return float(roc_auc_score(np.stack(masks).ravel(), np.stack(up).ravel()))
 
 
 def summarise(draws: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -388,7 +257,8 @@ def write_record(
         run_dir: the pretraining run (its ``last.pt`` holds the config and the log).
         weights_file: the exported weights that ship.
         ablation: rows of :func:`run_backbone_ablation`.
-        baselines: rows of :func:`feature_free_baselines` with a ``target`` column
+        baselines: rows of :func:`inctrl.book.baselines.feature_free_baselines` with a
+            ``target`` column
             (averaged over seeds here).
         machine: a description of the machine that ran the pretraining.
         out: the record's path (default ``inctrl/weights/pretraining.json``); the log goes
