@@ -64,12 +64,16 @@ class BackboneSpec:
         taps: 1-based indices of the tapped blocks; None picks the paper's relative depths
             (7/12, 9/12, 11/12 of the depth, :func:`default_taps`).
         seed: the seed of a random initialisation.
+        model_cfg: an open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg``) to
+            build instead of the registered ``model_name``: the architecture of an official
+            checkpoint that no open_clip model matches (:mod:`inctrl.official`).
     """
 
     model_name: str
     pretrained: str | None = None
     taps: tuple[int, ...] | None = None
     seed: int = 0
+    model_cfg: dict | None = None
 
 
 PROFILES = {
@@ -204,6 +208,13 @@ def _shipped_mini_weights() -> dict[str, torch.Tensor]:
 
 def _create_clip(spec: BackboneSpec) -> nn.Module:
     """Build the open_clip model on the CPU; random weights come from ``spec.seed``."""
+    if spec.model_cfg is not None:  # an architecture given by its config, not by a registered name
+        if spec.pretrained is not None:
+            raise ValueError(f"{spec.model_name} is built from its config: its weights come from the "
+                             "checkpoint that described it, not from a tag or file")
+        with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+            torch.manual_seed(spec.seed)
+            return open_clip.CLIP(**spec.model_cfg)
     if spec.model_name not in open_clip.list_models():
         raise ValueError(f"open_clip has no model called {spec.model_name!r}")
     if spec.pretrained is None or spec.pretrained == MINI_WEIGHTS:
@@ -269,7 +280,9 @@ class Backbone(nn.Module):
         self.image_size = int(visual.image_size[0])
         self.grid = tuple(int(g) for g in visual.grid_size)
         self.embed_dim = int(visual.output_dim)
-        self.tokenizer = open_clip.get_tokenizer(spec.model_name)
+        self.tokenizer = (open_clip.get_tokenizer(spec.model_name) if spec.model_cfg is None else
+                          open_clip.tokenizer.SimpleTokenizer(
+                              context_length=self.clip.positional_embedding.shape[0]))
         self.transform = transforms.Compose([
             *model_frame(self.image_size).transforms,  # the one geometry (inctrl.frame)
             transforms.ToTensor(),

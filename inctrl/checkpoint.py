@@ -10,14 +10,13 @@ weights) and checked against the stored fingerprint; its weights are stored only
 came from an imported official checkpoint (``pretrained == "embedded"``).
 
 The authors' official checkpoints are read by :mod:`inctrl.official`; :func:`load_checkpoint`
-and :func:`load` accept either format.
+and :func:`load` accept either format. Reading torch files safely and exact state-dict loads
+(shared with :mod:`inctrl.official`) live in :mod:`inctrl.torch_files`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -28,76 +27,18 @@ from . import atomic
 from .backbone import PROFILES, WEIGHTS_ENV, WeightsUnavailableError
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
+from .official import import_official
+from .official import model_config_beside as official_config_beside
+from .torch_files import EMBEDDED, CheckpointError, check_weights, key_list, load_exact, read_torch_file
+
+__all__ = ["EMBEDDED", "FORMAT", "TRAINABLE_PREFIXES", "VERSION", "CheckpointError", "check_weights",
+           "config_from_dict", "load", "load_checkpoint", "load_trainable", "read_torch_file",
+           "save_checkpoint"]
 
 FORMAT = "inctrl"
 VERSION = 1
-EMBEDDED = "embedded"  # config.pretrained value: backbone weights live in the checkpoint
 #: The state-dict prefixes of the trainable modules (adapter psi, heads eta and phi).
 TRAINABLE_PREFIXES = ("adapter.", "image_head.", "holistic_head.")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded as asked; the message lists what is wrong."""
-
-
-def read_torch_file(path: str | Path, what: str = "checkpoint") -> dict:
-    """``torch.load(weights_only=True)`` of a file that must hold a dictionary.
-
-    Pickled Python objects are never unpickled: that could run code.
-
-    Args:
-        path: the file.
-        what: what the file should be, for the messages (``"checkpoint"``).
-
-    Returns:
-        The dictionary, its tensors on the CPU.
-
-    Raises:
-        CheckpointError: the file is missing, not a regular file, empty, truncated, not a
-            torch file, holds pickled Python objects, or holds something other than a
-            dictionary; the one-line message names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}" if not path.exists() else
-                              f"{what} {path} is not a regular file")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"{path} is not a readable {what}: {_load_failure(path, error)}. Only "
-                              "files holding tensors and plain containers are accepted (torch.load "
-                              "weights_only=True)") from error
-    if not isinstance(data, Mapping):
-        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a {what} dictionary")
-    return dict(data)
-
-
-def _load_failure(path: Path, error: Exception) -> str:
-    """Why torch.load failed, in a few words.
-
-    torch's own text advises weights_only=False, which would execute whatever the file holds.
-    """
-    if path.stat().st_size == 0:
-        return "the file is empty"
-    text = str(error)
-    found = re.search(r"GLOBAL (\S+)", text)
-    if found:
-        return f"it holds pickled Python objects ({found.group(1)}), refused unread"
-    with path.open("rb") as fh:
-        head = fh.read(2)
-    if head[:1] == b"\x80":  # a raw pickle (protocol 2+) that is not tensors and plain containers
-        return "it holds pickled Python objects, refused unread"
-    if head == b"PK" or isinstance(error, EOFError):  # a torch zip archive, cut or damaged
-        return "the file is truncated or damaged"
-    return f"not a torch file ({type(error).__name__})"
-
-
-def _key_list(keys, limit: int = 20) -> str:
-    keys = sorted(str(k) for k in keys)
-    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
 
 
 def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -> Path:
@@ -128,7 +69,8 @@ def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -
 
 
 _CONFIG_TYPES = {"profile": (str,), "model_name": (str,), "pretrained": (str, type(None)),
-                 "taps": (list, tuple, type(None)), "backbone_seed": (int,), "head_seed": (int,)}
+                 "taps": (list, tuple, type(None)), "backbone_seed": (int,), "head_seed": (int,),
+                 "model_cfg": (dict, type(None))}
 
 
 def config_from_dict(raw) -> InCTRLConfig:
@@ -164,35 +106,6 @@ def config_from_dict(raw) -> InCTRLConfig:
     return InCTRLConfig(**{**raw, "taps": tuple(taps) if taps is not None else None})
 
 
-def check_weights(state, what: str) -> dict[str, torch.Tensor]:
-    """``state`` as a dict of tensors, refusing other values and NaN or infinite weights.
-
-    NaN or infinite weights would load silently and give NaN scores.
-
-    Args:
-        state: a state dict from a checkpoint.
-        what: what it holds, for the messages (``"trainable weights"``).
-
-    Returns:
-        ``state`` as a plain dict.
-
-    Raises:
-        CheckpointError: not a dictionary, a value that is not a tensor, or a floating-point
-            tensor with NaN or infinite values.
-    """
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"its {what} are a {type(state).__name__}, not a dictionary of tensors")
-    state = dict(state)
-    odd = sorted(f"{k} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, torch.Tensor))
-    if odd:
-        raise CheckpointError(f"its {what} hold values that are not tensors: {_key_list(odd)}")
-    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
-    if broken:
-        raise CheckpointError(f"its {what} hold NaN or infinite values in {_key_list(broken)} (training "
-                              "diverged or the file is damaged); use an earlier checkpoint")
-    return state
-
-
 def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
     if data.get("version") != VERSION:
         raise CheckpointError(f"unsupported inctrl checkpoint version {data.get('version')!r}")
@@ -210,7 +123,7 @@ def _load_own(data: dict, device, weights: str | None = None) -> InCTRL:
         if not data.get("backbone"):
             raise CheckpointError("checkpoint says its backbone is embedded but holds none")
         model = _build(InCTRLConfig(**{**raw, "pretrained": None}))
-        _load_exact(model.backbone.clip, check_weights(data["backbone"], "backbone weights"), "backbone")
+        load_exact(model.backbone.clip, check_weights(data["backbone"], "backbone weights"), "backbone")
         model.config = config
     else:
         # A local copy of the training weights (argument, else INCTRL_CLIP_WEIGHTS for the paper
@@ -258,33 +171,12 @@ def load_trainable(model: InCTRL, state: Mapping[str, torch.Tensor]) -> None:
         CheckpointError: missing, unexpected or mis-shaped keys (all listed together), values
             that are not tensors, or NaN or infinite weights.
     """
-    _load_exact(model, check_weights(state, "trainable weights"), "trainable weights",
+    load_exact(model, check_weights(state, "trainable weights"), "trainable weights",
                 only_prefixes=TRAINABLE_PREFIXES)
 
 
-def _load_exact(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str,
-                only_prefixes: tuple[str, ...] = (), optional: set[str] = frozenset()) -> None:
-    """load_state_dict that reports missing, unexpected and mis-shaped keys together."""
-    expected = {k: v for k, v in module.state_dict().items()
-                if not only_prefixes or k.startswith(only_prefixes)}
-    missing = set(expected) - set(state) - set(optional)
-    unexpected = set(state) - set(expected)
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
-             for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape)]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_key_list(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_key_list(unexpected)}")
-    if wrong:
-        problems.append(f"wrong shapes: {_key_list(wrong)}")
-    if problems:
-        raise CheckpointError(f"cannot load {what}: " + "; ".join(problems))
-    module.load_state_dict({**{k: v for k, v in expected.items() if k in optional}, **state},
-                           strict=not only_prefixes)
-
-
-def load_checkpoint(path: str | Path, device="auto", weights: str | None = None) -> InCTRL:
+def load_checkpoint(path: str | Path, device="auto", weights: str | None = None,
+                    model_config: str | Path | Mapping | None = None) -> InCTRL:
     """Load an inctrl checkpoint or an official InCTRL checkpoint, whichever ``path`` holds.
 
     The backbone of an inctrl checkpoint is rebuilt from its config and checked against the
@@ -297,6 +189,8 @@ def load_checkpoint(path: str | Path, device="auto", weights: str | None = None)
             on (it records their open_clip tag or path), to load it without a download or
             after the file moved; checked against the stored backbone fingerprint. Official
             checkpoints carry their CLIP weights and ignore it.
+        model_config: for an official checkpoint whose ViT no open_clip model has, its
+            open_clip model config (dict or JSON file; see :func:`inctrl.official.import_official`).
 
     Returns:
         The model, in eval mode.
@@ -306,24 +200,24 @@ def load_checkpoint(path: str | Path, device="auto", weights: str | None = None)
             message starts with the path and says what is wrong).
         WeightsUnavailableError: the CLIP weights the checkpoint names cannot be found.
     """
-    # imported here: inctrl.official builds on this module (CheckpointError, _load_exact)
-    from .official import import_official
-
     data = read_torch_file(path)
     device = resolve_device(device)
     try:
         if data.get("format") == FORMAT:
             return _load_own(data, device, weights)
         if "model_state" in data or "adapter.fc.0.weight" in data:
-            return import_official(data, device=device)
+            if model_config is None:
+                model_config = official_config_beside(Path(path))
+            return import_official(data, device=device, model_config=model_config)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from error
     raise CheckpointError(f"{path} is neither an inctrl checkpoint nor an official InCTRL checkpoint "
-                          f"(top-level keys: {_key_list(data)})")
+                          f"(top-level keys: {key_list(data)})")
 
 
 def load(source: str | Path = "tiny", *, device="auto", weights: str | None = None,
-         pretrained: bool = True, head_seed: int = 0) -> InCTRL:
+         pretrained: bool = True, head_seed: int = 0,
+         model_config: str | Path | Mapping | None = None) -> InCTRL:
     """Build or load an InCTRL model.
 
     Args:
@@ -337,6 +231,9 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
         pretrained: for a profile, False builds its architecture with random weights (for
             ``"paper"``: the paper architecture, no download).
         head_seed: for a profile, the seed of the initial adapter and head weights.
+        model_config: for an official checkpoint of a ViT that no open_clip model has, its
+            open_clip model config (a dict, or a JSON file with ``vision_cfg`` and ``text_cfg``);
+            an ``open_clip_config.json`` or ``<stem>.json`` beside the file is read otherwise.
 
     Returns:
         The model, in eval mode.
@@ -346,10 +243,13 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
         CheckpointError: as :func:`load_checkpoint`.
     """
     if str(source) in PROFILES:
+        if model_config is not None:
+            raise ValueError("model_config applies to an official checkpoint file, not to a profile; "
+                             "drop it, or pass the checkpoint's path")
         config = InCTRLConfig.from_profile(str(source), pretrained=weights or pretrained,
                                            head_seed=head_seed)
         return InCTRL(config).to(resolve_device(device)).eval()
     if not Path(source).exists():
         raise ValueError(f"{source!r} is neither a profile ({', '.join(PROFILES)}) nor an existing "
                          "checkpoint file")
-    return load_checkpoint(source, device=device, weights=weights)
+    return load_checkpoint(source, device=device, weights=weights, model_config=model_config)

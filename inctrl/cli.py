@@ -3,10 +3,12 @@
 Every failure the user can cause (bad argument, missing folder, corrupt image, K larger
 than the images available, unreadable checkpoint, unusable output path) ends with one line
 ``inctrl: error: ...`` on stderr naming the file or option and the fix, and exit status 1
-(2 for a malformed command line, 130 for Ctrl-C); ``--debug`` shows the traceback instead.
-Options and paths are checked before any work starts. Outputs are written atomically
-(:mod:`inctrl.atomic`: a symlink is written through, a folder or FIFO is refused, new files
-get the user's umask), and never inside the input folders.
+(2 for a malformed command line, 130 for Ctrl-C, also while torch is still loading);
+``--debug`` shows the traceback instead. Options and paths are checked before any work
+starts. Outputs are written atomically (:mod:`inctrl.atomic`: a folder or FIFO is refused,
+new files get the user's umask), and never inside the input folders. An existing result
+file is replaced only with ``--overwrite``, and a symlink there is then replaced itself,
+never written through.
 
 The argument parser is in :mod:`inctrl.cli_parser`, the checks of options and paths in
 :mod:`inctrl.cli_checks`; the commands and :func:`main` are here.
@@ -27,6 +29,7 @@ from .cli_checks import (
     _check_device,
     _check_out_file,
     _check_out_folder,
+    _check_results_folder,
     _expand,
     _no_duplicates,
     _refuse_inside,
@@ -45,13 +48,14 @@ EXIT_INTERRUPTED = 130
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
-    from .backbone import WeightsUnavailableError
-    from .checkpoint import CheckpointError
-    from .data.images import ImageLoadError
-
     # OSError: missing, unreadable or unwritable files, a full disk ...
-    return (CLIError, ValueError, OSError, CheckpointError, ImageLoadError, WeightsUnavailableError,
-            ImportError, KeyError)
+    types = [CLIError, ValueError, OSError, ImportError, KeyError]
+    # a module not imported yet cannot have raised its error; importing it here could fail too
+    for module, name in (("inctrl.backbone", "WeightsUnavailableError"),
+                         ("inctrl.checkpoint", "CheckpointError"), ("inctrl.data.images", "ImageLoadError")):
+        if module in sys.modules:
+            types.append(getattr(sys.modules[module], name))
+    return tuple(types)
 
 
 def _message(error: BaseException) -> str:
@@ -136,12 +140,13 @@ def cmd_pretrain(args) -> None:
     Args:
         args: the parsed command line (``--out``, ``--steps``, ``--export`` ...).
     """
-    from .pretrain import PretrainConfig, export_weights, pretrain
+    from .pretrain import RECIPES, export_weights, pretrain
 
-    config = PretrainConfig(steps=args.steps, high_res_steps=args.high_res_steps, low_res=args.low_res,
-                            groups=args.groups, objectives=tuple(args.objectives), seed=args.seed)
+    given = {"steps": args.steps, "high_res_steps": args.high_res_steps, "low_res": args.low_res,
+             "groups": args.groups, "objectives": args.objectives and tuple(args.objectives)}
+    config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
-                    threads=args.threads)
+                    threads=args.threads, until=args.until)
     print(f"pretrained {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
     if args.export:
         digest = export_weights(last, args.export)
@@ -160,15 +165,18 @@ def cmd_eval(args) -> None:
     from . import load
     from .data.fewshot import PromptSet
     from .data.layout import CanonicalDataset
-    from .evaluate import evaluate, require_test_images
+    from .evaluate import RESULT_FILES, evaluate, require_test_images
 
     _at_least_one("--shots", *args.shots)
+    if args.object_name is not None and not args.object_name.strip():
+        raise CLIError("--object-name must be the object the text prior reads, e.g. 'solar cell'; leave it "
+                       "out to use the dataset's own category names")
     if args.checkpoint and len(args.checkpoint) not in (1, len(args.shots)):
         raise CLIError(f"give one checkpoint, or one per --shots value ({len(args.shots)}), "
                        f"not {len(args.checkpoint)}")
     _check_checkpoints(args.checkpoint)
     _refuse_inside([args.out], [args.data])
-    _check_out_folder(args.out, "--out")
+    _check_results_folder(args.out, "--out", [*RESULT_FILES.values(), "prompts"], args.overwrite)
     weights = _weights_kwargs(args)
     _check_device(args.device)
     dataset = CanonicalDataset(args.data, name=args.name)  # the data, before any model is built
@@ -185,7 +193,8 @@ def cmd_eval(args) -> None:
     else:
         models = {k: load(c, device=args.device, **weights) for k, c in zip(args.shots, args.checkpoint)}
     result = evaluate(models, args.data, shots=args.shots, seeds=args.seeds, out_dir=args.out,
-                      name=args.name, pixel=not args.no_pixel, progress=not args.quiet)
+                      name=args.name, pixel=not args.no_pixel, progress=not args.quiet,
+                      object_name=args.object_name)
     print(result.markdown())
     print(f"results written to {args.out}")
 
@@ -205,7 +214,7 @@ def cmd_detect(args) -> None:
     from .threshold import apply_threshold, normal_threshold
 
     _refuse_inside([args.out, args.heatmaps], list(args.normal) + list(args.query))
-    _check_out_file(args.out, "--out")
+    _check_out_file(args.out, "--out", args.overwrite)
     if args.heatmaps:
         _check_out_folder(args.heatmaps, "--heatmaps")
     _check_checkpoints([args.checkpoint] if args.checkpoint else [])
@@ -217,20 +226,27 @@ def cmd_detect(args) -> None:
     if not 0 <= args.percentile <= 100:  # also refuses NaN
         raise CLIError(f"--percentile must be between 0 and 100, got {args.percentile}")
     _check_device(args.device)
-    normals, queries = _expand(args.normal), _expand(args.query)
+    (normals, skipped), (queries, _) = _expand(args.normal, "--normal"), _expand(args.query, "--query")
     if not normals:
         raise CLIError("--normal holds no image")
     if not queries:
         raise CLIError("--query holds no image")
     _no_duplicates(normals, "--normal")
+    heat_targets = _heatmap_paths(queries, Path(args.heatmaps)) if args.heatmaps else None
+    taken = [p for p in heat_targets or () if p.exists() or p.is_symlink()]
+    if taken and not args.overwrite:
+        raise CLIError(f"--heatmaps {args.heatmaps} already holds {taken[0].name}"
+                       f"{f' and {len(taken) - 1} more heatmaps' if len(taken) > 1 else ''}; pass "
+                       "--overwrite to replace them, or choose another folder")
     n = len(normals)
     k = args.shots if args.shots is not None else (max(1, min(8, n // 2)) if auto else n)
     if k < 1:
         raise CLIError(f"--shots must be at least 1, got {k}")
     if k > n or (auto and k >= n):
         need = "more than" if auto else "at least"
+        lost = f" ({skipped} unreadable entries skipped, see the warning above)" if skipped else ""
         raise CLIError(f"--shots {k} needs {need} {k} normal images (held-out ones for --threshold auto); "
-                       f"--normal has {n}")
+                       f"--normal has {n}{lost}")
     order = np.random.default_rng(args.seed).permutation(n)
     prompts = [normals[i] for i in sorted(order[:k])]
     held_out = [normals[i] for i in sorted(order[k:])]
@@ -246,11 +262,11 @@ def cmd_detect(args) -> None:
         raise CLIError(f"{len(broken)} of {len(queries)} scores are NaN or infinite (first: {broken[0]}); "
                        "nothing was written. The model's weights or these images are broken")
     rows = []
-    heat_paths = _write_heatmaps(model, queries, out, Path(args.heatmaps)) if args.heatmaps else None
+    heat_paths = _write_heatmaps(model, queries, out, heat_targets) if heat_targets else None
     decisions = apply_threshold(scores["score"], threshold) if threshold is not None else None
     for i, path in enumerate(queries):
         row = {"path": str(path), **{name: values[i] for name, values in scores.items()},
-               "holistic_score": float(out.holistic_score[i])}
+               "holistic_score": float(out.holistic_score[i]), "object_name": bank.name}
         if decisions is not None:
             row["threshold"], row["anomalous"] = threshold, int(decisions[i])
         if heat_paths is not None:
@@ -269,10 +285,22 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue(), follow_symlinks=False)  # an existing link is replaced, not followed
 
 
-def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
+def _heatmap_paths(queries, folder: Path) -> list[Path]:
+    """The PNG of each query's heatmap in ``folder``: ``<stem>_heatmap.png``, a repeated stem
+    with the query's index appended."""
+    paths, used = [], set()
+    for i, query in enumerate(queries):
+        name = Path(query).stem
+        name = name if name not in used else f"{name}_{i}"
+        used.add(name)
+        paths.append(folder / f"{name}_heatmap.png")
+    return paths
+
+
+def _write_heatmaps(model, queries, out, targets: list[Path]) -> list[Path]:
     """Write one PNG heatmap overlay per query, in the model's frame.
 
     Each image is brought into the frame the model saw (:func:`inctrl.frame.model_frame`)
@@ -284,10 +312,10 @@ def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
         model: the InCTRL model that scored the queries.
         queries: the query image paths, in the order of ``out``.
         out: the model's InCTRLOutput for ``queries``.
-        folder: where the PNGs go (created); a repeated file stem gets its index appended.
+        targets: the PNG of each query (:func:`_heatmap_paths`); a symlink there is replaced.
 
     Returns:
-        The paths of the PNGs, one per query, in order.
+        ``targets``.
     """
     from PIL import Image
 
@@ -299,18 +327,11 @@ def _write_heatmaps(model, queries, out, folder: Path) -> list[Path]:
     frame = model_frame(size)
     maps = out.anomaly_map(size).numpy()
     scale = max(float(maps.max()), 1e-8)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, used = [], set()
-    for i, query in enumerate(queries):
+    for i, (query, target) in enumerate(zip(queries, targets)):
         blend = overlay_heatmap(frame(load_image(query)), maps[i], vmin=0.0, vmax=scale, alpha=0.5)
-        name = Path(query).stem
-        name = name if name not in used else f"{name}_{i}"
-        used.add(name)
-        target = folder / f"{name}_heatmap.png"
-        with atomic_path(target) as tmp:
+        with atomic_path(target, follow_symlinks=False) as tmp:
             Image.fromarray(blend).save(tmp, format="PNG")
-        paths.append(target)
-    return paths
+    return targets
 
 
 COMMANDS = {"prepare": cmd_prepare, "pretrain": cmd_pretrain, "train": cmd_train, "eval": cmd_eval,
@@ -328,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         itself exits with 2 on a malformed command line).
     """
     args = build_parser().parse_args(argv)
-    try:
+    try:  # the commands import torch & co. here, inside the guard: Ctrl-C while they load is caught
         COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if args.debug:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -36,8 +37,13 @@ def _weights_kwargs(args) -> dict:
             "weights": str(Path(weights).expanduser()) if weights else None}
 
 
+def _real(path) -> Path:
+    """``path`` with every symlink followed; unlike ``Path.resolve`` it never raises (loops)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
 def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
+    path, folder = _real(path), _real(folder)
     return path == folder or folder in path.parents
 
 
@@ -52,21 +58,34 @@ def _refuse_inside(outputs, inputs) -> None:
                 raise CLIError(f"refusing to write {out} inside the input folder {folder}")
 
 
-def _expand(items) -> list[Path]:
-    from .data.images import list_images
+def _expand(items, option: str) -> tuple[list[Path], int]:
+    """The images of ``option``'s files and folders, and how many folder entries were skipped.
 
-    paths = []
+    Entries of a folder named like images that are no readable files (dangling symlinks,
+    symlink loops, folders named ``*.png``) are skipped with one warning line on stderr.
+    """
+    from .data.images import list_images, unreadable_reason
+
+    paths, skipped_count = [], 0
     for item in items:
         path = Path(item)
         if path.is_dir():
-            paths.extend(list_images(path))
+            skipped: list = []
+            paths.extend(list_images(path, skipped=skipped))
+            if skipped:
+                skipped_count += len(skipped)
+                listed = ", ".join(f"{p.name} ({why})" for p, why in skipped[:5])
+                print(f"inctrl: warning: {option}: skipped {len(skipped)} entries of {path} that are no "
+                      f"readable image files: {listed}{' ...' if len(skipped) > 5 else ''}", file=sys.stderr)
         elif path.is_file():
             paths.append(path)
+        elif path.is_symlink():
+            raise CLIError(f"{option} {path} is {unreadable_reason(path)}; give an image file or a folder")
         elif path.exists():  # a FIFO or a device: reading it would block or never end
             raise CLIError(f"{path} is neither an image file nor a folder")
         else:
             raise FileNotFoundError(f"no such image or folder: {path}")
-    return paths
+    return paths, skipped_count
 
 
 def _no_duplicates(paths: list[Path], option: str) -> None:
@@ -77,9 +96,9 @@ def _no_duplicates(paths: list[Path], option: str) -> None:
     """
     seen = set()
     for path in paths:
-        if path.resolve() in seen:
+        if _real(path) in seen:
             raise CLIError(f"{option} lists {path} twice; give each image once")
-        seen.add(path.resolve())
+        seen.add(_real(path))
 
 
 def _at_least_one(option: str, *values) -> None:
@@ -97,19 +116,41 @@ def _check_device(device: str) -> None:
         raise CLIError(f"--device: {error}") from None
 
 
-def _check_out_file(value: str, option: str) -> None:
-    """Refuse an output file that cannot be written.
+def _check_out_file(value: str, option: str, overwrite: bool) -> None:
+    """Refuse an output file that cannot or should not be written.
 
-    A folder, a FIFO or a read-only file is refused, a symlink is written through to its
-    target, and the folder it goes in must be creatable and writable.
+    A folder, a FIFO or a read-only file is refused; an existing file or a symlink only with
+    ``overwrite`` (the CLI then replaces the link itself, never its target). The folder the
+    file goes in must be creatable and writable.
     """
     from .atomic import output_target
 
+    path = Path(value).expanduser()
+    if path.is_symlink():
+        if not overwrite:
+            raise CLIError(f"{option} {value} is a symlink (to {os.readlink(path)}); pass --overwrite to "
+                           "replace the link itself (its target is left alone), or give another path")
+        _check_writable(path.parent, option, value)
+        return
     try:
-        target = output_target(Path(value).expanduser())
+        target = output_target(path)
     except (ValueError, PermissionError) as error:
         raise CLIError(f"{option} {error}") from None
+    if target.exists() and not overwrite:
+        raise CLIError(f"{option} {value} already exists; pass --overwrite to replace it, or give another "
+                       "path")
     _check_writable(target.parent, option, value)
+
+
+def _check_results_folder(value: str, option: str, names, overwrite: bool) -> None:
+    """An output folder (as :func:`_check_out_folder`) that holds none of ``names`` unless ``overwrite``."""
+    _check_out_folder(value, option)
+    folder = Path(value).expanduser()
+    held = [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
+    if held and not overwrite:
+        listed = ", ".join(held[:4]) + (" ..." if len(held) > 4 else "")
+        raise CLIError(f"{option} {value} already holds results ({listed}); pass --overwrite to replace "
+                       "them, or choose another folder")
 
 
 def _check_out_folder(value: str, option: str) -> None:

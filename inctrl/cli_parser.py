@@ -26,6 +26,7 @@ PRETRAIN_EPILOG = """examples:
   inctrl pretrain --out runs/mini --resume            # continue after an interruption
   inctrl pretrain --out runs/mini --device cuda --export mini.pt
   inctrl pretrain --out runs/clip-only --objectives clip --steps 500 --high-res-steps 0
+  inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # the v2 recipe
 
 --export writes the fp16 CLIP weights; use them with inctrl.load("mini", weights="mini.pt")
 or --profile mini --weights mini.pt.
@@ -36,6 +37,12 @@ EVAL_EPILOG = """examples:
               --data data/elpv --shots 2 4 8 --seeds 0 1 2 --out results/elpv
   inctrl eval --profile paper --weights ~/clip/open_clip_pytorch_model.bin \\
               --data data/elpv --shots 2 --out results/elpv_untrained
+  inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv_named \\
+              --object-name "solar cell"     # the text prior reads "solar cell", not "elpv"
+
+The text prior reads each category's own name (folder name, "_" read as a space) unless
+--object-name gives one; eval.json and the CSV rows record the name used. An --out that
+already holds results is refused unless --overwrite is given.
 """
 DETECT_EPILOG = """examples:
   inctrl detect --checkpoint runs/k4/last.pt --normal good/ --query new/ --name screw \\
@@ -46,6 +53,10 @@ DETECT_EPILOG = """examples:
 --threshold auto: K prompts are drawn from the normal images (--shots, --seed) and the
 threshold is the --percentile (default 99th) percentile of the scores of the remaining
 (held-out) normal images. A query is anomalous iff score >= threshold.
+
+--name (or --object-name) is the object the text prior reads; the CSV records it. An existing
+--out (or heatmap) is refused unless --overwrite is given, which replaces a symlink itself,
+never the file it points to.
 """
 
 
@@ -110,11 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain the mini CLIP backbone on the procedural world",
                        epilog=PRETRAIN_EPILOG, formatter_class=fmt)
     p.add_argument("--out", required=True, help="run folder: last.pt (resumable), log.csv")
-    p.add_argument("--steps", type=int, default=2600, help="all steps (default 2600)")
-    p.add_argument("--high-res-steps", type=int, default=300, help="last steps at 240 px (default 300)")
-    p.add_argument("--objectives", nargs="+", default=["clip", "patch"], choices=["clip", "patch"])
-    p.add_argument("--low-res", type=int, default=128, help="image side of the low-resolution steps")
-    p.add_argument("--groups", type=int, default=32, help="(prompt, query) pairs per low-resolution batch")
+    p.add_argument("--recipe", choices=["v1", "v2", "v2-image", "v2-texture"], default="v1",
+                   help="named recipe (default v1, the shipped weights); the options below override it")
+    p.add_argument("--steps", type=int, help="all steps (v1: 2600)")
+    p.add_argument("--until", type=int, help="stop after this many steps of the --steps schedule")
+    p.add_argument("--high-res-steps", type=int, help="last steps at 240 px (v1: 300)")
+    p.add_argument("--objectives", nargs="+", choices=["clip", "patch", "image", "pixel"],
+                   help="v1: clip patch")
+    p.add_argument("--low-res", type=int, help="image side of the low-resolution steps (v1: 128)")
+    p.add_argument("--groups", type=int, help="(prompts, query) groups per low-resolution batch (v1: 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
@@ -130,9 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_weights_options(p)
     p.add_argument("--data", required=True, help="canonical dataset root")
     p.add_argument("--name", help="dataset name (default: folder name)")
+    p.add_argument("--object-name", metavar="NAME", help="the object name the text prior reads for every "
+                   "category, e.g. 'solar cell' (default: each category's own name)")
     p.add_argument("--shots", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="prompt-draw seeds")
     p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-pixel", action="store_true", help="skip pixel AUROC")
     p.add_argument("--quiet", action="store_true")
@@ -145,9 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_weights_options(p)
     p.add_argument("--normal", nargs="+", required=True, help="normal images or folders")
     p.add_argument("--query", nargs="+", required=True, help="images or folders to score")
-    p.add_argument("--name", required=True, help="object / category name, e.g. 'metal_nut'")
+    p.add_argument("--name", "--object-name", dest="name", required=True,
+                   help="object / category name the text prior reads, e.g. 'metal_nut' or 'solar cell'")
     p.add_argument("--out", required=True, help="CSV of scores")
     p.add_argument("--heatmaps", help="folder for PNG heatmap overlays")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out or heatmap files "
+                   "(a symlink is replaced itself, its target left alone)")
     p.add_argument("--threshold", help="a number, or 'auto' (from held-out normal images)")
     p.add_argument("--percentile", type=float, default=99.0, help="for --threshold auto")
     p.add_argument("--shots", type=int, help="K prompts drawn from --normal (default: all, or "

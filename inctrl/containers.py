@@ -15,10 +15,6 @@ import torch.nn.functional as F
 
 from .backbone import BackboneSpec, profile_spec
 
-#: The one colormap of anomaly maps: the book's figures and the command line's heatmap PNGs.
-ANOMALY_CMAP = "magma"
-
-
 @dataclass
 class InCTRLConfig:
     """Everything needed to rebuild a model (stored in checkpoints).
@@ -31,6 +27,8 @@ class InCTRLConfig:
         taps: 1-based indices of the tapped blocks; None picks the paper's relative depths.
         backbone_seed: the seed of a randomly initialised backbone.
         head_seed: the seed of the initial adapter and head weights.
+        model_cfg: the open_clip model config of an architecture that is not registered with
+            open_clip (an imported official checkpoint of another geometry); None otherwise.
     """
 
     profile: str = "tiny"
@@ -39,6 +37,7 @@ class InCTRLConfig:
     taps: tuple[int, ...] | None = None
     backbone_seed: int = 0
     head_seed: int = 0
+    model_cfg: dict | None = None
 
     @classmethod
     def from_profile(cls, profile: str, pretrained: str | None | bool = True,
@@ -64,7 +63,7 @@ class InCTRLConfig:
     def backbone_spec(self) -> BackboneSpec:
         """The :class:`~inctrl.backbone.BackboneSpec` this configuration builds."""
         taps = tuple(self.taps) if self.taps is not None else None
-        return BackboneSpec(self.model_name, self.pretrained, taps, self.backbone_seed)
+        return BackboneSpec(self.model_name, self.pretrained, taps, self.backbone_seed, self.model_cfg)
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (what checkpoints store)."""

@@ -22,6 +22,7 @@ reused for every K and draw.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,39 +37,18 @@ from . import atomic
 from .data.fewshot import PromptSet
 from .data.images import load_mask
 from .data.layout import CanonicalDataset
+from .eval_tables import COMPONENTS, markdown_tables
+from .eval_tables import PAPER_AUROC as PAPER_AUROC  # re-exported: their old home
+from .eval_tables import PAPER_LABEL as PAPER_LABEL
+from .eval_tables import component_table as component_table
+from .eval_tables import paper_key as paper_key
 from .features import CachedFeatures, encode_paths
 from .frame import InterpolationMode, model_frame
+from .inputs import check_name
 
-# Published InCTRL image AUROC, mean ± std over prompt draws (Zhu & Pang, "Toward Generalist
-# Anomaly Detection via In-context Residual Learning with Few-shot Sample Prompts", CVPR 2024,
-# Table 1; ViT-B-16-plus-240 / laion400m_e32; trained on MVTec AD, MVTec AD column trained on
-# VisA). The paper's other datasets are left out on purpose: their values were not
-# transcribed, and an empty cell is better than a guess.
-PAPER_AUROC: dict[str, dict[int, tuple[float, float]]] = {
-    "elpv": {2: (0.839, 0.003), 4: (0.846, 0.011), 8: (0.872, 0.013)},
-    "aitex": {2: (0.761, 0.029), 4: (0.790, 0.018), 8: (0.806, 0.036)},
-    "visa": {2: (0.858, 0.022), 4: (0.877, 0.019), 8: (0.887, 0.021)},
-    "mvtec": {2: (0.940, 0.015), 4: (0.945, 0.018), 8: (0.953, 0.013)},
-}
-PAPER_LABEL = {"paper": "paper (published)",
-               "other": "paper (ViT-B-16+, real CLIP) — not comparable"}
-
-#: Reported score name -> InCTRLOutput attribute.
-COMPONENTS = {"full": "score", "s_p": "patch_score", "s_i": "image_score", "s_a": "text_score"}
-
-
-def paper_key(dataset_name: str) -> str | None:
-    """The :data:`PAPER_AUROC` key of a dataset name (``"MVTec_AD"`` -> ``"mvtec"``).
-
-    Args:
-        dataset_name: a dataset name; case, ``_``, ``-`` and spaces are ignored.
-
-    Returns:
-        The key, or None when the paper's table has no such dataset.
-    """
-    key = dataset_name.lower().replace("_", "").replace("-", "").replace(" ", "")
-    key = {"mvtecad": "mvtec"}.get(key, key)
-    return key if key in PAPER_AUROC else None
+#: The files :func:`evaluate` writes into ``out_dir`` (besides the prompt sets in ``prompts/``).
+RESULT_FILES = {"draws": "eval_draws.csv", "categories": "eval_categories.csv",
+                "summary": "eval_summary.csv", "json": "eval.json", "markdown": "eval_table.md"}
 
 
 def image_metrics(labels, scores) -> dict[str, float]:
@@ -169,6 +149,8 @@ def aggregate(draws: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     cat_rows, sum_rows = [], []
     for (ds, cat, k), g in draws.groupby(["dataset", "category", "k"], sort=True):
         row = {"dataset": ds, "category": cat, "k": k, "draws": len(g)}
+        if "object_name" in g:  # the name the text prior read (one per category)
+            row["object_name"] = ", ".join(dict.fromkeys(g["object_name"]))
         for c in cols:
             row[c], row[c + "_std"] = mean_std(g[c]) if g[c].notna().all() else (np.nan, np.nan)
         cat_rows.append(row)
@@ -179,71 +161,6 @@ def aggregate(draws: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             row[c], row[c + "_std"] = mean_std(per_seed[c]) if per_seed[c].notna().all() else (np.nan, np.nan)
         sum_rows.append(row)
     return pd.DataFrame(cat_rows), pd.DataFrame(sum_rows)
-
-
-def component_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The full score beside each of its parts, for the T/P/I ablation.
-
-    Args:
-        summary: one row per K, as :attr:`EvalResult.summary`.
-
-    Returns:
-        One row per (k, score) with ``auroc``, ``auroc_std``, ``auprc``, ``auprc_std``.
-    """
-    rows = []
-    for _, row in summary.iterrows():
-        for comp in COMPONENTS:
-            rows.append({"k": int(row["k"]), "score": comp,
-                         "auroc": row[f"auroc_{comp}"], "auroc_std": row[f"auroc_{comp}_std"],
-                         "auprc": row[f"auprc_{comp}"], "auprc_std": row[f"auprc_{comp}_std"]})
-    return pd.DataFrame(rows)
-
-
-def _pm(mean: float, std: float) -> str:
-    return "–" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
-
-
-def markdown_tables(summary: pd.DataFrame, profile: str = "tiny") -> str:
-    """Markdown tables in the paper's layout.
-
-    First rows K, columns datasets (image AUROC mean ± std of the full score) with the
-    published numbers beside (labelled), then the component ablation per dataset.
-
-    Args:
-        summary: one row per (dataset, k), as :attr:`EvalResult.summary`.
-        profile: the profile label; the published numbers are called comparable only for
-            ``"paper"``.
-
-    Returns:
-        The Markdown text, ending with a newline.
-    """
-    datasets = list(dict.fromkeys(summary["dataset"]))
-    label = PAPER_LABEL["paper" if profile == "paper" else "other"]
-    head = ["K"]
-    for ds in datasets:
-        head.append(f"{ds} ({profile})")
-        if paper_key(ds):
-            head.append(f"{ds} {label}")
-    lines = [f"Image AUROC, mean ± std over prompt draws; profile: {profile}.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for k in sorted(summary["k"].unique()):
-        cells = [str(k)]
-        for ds in datasets:
-            row = summary[(summary["dataset"] == ds) & (summary["k"] == k)]
-            cells.append(_pm(row["auroc_full"].iloc[0], row["auroc_full_std"].iloc[0]) if len(row) else "–")
-            if paper_key(ds):
-                paper = PAPER_AUROC[paper_key(ds)].get(int(k))
-                cells.append(_pm(*paper) if paper else "–")
-        lines.append("| " + " | ".join(cells) + " |")
-    for ds in datasets:
-        lines += ["", f"Score components on {ds} ({profile}; same backbone and prompts), "
-                  "image AUROC / AUPRC:", "",
-                  "| K | " + " | ".join(COMPONENTS) + " |", "|---|" + "---|" * len(COMPONENTS)]
-        for _, row in summary[summary["dataset"] == ds].sort_values("k").iterrows():
-            cells = [f"{_pm(row[f'auroc_{c}'], row[f'auroc_{c}_std'])} / "
-                     f"{_pm(row[f'auprc_{c}'], row[f'auprc_{c}_std'])}" for c in COMPONENTS]
-            lines.append(f"| {row['k']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def _pixel_auroc(out, samples, size: int) -> float:
@@ -257,13 +174,17 @@ def _pixel_auroc(out, samples, size: int) -> float:
 
 
 def require_test_images(dataset) -> None:
-    """Refuse a category without test images (there is nothing to score).
+    """Refuse a category whose test split cannot give an AUROC.
+
+    AUROC needs normal and anomalous test images, in every category: a dataset's figure is
+    the mean over its categories, so one category without both classes leaves it undefined.
 
     Args:
         dataset: a :class:`~inctrl.data.layout.CanonicalDataset`.
 
     Raises:
-        ValueError: a category has no test image; the message names its folder.
+        ValueError: a category has no test image, or only one of the two classes; the
+            message names the categories and the folder to fill.
     """
     empty = [c for c in dataset.categories if not dataset.test_samples(c)]
     if empty:
@@ -271,12 +192,22 @@ def require_test_images(dataset) -> None:
         raise ValueError(f"category {empty[0]!r} of {dataset.root} has no test images (expected "
                          f"{where}/good/ and {where}/<defect>/); evaluation scores the test split, "
                          "so add them or evaluate another dataset")
+    for label, missing, folder in ((1, "anomalous", "<defect>"), (0, "normal", "good")):
+        lacking = [c for c in dataset.categories if all(s.label != label for s in dataset.test_samples(c))]
+        if lacking:
+            names = ", ".join(repr(c) for c in lacking)
+            where = Path(dataset.root) / lacking[0] / "test" / folder
+            raise ValueError(f"{'category' if len(lacking) == 1 else 'categories'} {names} of {dataset.root} "
+                             f"{'has' if len(lacking) == 1 else 'have'} no {missing} test images, so no "
+                             f"AUROC can be computed (it needs both classes); add {missing} images under "
+                             f"{where}/ or remove the category")
 
 
 def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequence[int] = (0, 1, 2),
              out_dir=None, *, name: str | None = None, pixel: bool = True, pixel_size: int | None = None,
              batch_size: int = 64, cache_dir=None, amp: bool = False, progress: bool = True,
-             profile: str | None = None, features: CachedFeatures | None = None) -> EvalResult:
+             profile: str | None = None, features: CachedFeatures | None = None,
+             object_name: str | None = None) -> EvalResult:
     """Evaluate on a canonical dataset for each K in ``shots`` and each prompt-draw seed.
 
     With ``out_dir`` the results are written atomically: ``eval_draws.csv``,
@@ -299,15 +230,21 @@ def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequenc
         progress: show progress bars.
         profile: the profile label of the tables; default the model's.
         features: already encoded features of every test and prompt image (skips encoding).
+        object_name: the name the text prior reads for every category (e.g. ``"solar cell"``
+            for ELPV); default each category's own name. The name used is recorded in the
+            ``object_name`` column of the rows.
 
     Returns:
         The EvalResult (with the written paths when ``out_dir`` is given).
 
     Raises:
-        ValueError: a category has no test images, or a K has no model.
+        ValueError: a category has no test images or lacks one class, a K has no model, or
+            ``object_name`` is blank.
     """
     dataset = CanonicalDataset(data_root, name=name)
     require_test_images(dataset)
+    if object_name is not None:
+        check_name(object_name)
     models = dict(models) if isinstance(models, Mapping) else {int(k): models for k in shots}
     missing = [k for k in shots if int(k) not in models]
     if missing:
@@ -330,12 +267,12 @@ def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequenc
                 model, paths, cache_dir=cache_dir, batch_size=batch_size, progress=progress, amp=amp)
         feats = encoded[fp]
         prompts = prompt_set.resolve(dataset.root)
-        bank = model.prompt_bank_from_features(feats.select(prompts), dataset.object_name(cat),
+        bank = model.prompt_bank_from_features(feats.select(prompts), object_name or dataset.object_name(cat),
                                                [str(p) for p in prompts])
         query = feats.select([s.path for s in tests[cat]])
         out = _score_chunks(model, query, bank, batch_size, amp)
         labels = [s.label for s in tests[cat]]
-        row = {"dataset": dataset.name, "category": cat, "k": k, "seed": seed,
+        row = {"dataset": dataset.name, "category": cat, "object_name": bank.name, "k": k, "seed": seed,
                "n_normal": labels.count(0), "n_anomalous": labels.count(1)}
         for comp, attr in COMPONENTS.items():
             m = image_metrics(labels, getattr(out, attr).numpy())
@@ -362,17 +299,16 @@ def _score_chunks(model, feats, bank, batch_size: int, amp: bool):
 
 
 def _write(result: EvalResult, out: Path, prompt_sets) -> dict[str, Path]:
-    paths = {"draws": out / "eval_draws.csv", "categories": out / "eval_categories.csv",
-             "summary": out / "eval_summary.csv", "json": out / "eval.json",
-             "markdown": out / "eval_table.md"}
-    atomic.write_text(paths["draws"], result.draws.to_csv(index=False))
-    atomic.write_text(paths["categories"], result.categories.to_csv(index=False))
-    atomic.write_text(paths["summary"], result.summary.to_csv(index=False))
-    atomic.write_json(paths["json"], {
-        "dataset": result.dataset, "profile": result.profile,
-        "summary": _records(result.summary), "categories": _records(result.categories),
-        "draws": _records(result.draws)})
-    atomic.write_text(paths["markdown"], result.markdown())
+    paths = {key: out / name for key, name in RESULT_FILES.items()}
+    names = result.draws.groupby("category")["object_name"].first() if "object_name" in result.draws else {}
+    texts = {"draws": result.draws.to_csv(index=False), "categories": result.categories.to_csv(index=False),
+             "summary": result.summary.to_csv(index=False), "markdown": result.markdown(),
+             "json": json.dumps({"dataset": result.dataset, "profile": result.profile,
+                                 "object_names": dict(names), "summary": _records(result.summary),
+                                 "categories": _records(result.categories),
+                                 "draws": _records(result.draws)}, indent=2) + "\n"}
+    for key, path in paths.items():  # a symlink left there is replaced, never written through
+        atomic.write_text(path, texts[key], follow_symlinks=False)
     for ps in prompt_sets:
         ps.save(out / "prompts" / f"{ps.dataset}_{ps.category}_k{ps.k}_seed{ps.seed}.json")
     return paths

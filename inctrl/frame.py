@@ -17,6 +17,9 @@ from torchvision import transforms
 
 InterpolationMode = transforms.InterpolationMode
 
+#: The one colormap of anomaly maps: the book's figures and the command line's heatmap PNGs.
+ANOMALY_CMAP = "magma"
+
 
 def model_frame(size: int, interpolation: InterpolationMode = InterpolationMode.BICUBIC
                 ) -> transforms.Compose:
@@ -75,7 +78,7 @@ def overlay_heatmap(image, amap, *, vmin: float | None = None, vmax: float | Non
         vmin: the value drawn with the first colour; default the map's minimum.
         vmax: the value drawn with the last colour; default the map's maximum.
         alpha: the weight of the map's colours (0: the image alone, 1: the map alone).
-        cmap: a Matplotlib colormap name; default :data:`inctrl.containers.ANOMALY_CMAP`.
+        cmap: a Matplotlib colormap name; default :data:`ANOMALY_CMAP`.
 
     Returns:
         [H, W, 3] uint8 RGB: ``(1 - alpha) * image + alpha * cmap(normalised map)``.
@@ -86,8 +89,6 @@ def overlay_heatmap(image, amap, *, vmin: float | None = None, vmax: float | Non
     from matplotlib import colormaps
 
     if cmap is None:
-        from .containers import ANOMALY_CMAP
-
         cmap = ANOMALY_CMAP
     picture = np.asarray(image)
     if picture.dtype == np.uint8:

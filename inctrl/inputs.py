@@ -7,12 +7,29 @@ message, what would otherwise give silently wrong scores.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from .containers import PromptBank
+
+_IMAGE_KINDS = "a path, a folder, a PIL image, a [3, S, S] / [B, 3, S, S] tensor or a list of these"
+
+
+class InputTypeError(TypeError, ValueError):
+    """An argument of the wrong type (an int where images are expected ...).
+
+    A TypeError, and a ValueError like the package's other input errors, so that either
+    ``except`` clause catches it.
+    """
+
+
+def _check_item(item, index: int) -> None:
+    if not isinstance(item, (str, os.PathLike, Image.Image, torch.Tensor)):
+        raise InputTypeError(f"image {index} is a {type(item).__name__}; each image must be a path, a PIL "
+                             "image or a [3, S, S] tensor")
 
 
 def as_image_list(images) -> list:
@@ -24,14 +41,22 @@ def as_image_list(images) -> list:
 
     Returns:
         The images, as given (paths are not opened here).
+
+    Raises:
+        InputTypeError: ``images`` (or one of them) is not an image, e.g. an int.
     """
-    if isinstance(images, (str, Path)) and Path(images).is_dir():
+    if isinstance(images, (str, os.PathLike)) and Path(images).is_dir():
         from .data.images import list_images
 
         return list_images(Path(images))
-    if isinstance(images, (str, Path, Image.Image)):
+    if isinstance(images, (str, os.PathLike, Image.Image)):
         return [images]
-    return list(images)
+    if isinstance(images, (bytes, dict)) or not hasattr(images, "__iter__"):
+        raise InputTypeError(f"images must be {_IMAGE_KINDS}, got {type(images).__name__}")
+    items = list(images)
+    for index, item in enumerate(items):
+        _check_item(item, index)
+    return items
 
 
 def to_pixels(images, transform) -> torch.Tensor:
@@ -47,18 +72,15 @@ def to_pixels(images, transform) -> torch.Tensor:
         [B, 3, S, S] float pixels, normalised as the backbone expects.
 
     Raises:
-        ValueError: no image was given.
+        ValueError: no image was given, pixels of the wrong shape, or pixels holding NaN or
+            infinite values (they would give NaN scores).
+        InputTypeError: ``images`` (or one of them) is not an image, e.g. an int.
     """
     if isinstance(images, torch.Tensor):
-        return images.unsqueeze(0) if images.ndim == 3 else images
-    from .data.images import list_images, load_image
+        return check_pixels(images.unsqueeze(0) if images.ndim == 3 else images)
+    from .data.images import load_image
 
-    if isinstance(images, (str, Path)):
-        path = Path(images)
-        images = list_images(path) if path.is_dir() else [path]
-    elif isinstance(images, Image.Image):
-        images = [images]
-    items = list(images)
+    items = as_image_list(images)
     if not items:
         raise ValueError("no images were given")
     pixels = []
@@ -68,12 +90,39 @@ def to_pixels(images, transform) -> torch.Tensor:
             continue
         image = item.convert("RGB") if isinstance(item, Image.Image) else load_image(item)
         pixels.append(transform(image))
-    return torch.stack(pixels)
+    return check_pixels(torch.stack(pixels))
+
+
+def check_pixels(pixels: torch.Tensor) -> torch.Tensor:
+    """Refuse pixels the model cannot score: not [B, 3, S, S], or NaN / infinite values.
+
+    Args:
+        pixels: preprocessed images.
+
+    Returns:
+        ``pixels``, unchanged.
+
+    Raises:
+        ValueError: the shape is not [B, 3, S, S], or some values are not finite.
+    """
+    if pixels.ndim != 4 or pixels.shape[1] != 3:
+        raise ValueError(f"pixels must be [3, S, S] or [B, 3, S, S] (e.g. model.transform(image)), got "
+                         f"shape {list(pixels.shape)}")
+    if pixels.is_floating_point():
+        bad = ~torch.isfinite(pixels).flatten(1).all(dim=1)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} of {len(pixels)} images hold NaN or infinite pixel values "
+                             f"(first: image {int(bad.nonzero()[0])}); their scores would be NaN, give "
+                             "finite pixels, e.g. model.transform(image)")
+    return pixels
 
 
 def check_name(name) -> None:
     """The category name drives the text prior: None or "" would silently score "None"."""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str):
+        raise InputTypeError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r} "
+                             f"(a {type(name).__name__}, not a string)")
+    if not name.strip():
         raise ValueError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r}")
 
 
@@ -83,8 +132,8 @@ def refuse_duplicates(items) -> None:
         return
     seen: dict[Path, object] = {}
     for item in items:
-        if isinstance(item, (str, Path)):
-            key = Path(item).resolve()
+        if isinstance(item, (str, os.PathLike)):
+            key = Path(os.path.realpath(item))  # never raises, not even on a symlink loop
             if key in seen:
                 raise ValueError(f"prompt image {item} is given twice (also as {seen[key]}); K prompts "
                                  "must be K different images")

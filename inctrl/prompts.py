@@ -2,9 +2,10 @@
 
 A category name is turned into 154 "normal" and 88 "anomalous" sentences: 7 normal and 4
 anomalous state phrases, each placed in 22 photo templates. CIFAR-10 class names (and
-"animal") get one sentence per state instead, as in the official code. A dataset whose name
-is not a word gets a readable object name first (:data:`OBJECT_NAMES`: ``"elpv"`` ->
-``"solar cell"``). The templates and state phrases are the official ones, grammar included
+"animal") get one sentence per state instead, as in the official code. The name is read as
+given, with the official rule only (``_`` becomes a space): a readable name such as
+``"solar cell"`` for ELPV is the caller's explicit choice, never a table inside the core, so a
+score never depends on a name nobody passed in. The templates and state phrases are the official ones, grammar included
 ("a unblemished ..."): the released weights were trained with exactly these sentences.
 """
 
@@ -59,15 +60,12 @@ SEMANTIC_NAMES = frozenset(
 )
 
 
-#: Object names of datasets whose name is not a word, as the text prior should read them.
-OBJECT_NAMES = {"elpv": "solar cell"}
-
-
 def object_name(category: str) -> str:
     """The object word of a category or dataset name, as the text prior reads it.
 
-    Underscores become spaces (``"metal_nut"`` -> ``"metal nut"``); a dataset whose name is
-    not a word gets its object name (``"elpv"`` -> ``"solar cell"``, :data:`OBJECT_NAMES`).
+    The official rule and nothing else: underscores become spaces (``"metal_nut"`` ->
+    ``"metal nut"``, ``"elpv"`` stays ``"elpv"``). Pass a readable name yourself if you
+    want one (``name="solar cell"``).
 
     Args:
         category: a category or dataset name.
@@ -78,10 +76,10 @@ def object_name(category: str) -> str:
     Raises:
         ValueError: the name is empty (or only underscores and spaces).
     """
-    name = str(category).replace("_", " ").strip()
-    if not name:
+    name = str(category).replace("_", " ")
+    if not name.strip():
         raise ValueError("the category name used by the text prior must not be empty")
-    return OBJECT_NAMES.get(name.lower(), name)
+    return name
 
 
 def prompt_ensemble(category: str) -> tuple[list[str], list[str]]:

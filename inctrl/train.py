@@ -47,9 +47,9 @@ from .features import CachedFeatures, encode_paths
 from .loss import inctrl_loss
 from .pair_table import PAIR_TABLE_BYTES as PAIR_TABLE_BYTES  # re-exported: the old home
 from .pair_table import PairTable, _use_pair_table
-from .train_config import TrainConfig, TrainResult
+from .train_config import LOG_COLUMNS, TrainConfig, TrainResult
+from .train_files import RUN_FILES as RUN_FILES
 from .train_files import (
-    LOG_COLUMNS,
     STATE_KEYS,
     _check_out_dir,
     _read_log,
@@ -58,7 +58,6 @@ from .train_files import (
     _write_summary,
     run_files,
 )
-from .train_files import RUN_FILES as RUN_FILES
 
 
 def auxiliary_samples(roots, categories=None) -> list:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .train_files import LOG_COLUMNS
+#: The columns of a run's loss log (``loss_log.csv``, :attr:`TrainResult.history`).
+LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 
 #: TrainConfig field -> command-line option, to name what differs on a refused resume.
 OPTIONS = {"aux_roots": "--aux", "shots": "--shots", "steps_per_epoch": "--steps", "seed": "--seed",
@@ -146,7 +147,7 @@ class TrainResult:
         checkpoints: ``epoch_{n}.pt`` of every epoch, in order.
         log_csv: ``out_dir/loss_log.csv``.
         summary_json: ``out_dir/train_summary.json``.
-        history: the loss-log rows (dicts with the :data:`~inctrl.train_files.LOG_COLUMNS`),
+        history: the loss-log rows (dicts with the :data:`LOG_COLUMNS`),
             one per step.
         seconds: the training time of all epochs, resumed runs included.
     """
@@ -162,7 +163,7 @@ class TrainResult:
     seconds: float = 0.0
 
     def dataframe(self):
-        """The loss log as a pandas DataFrame (for plots), columns :data:`~inctrl.train_files.LOG_COLUMNS`."""
+        """The loss log as a pandas DataFrame (for plots), columns :data:`LOG_COLUMNS`."""
         import pandas as pd
 
         return pd.DataFrame(self.history, columns=list(LOG_COLUMNS))

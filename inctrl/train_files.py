@@ -13,17 +13,13 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import atomic
 from .checkpoint import CheckpointError, read_torch_file, save_checkpoint
+from .train_config import LOG_COLUMNS, TrainConfig
 
-if TYPE_CHECKING:
-    from .train_config import TrainConfig
-
-LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 #: The files a run writes besides ``epoch_{n}.pt`` (what ``overwrite`` replaces).
 RUN_FILES = ("last.pt", "last_state.pt", "loss_log.csv", "train_summary.json")
 STATE_KEYS = ("epoch", "step", "seconds", "optimizer", "sampler", "config")

@@ -135,7 +135,7 @@ def test_wrong_files_are_refused_clearly(tmp_path):
     with pytest.raises(CheckpointError, match="neither an inctrl checkpoint nor an official"):
         load_checkpoint(tmp_path / "other.pt")
     torch.save({"model_state": {"visual.conv1.weight": torch.zeros(5, 3, 7, 7)}}, tmp_path / "odd.pyth")
-    with pytest.raises(CheckpointError, match="no open_clip ViT has width 5"):
+    with pytest.raises(CheckpointError, match="of an open_clip ViT: it has no 'visual.positional_embedding'"):
         load_checkpoint(tmp_path / "odd.pyth")
 
 

@@ -28,5 +28,8 @@ def test_semantic_classes_get_one_sentence_per_state(name):
 def test_object_name_replaces_underscores_and_rejects_empty():
     assert object_name("pcb1") == "pcb1"
     assert object_name("pipe_fryum") == "pipe fryum"
+    # the official rule only: no table inside the core renames a dataset
+    assert object_name("elpv") == "elpv"
+    assert prompt_ensemble("elpv")[0][0] == "a cropped photo of the elpv."
     with pytest.raises(ValueError, match="must not be empty"):
         object_name("_")

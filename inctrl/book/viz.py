@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from ..containers import ANOMALY_CMAP  # the one colormap of anomaly maps (book and command line)
+from ..frame import ANOMALY_CMAP  # the one colormap of anomaly maps (book and command line)
 
 __all__ = [
     "ANOMALY_CMAP", "ANOMALY_COLOR", "MIN_FONT", "NORMAL_COLOR", "PAGE_WIDTH", "PALETTE",

@@ -9,7 +9,9 @@ file into an :class:`ImageLoadError` that names the file.
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +22,12 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "IGNORED_FILE_NAMES",
     "ImageLoadError",
+    "SkippedImageWarning",
     "is_image_file",
     "list_images",
     "load_image",
     "load_mask",
+    "unreadable_reason",
 ]
 
 #: File suffixes (lower case) that are treated as images.
@@ -41,6 +45,42 @@ class ImageLoadError(ValueError):
     """An image (or mask) file exists but cannot be decoded."""
 
 
+class SkippedImageWarning(UserWarning):
+    """A folder holds entries named like images that are no readable files (they are skipped)."""
+
+
+def unreadable_reason(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no readable file: a dangling symlink, a symlink loop, a folder ...
+
+    Args:
+        path: any path.
+
+    Returns:
+        A short phrase ("a dangling symlink (to x.png)", "a symlink loop", "a folder", "not a
+        regular file (a FIFO, socket or device)", "missing"), or None for a regular file.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+            return "a symlink loop"
+        except FileNotFoundError:
+            return f"a dangling symlink (to {os.readlink(path)})"
+        except OSError as error:
+            return "a symlink loop" if error.errno == errno.ELOOP else f"a broken symlink ({error.strerror})"
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "a folder"
+    return "not a regular file (a FIFO, socket or device)" if path.exists() else "missing"
+
+
+def _named_like_image(path: Path) -> bool:
+    return (not path.name.startswith(".") and path.name.lower() not in IGNORED_FILE_NAMES
+            and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def is_image_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an image file to read.
 
@@ -52,20 +92,23 @@ def is_image_file(path: str | os.PathLike) -> bool:
         whose name is not in :data:`IGNORED_FILE_NAMES`.
     """
     path = Path(path)
-    if path.name.startswith(".") or path.name.lower() in IGNORED_FILE_NAMES:
-        return False
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    return _named_like_image(path) and path.is_file()
 
 
-def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+def list_images(folder: str | os.PathLike, recursive: bool = False,
+                skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """The image files in ``folder``, sorted by path.
 
     Hidden files (``.DS_Store``, ``._foo.png``), ``Thumbs.db`` and files whose suffix is
-    not in :data:`IMAGE_SUFFIXES` (``*.txt``, ``*.csv`` ...) are skipped.
+    not in :data:`IMAGE_SUFFIXES` (``*.txt``, ``*.csv`` ...) are skipped silently. Entries
+    named like images that are no readable files (dangling symlinks, symlink loops, folders
+    named ``*.png``, FIFOs) are skipped and reported: appended to ``skipped``, or, without
+    it, as one :class:`SkippedImageWarning`.
 
     Args:
         folder: the folder to list.
         recursive: search sub-folders too, except hidden ones.
+        skipped: a list to append ``(path, reason)`` to for every entry skipped that way.
 
     Returns:
         The image paths, at least one.
@@ -88,12 +131,25 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
         )
     else:
         candidates = folder.iterdir()
-    images = sorted(p for p in candidates if is_image_file(p))
+    named = sorted(p for p in candidates if _named_like_image(p))
+    images = [p for p in named if p.is_file()]
+    if recursive:  # a folder named *.png is searched, not an entry to report
+        named = [p for p in named if not p.is_dir() or p.is_symlink()]
+    unreadable = [(p, unreadable_reason(p) or "unreadable") for p in named if not p.is_file()]
+    note = ""
+    if unreadable:
+        listed = ", ".join(f"{p.name} ({why})" for p, why in unreadable[:5])
+        note = (f"skipped {len(unreadable)} entries of {folder} that are no readable image files: {listed}"
+                + (" ..." if len(unreadable) > 5 else ""))
+        if skipped is not None:
+            skipped.extend(unreadable)
+        elif images:
+            warnings.warn(SkippedImageWarning(note), stacklevel=2)
     if not images:
         where = " (searched recursively)" if recursive else ""
         raise ValueError(
             f"no images found in {folder}{where}; expected files ending in "
-            f"{', '.join(sorted(IMAGE_SUFFIXES))}"
+            f"{', '.join(sorted(IMAGE_SUFFIXES))}" + (f" ({note})" if note else "")
         )
     return images
 
@@ -101,6 +157,11 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
 def _open_fully(path: Path, what: str) -> Image.Image:
     """Open and decode the whole file so that truncation is detected here, not later."""
     if not path.exists():
+        reason = unreadable_reason(path)
+        if reason == "a symlink loop":
+            raise ImageLoadError(f"cannot read {what} {path}: it is a symlink loop; give an image file")
+        if reason != "missing":
+            raise FileNotFoundError(f"cannot read {what} {path}: it is {reason}; give an image file")
         raise FileNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, expected an {what} file")
