@@ -24,6 +24,8 @@ import nbformat
 import pytest
 from test_book import ROOT
 
+from inctrl.book import repo_url
+
 papermill = pytest.importorskip("papermill")
 
 CHAPTER = ROOT / "book" / "01_in_context_learning.ipynb"
@@ -37,7 +39,7 @@ def colab_cell(nb) -> nbformat.NotebookNode:
 
 def test_colab_cell_installs_for_this_kernel():
     """Static checks of every chapter's Colab cell: the same cell everywhere, a regular (not
-    editable) install, the repository's URL without "/./", and the caches invalidated."""
+    editable) install, and the caches invalidated."""
     sources = {}
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         sources[path.name] = colab_cell(nbformat.read(path, as_version=4)).source
@@ -45,10 +47,34 @@ def test_colab_cell_installs_for_this_kernel():
     assert all(s == first for s in sources.values()), "the Colab cells differ between chapters"
     assert "pip" in first and " -e" not in first and "--editable" not in first
     assert "importlib.invalidate_caches()" in first
-    url = re.search(r'^REPO_URL = "([^"]+)"', first, re.MULTILINE).group(1)
-    config = (ROOT / "_config.yml").read_text()
-    assert url == re.search(r"^\s+url:\s*(\S+)", config, re.MULTILINE).group(1)
-    assert "/./" not in url and not url.endswith("/")
+
+
+def test_every_colab_cell_clones_the_configured_repository():
+    """The repository URL lives in _config.yml; `python -m inctrl.book.repo_url --sync` copies it."""
+    notebooks = sorted((ROOT / "book").glob("*.ipynb"))
+    problems = repo_url.disagreements(notebooks, repo_url.configured_url(ROOT / "_config.yml"))
+    assert not problems, "; ".join(problems) + " (run `python -m inctrl.book.repo_url --sync`)"
+
+
+def test_repo_url_sync_changes_only_the_url_line(tmp_path):
+    """A fork's URL: --check fails, --sync rewrites one line of each notebook, --check passes."""
+    (tmp_path / "book").mkdir()
+    original = (ROOT / "book" / "index.ipynb").read_text(encoding="utf-8")
+    notebook = tmp_path / "book" / "index.ipynb"
+    notebook.write_text(original, encoding="utf-8")
+    config = tmp_path / "_config.yml"
+    config.write_text("title: fork\nrepository:\n  url: https://example.org/fork/inctrl\n")
+    assert repo_url.main(["--check", "--config", str(config)]) == 1
+    assert repo_url.main(["--sync", "--config", str(config)]) == 0
+    assert repo_url.colab_url(notebook) == "https://example.org/fork/inctrl"
+    synced = notebook.read_text(encoding="utf-8").splitlines()
+    changed = [(a, b) for a, b in zip(original.splitlines(), synced) if a != b]
+    assert len(changed) == 1 and len(original.splitlines()) == len(synced)
+    assert changed[0][1].strip() == '"REPO_URL = \\"https://example.org/fork/inctrl\\"\\n",'
+    assert repo_url.main(["--check", "--config", str(config)]) == 0
+    config.write_text("repository:\n  url: https://example.org/fork/inctrl/\n")
+    with pytest.raises(ValueError, match="must not end with '/'"):
+        repo_url.configured_url(config)
 
 
 def _fresh_environment(tmp: Path) -> Path:

@@ -1,9 +1,10 @@
-"""Chapter setup: parameters -> model, seeds, style, progress bars and the environment banner.
+"""Chapter setup: parameters -> model, seeds, style, progress bars and the profile line.
 
 A chapter starts with a ``parameters`` cell (papermill) and then calls :func:`setup`, which
 resolves the profile (``"auto"`` included) and the device, seeds the generators, applies the
-figure style, routes progress bars into one live line each, loads the model and prints a
-short banner naming the profile that made every number below it. :func:`glue` records a
+figure style, routes progress bars into one live line each, loads the model and shows one
+line naming the profile that made every number below it (the versions and hardware are
+shown once, by :mod:`inctrl.book.environment`). :func:`glue` records a
 number for the text (a no-op outside a book build), :func:`write_metrics` saves what a
 chapter measured for the tests. The ELPV helpers live in :mod:`inctrl.book.elpv`.
 """
@@ -11,9 +12,7 @@ chapter measured for the tests. The ELPV helpers live in :mod:`inctrl.book.elpv`
 from __future__ import annotations
 
 import os
-import platform
 import random
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from .. import atomic
 from ..device import resolve_device
 from .elpv import elpv_dataset, elpv_prompts, elpv_queries  # noqa: F401  (re-exported)
+from .environment import environment, in_colab, profile_line
 
 __all__ = [
     "PROFILE_CHOICES", "ChapterContext", "elpv_dataset", "elpv_prompts", "elpv_queries",
@@ -33,11 +33,6 @@ __all__ = [
 
 #: What a chapter's ``profile`` parameter accepts.
 PROFILE_CHOICES = ("auto", "mini", "tiny", "paper")
-
-
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules
 
 
 def seed_everything(seed: int) -> None:
@@ -158,45 +153,6 @@ def load_model(profile: str = "tiny", device: str = "auto", *, pretrained: bool 
         return load(offline_default(), device=device)
 
 
-def environment(device: str | torch.device = "auto") -> dict[str, str]:
-    """Versions and hardware the chapter runs on.
-
-    Args:
-        device: the chapter's device (``"auto"`` resolved).
-
-    Returns:
-        ``{"python", "inctrl", "torch", "open_clip", "device"}`` -> text, plus
-        ``"colab": "yes"`` inside Colab.
-    """
-    import open_clip
-
-    from .. import __version__
-
-    dev = resolve_device(device)
-    info = {
-        "python": platform.python_version(),
-        "inctrl": __version__,
-        "torch": torch.__version__,
-        "open_clip": getattr(open_clip, "__version__", "?"),
-        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
-                              f" ({_cpu_name()}, {torch.get_num_threads()} threads)"),
-    }
-    if in_colab():
-        info["colab"] = "yes"
-    return info
-
-
-def _cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo on Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 @dataclass
 class ChapterContext:
     """What :func:`setup` hands back to a chapter.
@@ -208,7 +164,7 @@ class ChapterContext:
         output_dir: the chapter's output folder (created).
         data_dir: the data folder.
         seed: the seed everything was seeded with.
-        info: the environment banner, name -> text.
+        info: the profile, backbone and environment, name -> text.
         requested_profile: the ``profile`` parameter as given (``"auto"`` included).
         pretrained: whether the backbone weights are pretrained.
         weights: the local weights file given, or None.
@@ -249,7 +205,7 @@ def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,
           data_dir: str | os.PathLike = "../data", output_dir: str | os.PathLike = "../outputs",
           pretrained: bool = True, weights: str | None = None, checkpoint: str | None = None,
           load: bool = True, banner: bool = True) -> ChapterContext:
-    """Resolve the parameters of a chapter, load its model and print the environment banner.
+    """Resolve the parameters of a chapter, load its model and show its profile line.
 
     Also applies the figure style, routes progress bars into one live line each and seeds
     the generators. The label is glued as ``profile_label`` for the text.
@@ -265,8 +221,9 @@ def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,
         weights: a local weights file (see :func:`inctrl.load`).
         checkpoint: a checkpoint to load instead of a profile.
         load: False skips the model (for pages that only draw).
-        banner: print the environment banner (and a note when the backbone is random or
-            the offline mini CLIP).
+        banner: show the profile line (:func:`inctrl.book.environment.profile_line`); in
+            Colab also the environment, since the book's Environment section describes the
+            machine that built the book.
 
     Returns:
         The :class:`ChapterContext`.
@@ -295,14 +252,17 @@ def setup(profile: str = "tiny", device: str = "auto", seed: int = 0, *,
     info.update(environment(dev))
     glue("profile_label", _markdown(label))
     if banner:
+        _show_profile_line(profile_line(label, concrete, pretrained, asked_auto=profile == "auto"), info)
+    return ChapterContext(model, dev, label, out, Path(data_dir), seed, info, profile, pretrained, weights)
+
+
+def _show_profile_line(line: str, info: dict[str, str]) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(line))
+    if in_colab():
         width = max(len(k) for k in info)
         print("\n".join(f"{k:>{width}} : {v}" for k, v in info.items()))
-        if concrete == "tiny" or not pretrained:
-            print("note: random backbone weights - the numbers below show the mechanics, "
-                  "not the paper's results")
-        elif concrete == "mini":
-            print("note: a small CLIP pretrained offline - not the paper's backbone or results")
-    return ChapterContext(model, dev, label, out, Path(data_dir), seed, info, profile, pretrained, weights)
 
 
 def source_between(obj, start: str, stop: str | None = None) -> str:
