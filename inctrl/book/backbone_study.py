@@ -3,9 +3,10 @@
 Two evaluation targets measure whether a backbone transfers: ELPV (the real solar-cell
 benchmark) and the *in-world held-out set*, four families of the procedural world that were
 used neither to pretrain the backbone nor to train InCTRL's heads, with faint defects
-(:func:`prepare_world`). :func:`run_backbone_ablation` trains and evaluates InCTRL on
-several backbones (random, each pretraining objective alone, the full recipe) with the
-protocol of the book's offline experiment; :func:`write_record` keeps the ablation and the
+(:func:`prepare_world`, made by the offline experiment's module and re-exported here).
+:func:`run_backbone_ablation` trains and evaluates InCTRL on several backbones (random,
+each pretraining objective alone, the full recipe) with the protocol of the book's offline
+experiment; :func:`write_record` keeps the ablation and the
 feature-free baselines (:mod:`inctrl.book.baselines`, what a backbone must beat) beside the
 shipped weights.
 """
@@ -18,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..data.world import make_world_dataset
 from ..evaluate import mask_in_model_frame
+from .offline_experiment import WORLD, prepare_world, run_offline_elpv
 
 __all__ = [
     "ablation_backbones",
@@ -34,25 +35,7 @@ __all__ = [
     "write_record",
 ]
 
-WORLD = "world"
 TARGET_NAMES = {"elpv": "ELPV", WORLD: "held-out world"}
-
-
-def prepare_world(data_dir, progress: bool = False) -> Path:
-    """The in-world held-out set, made on first use.
-
-    Args:
-        data_dir: the folder of the book's data; the set goes to ``data_dir/world``.
-        progress: show a progress bar while making it.
-
-    Returns:
-        ``data_dir/world``: the held-out families (40 normal + 28 faint defects each, 240 px,
-        seed 0), in the canonical layout.
-    """
-    root = Path(data_dir) / WORLD
-    if not root.exists():
-        make_world_dataset(root, show_progress=progress)
-    return root
 
 
 def summarise(draws: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -102,8 +85,6 @@ def run_backbone_ablation(
         draws, plus the pixel AUROC of the patch map on the world (score ``"pixel (M)"``);
         also written to ``out_dir/ablation.csv``.
     """
-    from .offline_experiment import run_offline_elpv
-
     out_dir = Path(out_dir)
     rows = []
     for label, choice in backbones.items():

@@ -32,14 +32,33 @@ from ..data.converters import prepare_elpv
 from ..data.fewshot import PromptSet
 from ..data.layout import CanonicalDataset
 from ..data.synthetic import make_synthetic_dataset
+from ..data.world import make_world_dataset
 from ..device import resolve_device
 from ..evaluate import component_table, evaluate
 from ..features import CachedFeatures, encode_paths
 from ..train import PairTable, auxiliary_samples, train
-from .backbone_study import prepare_world
 
 RESULTS_VERSION = 2
 FEATURE_CACHE = "feature-cache"
+#: The in-world held-out target: its folder under the data folder and its name in tables.
+WORLD = "world"
+
+
+def prepare_world(data_dir, progress: bool = False) -> Path:
+    """The in-world held-out set, made on first use.
+
+    Args:
+        data_dir: the folder of the book's data; the set goes to ``data_dir/world``.
+        progress: show a progress bar while making it.
+
+    Returns:
+        ``data_dir/world``: the held-out families (40 normal + 28 faint defects each, 240 px,
+        seed 0), in the canonical layout.
+    """
+    root = Path(data_dir) / WORLD
+    if not root.exists():
+        make_world_dataset(root, show_progress=progress)
+    return root
 
 
 @dataclass
