@@ -5,6 +5,11 @@ ROC and precision-recall curves (:func:`plot_roc_pr`) and heatmaps of AUROC over
 columns of a table (:func:`auroc_heatmap`). They draw in the style of
 :mod:`inctrl.book.viz`, into axes they are given (or create) and return them; pass the
 profile label to ``label=`` and it is added to the title.
+
+Two rules keep a figure honest: a legend never sits on the data (histograms get headroom
+for it, or a legend below the figure), and a score that barely varies is drawn on an axis
+wide enough to look flat, with its range in the label (:func:`flat_range`), so that noise
+in the third decimal never looks like a spread.
 """
 
 from __future__ import annotations
@@ -16,7 +21,44 @@ import numpy as np
 
 from .viz import ANOMALY_COLOR, NORMAL_COLOR, PALETTE, _numpy, subplots, with_profile
 
-__all__ = ["auroc_heatmap", "plot_roc_pr", "score_distributions", "score_histogram"]
+__all__ = ["auroc_heatmap", "flat_range", "plot_roc_pr", "score_distributions", "score_histogram"]
+
+#: A score whose values span less than this is drawn as flat (scores live in about [0, 1]).
+FLAT_SPAN = 0.02
+
+
+def flat_range(values, flat_span: float = FLAT_SPAN) -> tuple[float, float] | None:
+    """The range of scores that barely vary, or None when they spread.
+
+    Args:
+        values: scores, any shape.
+        flat_span: the largest span (max - min) still called flat.
+
+    Returns:
+        ``(min, max)`` when the span is below ``flat_span``, else None.
+    """
+    values = _numpy(values).ravel()
+    lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi - lo < flat_span else None
+
+
+def _show_flat(ax, values, xlabel: str, flat_span: float = FLAT_SPAN) -> np.ndarray | None:
+    """Widen the x axis of a nearly constant score and say so in the label; the bins to use."""
+    span = flat_range(values, flat_span)
+    if span is None:
+        ax.set_xlabel(xlabel)
+        return None
+    lo, hi = span
+    centre, half = (lo + hi) / 2, 5 * flat_span
+    ax.set_xlim(centre - half, centre + half)
+    ax.set_xlabel(f"{xlabel}: flat, all within {lo:.3f}–{hi:.3f}")
+    return np.linspace(centre - half, centre + half, 41)
+
+
+def _legend_with_headroom(ax) -> None:
+    """The legend in a band added above the tallest bar, so that it covers no data."""
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.5)
+    ax.legend(loc="upper right")
 
 
 def score_histogram(scores, labels, ax=None, *, bins: int = 20, title: str | None = None,
@@ -37,14 +79,15 @@ def score_histogram(scores, labels, ax=None, *, bins: int = 20, title: str | Non
     """
     ax = ax or plt.gca()
     scores, labels = _numpy(scores).ravel(), _numpy(labels).ravel()
-    edges = np.histogram_bin_edges(scores, bins=bins)
+    edges = _show_flat(ax, scores, xlabel)
+    if edges is None:
+        edges = np.histogram_bin_edges(scores, bins=bins)
     for value, name, color in ((0, "normal", NORMAL_COLOR), (1, "anomalous", ANOMALY_COLOR)):
         part = scores[labels == value]
         if len(part):
             ax.hist(part, bins=edges, alpha=0.55, color=color, label=f"{name} (n={len(part)})")
-    ax.set_xlabel(xlabel)
     ax.set_ylabel("images")
-    ax.legend()
+    _legend_with_headroom(ax)
     if title or label:
         ax.set_title(with_profile(title or "", label))
     return ax
@@ -55,7 +98,8 @@ def score_distributions(scores: Mapping[str, Sequence[float]], labels, axes=None
     """Seaborn histograms of several scores, normal against anomalous, one panel per score.
 
     Each panel shows both classes as density outlines with its own x range (the scores
-    live on different scales).
+    live on different scales); a score that barely varies is drawn flat with its range in
+    the label (:func:`flat_range`). One legend, below the panels.
 
     Args:
         scores: {name (``"s_p"``, ``"full s"`` ...): [n] one score per image}.
@@ -69,6 +113,7 @@ def score_distributions(scores: Mapping[str, Sequence[float]], labels, axes=None
     """
     import pandas as pd
     import seaborn as sns
+    from matplotlib.patches import Patch
 
     labels = _numpy(labels).ravel()
     names = list(scores)
@@ -77,15 +122,21 @@ def score_distributions(scores: Mapping[str, Sequence[float]], labels, axes=None
         _, axes = subplots(nrows, ncols, height=2.3 * nrows, squeeze=False)
     axes = np.asarray(axes).ravel()
     for ax, name in zip(axes, names):
-        frame = pd.DataFrame({"score": _numpy(scores[name]).ravel(),
-                              "class": np.where(labels == 1, "anomalous", "normal")})
+        values = _numpy(scores[name]).ravel()
+        frame = pd.DataFrame({"score": values, "class": np.where(labels == 1, "anomalous", "normal")})
+        edges = _show_flat(ax, values, name)
+        xlabel = ax.get_xlabel()  # seaborn overwrites it
         sns.histplot(frame, x="score", hue="class", hue_order=["normal", "anomalous"], ax=ax,
                      palette=[NORMAL_COLOR, ANOMALY_COLOR], element="step", stat="density",
-                     common_norm=False, bins=20, legend=ax is axes[0])
-        ax.set_xlabel(name)
+                     common_norm=False, bins=20 if edges is None else edges, legend=False)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("density")
     for ax in axes[len(names):]:
         ax.set_visible(False)
+    n_normal, n_anomalous = int((labels == 0).sum()), int((labels == 1).sum())
+    handles = [Patch(facecolor="none", edgecolor=NORMAL_COLOR, label=f"normal (n={n_normal})"),
+               Patch(facecolor="none", edgecolor=ANOMALY_COLOR, label=f"anomalous (n={n_anomalous})")]
+    axes[0].figure.legend(handles=handles, loc="outside lower center", ncol=2)
     if label:
         axes[0].figure.suptitle(f"[{label}]")
     return axes

@@ -4,7 +4,8 @@ The results beside the published ones, the component ablation, the training diag
 the decisions of a threshold.
 
 Each function returns a small pandas DataFrame (at most a handful of columns, so that it
-fits the page) or plain numbers for the text; nothing here composes sentences.
+fits the page), plain numbers for the text, or a short phrase a chapter glues into its prose
+(:func:`published_auroc`, :func:`spread_phrase`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pandas as pd
 
 __all__ = [
     "COMPONENT_NAMES", "SPLIT_NAMES", "ablation", "confusion", "diagnosis_value",
-    "phi_constant_epochs", "pm", "results_table",
+    "merge_identical_rows", "phi_constant_epochs", "pm", "published_auroc", "results_table",
+    "spread_phrase", "within_spread",
 ]
 
 #: Short names of the scores in tables and legends.
@@ -39,6 +41,76 @@ def pm(mean: float, std: float) -> str:
         The text, or an en dash for a missing value.
     """
     return "–" if pd.isna(mean) else f"{mean:.3f} ± {std:.3f}"
+
+
+def within_spread(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two means over prompt draws differ by no more than their spreads added.
+
+    With three draws a standard deviation is itself rough, so a gap smaller than the two
+    standard deviations together is not read as a difference.
+
+    Args:
+        a: ``(mean, std)`` of one score over the draws.
+        b: ``(mean, std)`` of the other.
+
+    Returns:
+        True when ``|mean_a - mean_b| <= std_a + std_b``.
+    """
+    return abs(a[0] - b[0]) <= a[1] + b[1]
+
+
+def spread_phrase(a: tuple[float, float], b: tuple[float, float], n_draws: int) -> str:
+    """``"within the spread of 3 draws"`` or ``"larger than the spread of 3 draws"``.
+
+    Args:
+        a: ``(mean, std)`` of one score over the draws.
+        b: ``(mean, std)`` of the other.
+        n_draws: the number of draws.
+
+    Returns:
+        The phrase for the gap between the two means (:func:`within_spread`).
+    """
+    where = "within" if within_spread(a, b) else "larger than"
+    return f"{where} the spread of {n_draws} draws"
+
+
+def published_auroc(dataset: str = "elpv") -> str:
+    """The paper's image AUROC of InCTRL on a dataset, for the prose: ``"0.839 ± 0.003 (K = 2), ..."``.
+
+    Args:
+        dataset: a dataset name known to :func:`inctrl.evaluate.paper_key`.
+
+    Returns:
+        Mean ± std over the paper's prompt draws for every K it reports.
+
+    Raises:
+        KeyError: the paper reports no results for the dataset.
+    """
+    from ..evaluate import PAPER_AUROC, paper_key
+
+    key = paper_key(dataset)
+    if key is None:
+        raise KeyError(f"the paper reports no AUROC for {dataset!r}; known: {sorted(PAPER_AUROC)}")
+    return ", ".join(f"{pm(*PAPER_AUROC[key][k])} (K = {k})" for k in sorted(PAPER_AUROC[key]))
+
+
+def merge_identical_rows(table: pd.DataFrame, join: str = ", ") -> pd.DataFrame:
+    """Rows with identical values merged into one, their index labels joined.
+
+    Args:
+        table: any table; rows are compared on all their values.
+        join: the separator of the merged labels.
+
+    Returns:
+        One row per distinct set of values, in the order of first appearance, indexed by
+        the joined labels of the rows it stands for.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for label, row in table.iterrows():
+        groups.setdefault(tuple(row.astype(str)), []).append(str(label))
+    merged = table.drop_duplicates().copy()
+    merged.index = pd.Index([join.join(labels) for labels in groups.values()], name=table.index.name)
+    return merged
 
 
 def results_table(table: pd.DataFrame, shots: Sequence[int],
