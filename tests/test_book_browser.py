@@ -48,8 +48,8 @@ def chromium() -> str:
 
 def offline_dom(page: Path, profile: Path) -> str:
     """The DOM of ``page`` after its scripts ran, in a browser that cannot reach the network."""
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--no-first-run", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
                "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=30000",
                "--dump-dom", page.resolve().as_uri()]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -1,5 +1,6 @@
 """The built book as a reader meets it: no walls of output, no warnings, tracebacks or local
-paths, a caption on every figure.
+paths, a caption on every figure; nothing internal (raw Markdown tables, True/False in
+tables, the project's issues or targets) and MathJax loaded from the build, not a CDN.
 
 Runs on the HTML that `make book` writes to ``_build/html`` (.ci/run calls it right after the
 build with INCTRL_BOOK_BUILT=1, which makes a missing build an error); without a build the
@@ -23,6 +24,10 @@ MAX_STREAM_LINES = 40
 #: Absolute paths of this machine or of typical ones (home folders, temp, Colab, venvs).
 LOCAL_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|Users|tmp|work|root|content|opt|var|usr)/"
                         r"|[A-Za-z]:\\\\)|site-packages")
+#: A Markdown table's separator row left as text (a table that did not render).
+RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+#: Words of the project's own bookkeeping, which a reader has no use for.
+INTERNAL_WORDS = re.compile(r"\bissues?\b|\btargets? met\b", re.IGNORECASE)
 
 
 def pages() -> list[Path]:
@@ -96,3 +101,62 @@ def test_every_figure_has_a_caption(page):
     missing = uncaptioned_images(_soup(page))
     assert not missing, (f"{page.name}: {missing} figure(s) without a caption; give the cell "
                          "metadata mystnb.figure.caption")
+
+
+def prose(soup) -> str:
+    """The text of the page's article without code, as a reader reads it."""
+    article = soup.select_one("article") or soup
+    article = bs4.BeautifulSoup(str(article), "html.parser")
+    for node in article.select("pre, code, script, style, .math"):
+        node.decompose()
+    return article.get_text(" ")
+
+
+def internal_leaks(soup) -> list[str]:
+    """Raw Markdown tables, True/False in table cells and the project's internal words."""
+    text = prose(soup)
+    found = [f"a raw Markdown table: ...{text[max(0, m.start() - 40):m.end() + 40]!r}..."
+             for m in RAW_TABLE.finditer(text)]
+    found += [f"{m.group(0)!r}: ...{text[max(0, m.start() - 50):m.end() + 50]!r}..."
+              for m in INTERNAL_WORDS.finditer(text)]
+    cells = {c.get_text().strip() for c in (soup.select_one("article") or soup).select("td, th")}
+    found += [f"a table cell reading {v!r} (write yes/no, or what it means)" for v in ("True", "False")
+              if v in cells]
+    return found
+
+
+def cdn_scripts(soup) -> list[str]:
+    """MathJax scripts loaded from the network instead of the build's _static."""
+    return [s["src"] for s in soup.find_all("script", src=True)
+            if "mathjax" in s["src"].lower() and re.match(r"(https?:)?//", s["src"])]
+
+
+def test_internal_checks_catch_what_they_name():
+    page = bs4.BeautifulSoup(
+        "<html><body><article><p>| k | AUROC |</p><p>|---|---|</p><p>the issue's target</p>"
+        "<p>2 of 7 targets met</p><table><tr><td>met</td><td>False</td></tr></table>"
+        "<pre>issue in code is fine |---|</pre></article>"
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
+        '<script src="../_static/mathjax/tex-mml-chtml.js"></script></body></html>', "html.parser")
+    found = internal_leaks(page)
+    assert len(found) == 4 and "raw Markdown table" in found[0] and "'False'" in found[-1]
+    assert cdn_scripts(page) == ["https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"]
+    clean = bs4.BeautifulSoup("<article><p>The tissue of the issuer</p><table><tr><td>yes</td>"
+                              "</tr></table><pre>|---|</pre></article>", "html.parser")
+    assert internal_leaks(clean) == [] and cdn_scripts(clean) == []
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.stem)
+def test_nothing_internal_on_the_page(page):
+    found = internal_leaks(_soup(page))
+    assert not found, f"{page.name}: " + "; ".join(found[:5])
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.stem)
+def test_math_comes_with_the_build(page):
+    soup = _soup(page)
+    assert not cdn_scripts(soup), f"{page.name} loads MathJax from the network: {cdn_scripts(soup)}"
+    if soup.select(".math"):
+        local = [s["src"] for s in soup.find_all("script", src=True) if "_static/mathjax/" in s["src"]]
+        assert local, f"{page.name} has formulas but loads no MathJax from _static/mathjax"
+        assert (page.parent / local[0]).resolve().is_file(), f"{page.name}: {local[0]} is missing"
