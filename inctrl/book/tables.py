@@ -94,22 +94,27 @@ def published_auroc(dataset: str = "elpv") -> str:
     return ", ".join(f"{pm(*PAPER_AUROC[key][k])} (K = {k})" for k in sorted(PAPER_AUROC[key]))
 
 
-def merge_identical_rows(table: pd.DataFrame, join: str = ", ") -> pd.DataFrame:
-    """Rows with identical values merged into one, their index labels joined.
+def merge_identical_rows(table: pd.DataFrame, noun: str = "row") -> pd.DataFrame:
+    """Rows with identical values merged into one, labelled by the rows it stands for.
 
     Args:
         table: any table; rows are compared on all their values.
-        join: the separator of the merged labels.
+        noun: what a row is, for the label of a long group (``"file"``).
 
     Returns:
-        One row per distinct set of values, in the order of first appearance, indexed by
-        the joined labels of the rows it stands for.
+        One row per distinct set of values, in the order of first appearance. Its label
+        joins the labels of up to three rows (``"a, b"``); a longer group shows the first
+        and the last (``"epoch_1.pt, …, last.pt (11 files)"``).
     """
+    from .words import count
+
     groups: dict[tuple, list[str]] = {}
     for label, row in table.iterrows():
         groups.setdefault(tuple(row.astype(str)), []).append(str(label))
+    labels = [", ".join(g) if len(g) <= 3 else f"{g[0]}, …, {g[-1]} ({count(len(g), noun)})"
+              for g in groups.values()]
     merged = table.drop_duplicates().copy()
-    merged.index = pd.Index([join.join(labels) for labels in groups.values()], name=table.index.name)
+    merged.index = pd.Index(labels, name=table.index.name)
     return merged
 
 
