@@ -35,7 +35,7 @@ def _convert_checked(convert, raw, out, **kw):
 
 def test_registry_names():
     assert sorted(CONVERTERS) == sorted(
-        ["mvtec", "visa", "aitex", "elpv", "sdd", "brainmri", "headct", "mnist", "cifar10"]
+        ["mvtec", "visa", "aitex", "elpv", "sdd", "brainmri", "headct", "mnist", "cifar10", "digits"]
     )
 
 

@@ -9,6 +9,7 @@ tree. ``CONVERTERS[name](raw, out)`` is what ``python -m inctrl prepare`` calls.
 
 from __future__ import annotations
 
+from .digits import convert_digits
 from .elpv import ELPV_CATEGORY, convert_elpv, elpv_package_dir, prepare_elpv, read_elpv_labels
 from .medical import convert_brainmri, convert_headct
 from .mvtec import convert_mvtec
@@ -27,6 +28,7 @@ CONVERTERS = {
     "headct": convert_headct,
     "mnist": convert_mnist,
     "cifar10": convert_cifar10,
+    "digits": convert_digits,
 }
 
 __all__ = [
