@@ -28,8 +28,8 @@ class InputTypeError(TypeError, ValueError):
 
 def _check_item(item, index: int) -> None:
     if not isinstance(item, (str, os.PathLike, Image.Image, torch.Tensor)):
-        raise InputTypeError(f"image {index} is a {type(item).__name__}; each image must be a path, a PIL "
-                             "image or a [3, S, S] tensor")
+        raise InputTypeError(f"image {index} has type {type(item).__name__}; each image must be a path, a "
+                             "PIL image or a [3, S, S] tensor")
 
 
 def as_image_list(images) -> list:
@@ -52,7 +52,7 @@ def as_image_list(images) -> list:
     if isinstance(images, (str, os.PathLike, Image.Image)):
         return [images]
     if isinstance(images, (bytes, dict)) or not hasattr(images, "__iter__"):
-        raise InputTypeError(f"images must be {_IMAGE_KINDS}, got {type(images).__name__}")
+        raise InputTypeError(f"images must be {_IMAGE_KINDS}, got type {type(images).__name__}")
     items = list(images)
     for index, item in enumerate(items):
         _check_item(item, index)
@@ -121,7 +121,7 @@ def check_name(name) -> None:
     """The category name drives the text prior: None or "" would silently score "None"."""
     if not isinstance(name, str):
         raise InputTypeError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r} "
-                             f"(a {type(name).__name__}, not a string)")
+                             f"(type {type(name).__name__}, not str)")
     if not name.strip():
         raise ValueError(f"name must be the object / category name, e.g. 'metal_nut', got {name!r}")
 

@@ -9,13 +9,18 @@ before any model is built or trained (``inctrl.load`` and ``train`` are stand-in
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
 import stat
 import struct
+import subprocess
+import sys
+import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_fixtures import make_canonical, noise, tree_checksum, write_png
 from PIL import Image
 from stand_ins import refuse_build
 
@@ -31,7 +37,9 @@ import inctrl
 from inctrl import atomic
 from inctrl.checkpoint import CheckpointError, save_checkpoint
 from inctrl.cli import main
-from inctrl.data.images import ImageLoadError, load_image
+from inctrl.data.converters import CONVERTERS
+from inctrl.data.images import ImageLoadError, SkippedImageWarning, load_image
+from inctrl.data.layout import CanonicalDataset
 from inctrl.data.synthetic import make_synthetic_dataset
 from inctrl.evaluate import evaluate
 from inctrl.model import InCTRLOutput
@@ -307,6 +315,7 @@ class Case:
     api: tuple[type, Callable] | None = None  # (exception type, call) raising the same message
     patch: Callable | None = None     # (monkeypatch, world, tmp) before the run
     check: Callable | None = None     # (world, tmp) more assertions after the run
+    warning: str | None = None        # regex of the one ``inctrl: warning: ...`` line expected on stderr
 
 
 def _no_file(name: str):
@@ -315,10 +324,66 @@ def _no_file(name: str):
     return check
 
 
-def _written_through_symlink(w: World, t: Tmp) -> None:
+def _symlinked_out(w: World, t: Tmp) -> Path:
+    """--out is a symlink to a file of the user's (``real.csv``)."""
+    (t.out / "real.csv").parent.mkdir(parents=True)
+    (t.out / "real.csv").write_text("mine\n")
+    return _link(t.out / "scores.csv", t.out / "real.csv")
+
+
+def _link_untouched(w: World, t: Tmp) -> None:
     link = t.out / "scores.csv"
     assert link.is_symlink() and os.readlink(link) == str(t.out / "real.csv")
-    assert (t.out / "real.csv").read_text().startswith("path,score")
+    assert (t.out / "real.csv").read_text() == "mine\n"
+
+
+def _link_replaced(w: World, t: Tmp) -> None:
+    link = t.out / "scores.csv"
+    assert not link.is_symlink() and link.read_text().startswith("path,score")
+    assert (t.out / "real.csv").read_text() == "mine\n"  # never written through
+
+
+def _existing_out(w: World, t: Tmp) -> Path:
+    t.out.mkdir()
+    (t.out / "scores.csv").write_text("earlier scores\n")
+    return t.out / "scores.csv"
+
+
+def _out_kept(w: World, t: Tmp) -> None:
+    assert (t.out / "scores.csv").read_text() == "earlier scores\n"
+
+
+def _out_replaced(w: World, t: Tmp) -> None:
+    assert (t.out / "scores.csv").read_text().startswith("path,score")
+
+
+def _first_heatmap(w: World, t: Tmp) -> Path:
+    return t.out / "heat" / f"{sorted(w.query.iterdir())[0].stem}_heatmap.png"
+
+
+def _heatmaps_kept(w: World, t: Tmp) -> None:
+    assert _first_heatmap(w, t).read_text() == "earlier"
+    assert list((t.out / "heat").iterdir()) == [_first_heatmap(w, t)]
+
+
+def _earlier_heatmap(w: World, t: Tmp) -> list[str]:
+    (t.out / "heat").mkdir(parents=True)
+    _first_heatmap(w, t).write_text("earlier")  # the name detect would give the first query's heatmap
+    return detect(w, t, "--heatmaps", t.out / "heat")
+
+
+def _earlier_results(w: World, t: Tmp) -> None:
+    (t.out / "results").mkdir(parents=True)
+    (t.out / "results" / "eval.json").write_text("{}")
+
+
+def _results_kept(w: World, t: Tmp) -> None:
+    assert (t.out / "results" / "eval.json").read_text() == "{}"
+    assert sorted(p.name for p in (t.out / "results").iterdir()) == ["eval.json"]
+
+
+def _results_replaced(w: World, t: Tmp) -> None:
+    assert json.loads((t.out / "results" / "eval.json").read_text())["object_names"] == {"wood": "wood"}
 
 
 def _umask_mode(w: World, t: Tmp) -> None:
@@ -352,6 +417,39 @@ def _no_test_split(w: World, t: Tmp) -> Path:
     shutil.copytree(w.target, t.inp / "data")
     shutil.rmtree(t.inp / "data" / "wood" / "test")
     return t.inp / "data"
+
+
+def _one_class(w: World, t: Tmp, drop: str, extra: str | None = None) -> Path:
+    """A copy of the target dataset without the test folders ``drop`` ("good" or "anomalies") in
+    its category, beside an intact copy of the category named ``extra``."""
+    shutil.copytree(w.target, t.inp / "data")
+    if extra:
+        shutil.copytree(w.target / "wood", t.inp / "data" / extra)
+    for folder in (t.inp / "data" / "wood" / "test").iterdir():
+        if (folder.name == "good") == (drop == "good"):
+            shutil.rmtree(folder)
+    return t.inp / "data"
+
+
+def _api_evaluate(data: Callable[[World, Tmp], Path]):
+    return lambda w, t: evaluate(inctrl.load("tiny", device="cpu"), data(w, t), shots=[2], seeds=[0],
+                                 progress=False)
+
+
+def _with_unreadable(folder: Path, source: Path | None, keep: int | None = None) -> Path:
+    """``folder``: copies of ``source``'s images (the first ``keep``) beside a dangling symlink,
+    a symlink loop and a folder named like an image."""
+    folder.mkdir(parents=True)
+    for image in sorted(source.iterdir())[:keep] if source else ():
+        shutil.copy(image, folder / image.name)
+    (folder / "dangling.png").symlink_to(folder / "gone.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "dir.png").mkdir()
+    return folder
+
+
+UNREADABLE = (r"skipped 3 entries of .* that are no readable image files: dangling\.png \(a dangling symlink "
+              r"\(to .*gone\.png\)\), dir\.png \(a folder\), loop\.png \(a symlink loop\)")
 
 
 def _no_anomalies(w: World, t: Tmp) -> Path:
@@ -496,8 +594,6 @@ CASES = [
     Case("out-is-a-fifo", lambda w, t: (_fifo(t.out / "scores.csv"), detect(w, t))[-1], 1,
          r"--out .*scores\.csv is a FIFO \(named pipe\); refusing to replace it", early=True,
          check=_still_fifo),
-    Case("out-is-a-symlink", lambda w, t: (_link(t.out / "scores.csv", t.out / "real.csv"), detect(w, t))[-1],
-         0, r"scored 2 images", check=_written_through_symlink),
     Case("out-gets-the-umask", lambda w, t: detect(w, t), 0, r"scored 2 images", check=_umask_mode),
     Case("out-unwritable-folder", lambda w, t: (t.out.mkdir(), detect(w, t))[-1], 1,
          r"--out .*: no permission to write in .*out; choose another location", early=True,
@@ -551,6 +647,62 @@ CASES = [
                                                              out=_run_copy(w, t)), 0, r"trained K=2"),
     Case("resume-aux-relative", lambda w, t: train_cli(w, t, "--resume", aux=os.path.relpath(w.aux),
                                                        out=_run_copy(w, t)), 0, r"trained K=2"),
+    # --- test splits without both classes: no AUROC
+    Case("eval-one-class-normal-only", lambda w, t: evaluate_cli(w, t, data=_one_class(w, t, "anomalies")), 1,
+         r"category 'wood' of .*data has no anomalous test images, so no AUROC can be computed \(it needs "
+         r"both classes\); add anomalous images under .*wood/test/<defect>/ or remove the category",
+         early=True, api=(ValueError, _api_evaluate(lambda w, t: t.inp / "data"))),
+    Case("eval-one-class-anomalous-only", lambda w, t: evaluate_cli(w, t, data=_one_class(w, t, "good")), 1,
+         r"category 'wood' of .* has no normal test images.*add normal images under .*wood/test/good/",
+         early=True),
+    Case("eval-one-class-in-one-category", lambda w, t: evaluate_cli(
+        w, t, data=_one_class(w, t, "anomalies", extra="oak")), 1,
+        r"^inctrl: error: category 'wood' of .* has no anomalous test images", early=True),
+    # --- result files that exist already, or are symlinks
+    Case("out-exists", lambda w, t: detect(w, t, out=_existing_out(w, t)), 1,
+         r"--out .*scores\.csv already exists; pass --overwrite to replace it, or give another path",
+         early=True, check=_out_kept),
+    Case("out-exists-overwrite", lambda w, t: detect(w, t, "--overwrite", out=_existing_out(w, t)), 0,
+         r"scored 2 images", check=_out_replaced),
+    Case("out-is-a-symlink", lambda w, t: detect(w, t, out=_symlinked_out(w, t)), 1,
+         r"--out .*scores\.csv is a symlink \(to .*real\.csv\); pass --overwrite to replace the link itself "
+         r"\(its target is left alone\)", early=True, check=_link_untouched),
+    Case("out-is-a-symlink-overwrite", lambda w, t: detect(w, t, "--overwrite", out=_symlinked_out(w, t)), 0,
+         r"scored 2 images", check=_link_replaced),
+    Case("out-is-a-dangling-symlink", lambda w, t: detect(w, t, out=_link(t.out / "scores.csv", t.inp / "x")),
+         1, r"--out .*scores\.csv is a symlink \(to .*x\); pass --overwrite", early=True),
+    Case("heatmap-exists", _earlier_heatmap, 1,
+         r"--heatmaps .*heat already holds \w+_heatmap\.png; pass --overwrite to replace them", early=True,
+         check=_heatmaps_kept),
+    Case("eval-out-holds-results", lambda w, t: (_earlier_results(w, t), evaluate_cli(w, t))[-1], 1,
+         r"--out .*results already holds results \(eval\.json\); pass --overwrite to replace them",
+         early=True, check=_results_kept),
+    Case("eval-out-holds-results-overwrite", lambda w, t: (_earlier_results(w, t),
+                                                           evaluate_cli(w, t, "--overwrite"))[-1], 0,
+         r"results written to", check=_results_replaced),
+    Case("eval-object-name-blank", lambda w, t: evaluate_cli(w, t, "--object-name", " "), 1,
+         r"--object-name must be the object the text prior reads", early=True),
+    # --- folders with entries that are no readable images
+    Case("query-unreadable-entries", lambda w, t: detect(
+        w, t, query=_with_unreadable(t.inp / "q", w.query)), 0,
+        r"scored 2 images", warning=r"^inctrl: warning: --query: " + UNREADABLE),
+    Case("normal-unreadable-entries-too-few", lambda w, t: detect(
+        w, t, "--shots", 4, normal=_with_unreadable(t.inp / "n", w.normal, keep=3)), 1,
+        r"--shots 4 needs at least 4 normal images .*--normal has 3 \(3 unreadable entries skipped, see the "
+        r"warning above\)", early=True, warning=r"--normal: " + UNREADABLE),
+    Case("query-only-unreadable-entries", lambda w, t: detect(
+        w, t, query=_with_unreadable(t.inp / "q", None)), 1,
+        r"no images found in .*q; expected files ending in .* \(" + UNREADABLE + r"\)", early=True),
+    Case("query-dangling-symlink", lambda w, t: detect(
+        w, t, query=_link(t.inp / "a.png", t.inp / "gone.png")), 1,
+        r"--query .*a\.png is a dangling symlink \(to .*gone\.png\); give an image file or a folder",
+        early=True),
+    Case("query-symlink-loop", lambda w, t: detect(w, t, query=_link(t.inp / "a.png", t.inp / "a.png")), 1,
+         r"--query .*a\.png is a symlink loop; give an image file or a folder", early=True),
+    # --- an output that cannot be written: the error names the user's path, not a temporary file
+    Case("out-unwritable-after-scoring", lambda w, t: detect(w, t, out="/proc/inctrl_bad_inputs.csv"), 1,
+         r"^inctrl: error: (--out )?/proc/inctrl_bad_inputs\.csv: "
+         r"(cannot be written|no permission)(?!.*tmp)"),
     # --- command lines argparse refuses
     Case("usage-no-name", lambda w, t: [a for a in detect(w, t) if a not in ("--name", "wood")], 2,
          r"the following arguments are required: --name"),
@@ -579,6 +731,12 @@ def test_cli(case: Case, world: World, tmp: Tmp, capsys, monkeypatch):
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "weights_only` set to `False" not in err  # nor torch's advice
     lines = [line for line in err.splitlines() if line.strip()]
+    warnings = [line for line in lines if line.startswith("inctrl: warning: ")]
+    lines = [line for line in lines if line not in warnings]
+    if case.warning:
+        assert len(warnings) == 1 and re.search(case.warning, warnings[0]), err
+    else:
+        assert warnings == [], err
     if case.code == 0:
         assert lines == [] and re.search(case.message, out), (out, err)
     elif case.code == 2:
@@ -610,7 +768,11 @@ def test_every_case_of_the_issue_is_in_the_matrix():
               "image-corrupt", "image-truncated", "image-empty", "image-text", "image-16bit-is-fine",
               "image-palette-is-fine", "image-cmyk-is-fine", "image-exif-is-fine", "image-bomb",
               "folder-empty", "folder-missing", "detect-k-too-large", "eval-k-too-large",
-              "ckpt-wrong-architecture", "ckpt-partial", "ckpt-hostile", "train-interrupted"}
+              "ckpt-wrong-architecture", "ckpt-partial", "ckpt-hostile", "train-interrupted",
+              # the third pass: silent successes that are refusals now
+              "eval-one-class-normal-only", "eval-one-class-in-one-category", "out-exists",
+              "out-is-a-symlink-overwrite", "query-unreadable-entries", "normal-unreadable-entries-too-few",
+              "out-unwritable-after-scoring"}
     assert wanted <= names, sorted(wanted - names)
     assert len(names) == len(CASES)
 
@@ -664,12 +826,47 @@ API_CASES = [
      r"is a folder, not a file"),
     ("write-onto-a-fifo", lambda m, w, t: atomic.write_text(_fifo(t.out / "f.csv"), "x"), ValueError,
      r"f\.csv is a FIFO"),
+    ("bank-images-an-int", lambda m, w, t: m.prompt_bank(5, "wood"), TypeError,
+     r"^images must be a path, a folder, a PIL image, .* or a list of these, got type int$"),
+    ("bank-an-int-among-images", lambda m, w, t: m.prompt_bank([w.normal / "000.png", 3], "wood"), ValueError,
+     r"^image 1 has type int; each image must be a path, a PIL image or a \[3, S, S\] tensor$"),
+    ("bank-name-an-int", lambda m, w, t: m.prompt_bank(w.normal, name=5), TypeError,
+     r"name must be the object / category name, e\.g\. 'metal_nut', got 5 \(type int, not str\)"),
+    ("score-images-an-int", lambda m, w, t: m.score(7, m.prompt_bank(w.normal, "wood")), TypeError,
+     r"images must be .*got type int"),
+    ("score-nan-pixels", lambda m, w, t: m.score(_pixels(m, 1, nan=[0]), m.prompt_bank(w.normal, "wood")),
+     ValueError, r"^1 of 1 images hold NaN or infinite pixel values \(first: image 0\); their scores would "
+     r"be NaN, give finite pixels, e\.g\. model\.transform\(image\)$"),
+    ("score-inf-pixel", lambda m, w, t: m.score(_pixels(m, 2, inf=[1]), m.prompt_bank(w.normal, "wood")),
+     ValueError, r"^1 of 2 images hold NaN or infinite pixel values \(first: image 1\)"),
+    ("bank-nan-pixels", lambda m, w, t: m.prompt_bank(_pixels(m, 2, nan=[0, 1]), "wood"), ValueError,
+     r"^2 of 2 images hold NaN or infinite pixel values"),
+    ("bank-nan-pixels-in-a-list", lambda m, w, t: m.prompt_bank(
+        [w.normal / "000.png", _pixels(m, 1, nan=[0])[0]], "wood"), ValueError,
+     r"^1 of 2 images hold NaN or infinite pixel values \(first: image 1\)"),
+    ("score-pixels-wrong-shape", lambda m, w, t: m.score(torch.zeros(3, 8), m.prompt_bank(w.normal, "wood")),
+     ValueError, r"pixels must be \[3, S, S\] or \[B, 3, S, S\] .*got shape \[3, 8\]$"),
+    ("bank-symlink-loop", lambda m, w, t: m.prompt_bank([_link(t.out / "loop.png", t.out / "loop.png"),
+                                                         w.normal / "000.png"], "wood"), ImageLoadError,
+     r"^cannot read image .*loop\.png: it is a symlink loop; give an image file$"),
+    ("score-dangling-symlink", lambda m, w, t: m.score(_link(t.out / "a.png", t.out / "gone.png"),
+                                                       m.prompt_bank(w.normal, "wood")), FileNotFoundError,
+     r"^cannot read image .*a\.png: it is a dangling symlink \(to .*gone\.png\); give an image file$"),
     ("train-over-an-earlier-run", lambda m, w, t: train([w.aux], _run_copy(w, t), shots=2, epochs=1,
                                                         steps_per_epoch=2, device="cpu", progress=False,
                                                         overwrite=False), FileExistsError,
      r"holds an earlier run \(last\.pt, last_state\.pt, loss_log\.csv, train_summary\.json \.\.\.\); "
      r"resume it"),
 ]
+
+
+def _pixels(model, n: int, nan=(), inf=()) -> torch.Tensor:
+    """``n`` preprocessed random images, one NaN pixel in the images ``nan``, one inf in ``inf``."""
+    side = model.backbone.image_size
+    pixels = torch.randn(n, 3, side, side, generator=torch.Generator().manual_seed(0))
+    pixels[list(nan), 1, 5, 7] = float("nan")
+    pixels[list(inf), 2, 0, 0] = float("inf")
+    return pixels
 
 
 @pytest.mark.parametrize("call, kind, message", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
@@ -696,3 +893,194 @@ def test_atomic_writes_follow_symlinks_and_keep_modes(tmp_path):
         atomic.write_text(tmp_path / "loop", "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.csv", "link.json", "loop", "sub",
                                                           "target.json"]  # no temporary file left
+
+
+def test_api_warns_about_skipped_folder_entries(tiny_model, world, tmp_path):
+    folder = _with_unreadable(tmp_path / "q", world.query)
+    bank = tiny_model.prompt_bank(world.normal, "wood")
+    with pytest.warns(SkippedImageWarning, match=UNREADABLE):
+        out = tiny_model.score(folder, bank)
+    assert len(out.score) == 2  # the two readable images, nothing else
+
+
+def test_atomic_replaces_a_symlink_itself_when_asked(tmp_path):
+    (tmp_path / "mine.csv").write_text("mine")
+    (tmp_path / "out.csv").symlink_to(tmp_path / "mine.csv")
+    atomic.write_text(tmp_path / "out.csv", "new", follow_symlinks=False)
+    assert not (tmp_path / "out.csv").is_symlink() and (tmp_path / "out.csv").read_text() == "new"
+    assert (tmp_path / "mine.csv").read_text() == "mine"
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")  # a loop is a link like any other
+    atomic.write_text(tmp_path / "loop.csv", "x", follow_symlinks=False)
+    assert (tmp_path / "loop.csv").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.csv", "mine.csv", "out.csv"]
+
+
+def test_atomic_errors_name_the_users_path(tmp_path, monkeypatch):
+    from inctrl.cli import _message
+
+    target = tmp_path / "x.csv"
+
+    def no_room(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / ".x.csv.abc123.tmp"))
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "mkstemp", no_room)
+        with pytest.raises(PermissionError) as caught:
+            atomic.write_text(target, "y")
+    expected = f"{target}: cannot be written (Permission denied); choose a writable location"
+    assert _message(caught.value) == expected
+    with pytest.raises(OSError) as caught, atomic.atomic_path(target) as tmp:  # the writer fails
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+    if Path("/proc/self").is_dir():  # a real one: nothing can be created in /proc, not even by root
+        with pytest.raises(OSError) as caught:
+            atomic.write_text("/proc/inctrl_bad_inputs.csv", "x")
+        assert caught.value.filename == "/proc/inctrl_bad_inputs.csv" and ".tmp" not in str(caught.value)
+
+
+# Sends Ctrl-C to its own process the moment torch starts to load, then runs the command line
+# as the ``inctrl`` console script does (``entry``) or as ``python -m inctrl`` (``module``).
+_CTRL_C_WHILE_TORCH_LOADS = """
+import os, runpy, signal, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            print("loading torch", flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+mode, sys.argv = sys.argv[1], ["inctrl", *sys.argv[2:]]
+sys.meta_path.insert(0, Interrupt())
+if mode == "entry":
+    from inctrl.cli import main
+    sys.exit(main())
+runpy.run_module("inctrl", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["entry", "module"])
+def test_ctrl_c_while_torch_loads(mode, world, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    command = (["detect", "--profile", "tiny", "--normal", str(world.normal), "--query", str(world.query),
+                "--name", "wood", "--out", str(tmp_path / "scores.csv")] if mode == "entry" else
+               ["eval", "--profile", "tiny", "--data", str(world.target), "--out", str(tmp_path / "results")])
+    before = _snapshot(world.root)
+    proc = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_TORCH_LOADS, mode, *command, "--quiet"],
+                          capture_output=True, text=True, env=env)
+    assert proc.stdout == "loading torch\n", proc.stdout  # the signal came while torch was loading
+    assert proc.stderr == "inctrl: error: interrupted\n" and proc.returncode == 130, proc.stderr
+    assert list(tmp_path.iterdir()) == [] and _snapshot(world.root) == before
+
+
+# ---------------------------------------------------------------------------- raw layouts
+def _raw_mvtec(root: Path) -> None:
+    make_canonical(root, {"bottle": (4, 1, {"broken": 2})})
+
+
+def _raw_visa(root: Path) -> None:
+    rows = ["object,split,label,image,mask"]
+    for i, (split, label) in enumerate([("train", "normal")] * 3 + [("test", "normal"), ("test", "anomaly")]):
+        rel = f"candle/Data/Images/{label.title()}/{i:03d}.JPG"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(noise(RNG, (8, 8, 3))).save(root / rel)
+        mask = f"candle/Data/Masks/Anomaly/{i:03d}.png" if label == "anomaly" else ""
+        if mask:
+            write_png(root / mask, np.eye(8) * 255)
+        rows.append(f"candle,{split},{label},{rel},{mask}")
+    (root / "split_csv").mkdir()
+    (root / "split_csv" / "1cls.csv").write_text("\n".join(rows) + "\n")
+
+
+def _raw_aitex(root: Path) -> None:
+    write_png(root / "NODefect_images" / "2311694-2040n7u00" / "0001_000_00.png", noise(RNG, (16, 64)))
+    write_png(root / "Defect_images" / "0002_002_00.png", noise(RNG, (16, 64)))
+    write_png(root / "Mask_images" / "0002_002_00_mask.png", np.pad(np.full((4, 4), 255), ((0, 12), (0, 60))))
+
+
+def _raw_elpv(root: Path) -> None:
+    lines = [f"images/cell{i:04d}.png {1.0 if i < 2 else 0.0} mono" for i in range(8)]
+    for i in range(8):
+        write_png(root / "images" / f"cell{i:04d}.png", noise(RNG, (8, 8)))
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def _raw_sdd(root: Path) -> None:
+    (root / "kos01").mkdir()
+    for i in range(3):
+        Image.fromarray(noise(RNG, (12, 4))).save(root / "kos01" / f"Part{i}.jpg")
+        label = np.zeros((12, 4), np.uint8)
+        label[0, 0] = 255 * (i == 0)  # a defect in the top band of Part0
+        Image.fromarray(label).save(root / "kos01" / f"Part{i}_label.bmp")
+
+
+def _raw_brainmri(root: Path) -> None:
+    for folder, n in (("no", 4), ("yes", 2)):
+        for i in range(n):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(noise(RNG, (8, 8))).save(root / folder / f"{folder}{i}.jpg")
+
+
+def _raw_headct(root: Path) -> None:
+    for i in range(6):
+        write_png(root / "head_ct" / "head_ct" / f"{i:03d}.png", noise(RNG, (8, 8)))
+    (root / "labels.csv").write_text("id, hemorrhage\n" + "".join(f"{i},{int(i < 2)}\n" for i in range(6)))
+
+
+def _one_vs_all(classes):
+    def build(root: Path) -> None:
+        for split in ("train", "test"):
+            for c in classes:
+                for i in range(2):
+                    write_png(root / split / c / f"{c}_{i}.png", noise(RNG, (4, 4)))
+    return build
+
+
+RNG = np.random.default_rng(0)
+RAW_LAYOUTS = {"mvtec": _raw_mvtec, "visa": _raw_visa, "aitex": _raw_aitex, "elpv": _raw_elpv,
+               "sdd": _raw_sdd, "brainmri": _raw_brainmri, "headct": _raw_headct,
+               "mnist": _one_vs_all(["0", "1"]), "cifar10": _one_vs_all(["cat", "dog"])}
+OWN_OPTIONS = {"aitex": {"tile": 16}}  # the small fake AITEX images hold no 256-pixel tile
+
+
+@pytest.fixture(scope="module")
+def raw_layouts(tmp_path_factory) -> dict[str, Path]:
+    """One small raw download per converter, plus an empty folder."""
+    root = tmp_path_factory.mktemp("raw")
+    (root / "empty").mkdir()
+    folders = {"empty": root / "empty"}
+    for name, build in RAW_LAYOUTS.items():
+        folders[name] = root / name
+        folders[name].mkdir()
+        build(folders[name])
+    return folders
+
+
+@pytest.mark.parametrize("name", sorted(RAW_LAYOUTS))
+def test_every_converter_takes_its_own_layout(name, raw_layouts, tmp_path):
+    """The control of the test below: each fake download is one its converter accepts."""
+    before = tree_checksum(raw_layouts[name])
+    CONVERTERS[name](raw_layouts[name], tmp_path / "out", show_progress=False, **OWN_OPTIONS.get(name, {}))
+    assert CanonicalDataset(tmp_path / "out").categories and tree_checksum(raw_layouts[name]) == before
+
+
+@pytest.mark.parametrize("name, layout", [(name, layout) for name in sorted(RAW_LAYOUTS)
+                                          for layout in ["empty", *sorted(RAW_LAYOUTS)] if layout != name])
+def test_every_converter_refuses_another_layout(name, layout, raw_layouts, tmp_path):
+    raw = raw_layouts[layout]
+    before = tree_checksum(raw)
+    with pytest.raises((ValueError, FileNotFoundError), match=r"^raw [^ ]+( AD)? layout not recognised: "):
+        CONVERTERS[name](raw, tmp_path / "out", show_progress=False)
+    assert list(tmp_path.iterdir()) == [] and tree_checksum(raw) == before  # nothing written, nothing touched
+
+
+def test_prepare_refuses_another_layout_in_one_line(raw_layouts, tmp_path, capsys):
+    raw = raw_layouts["elpv"]
+    assert main(["prepare", "mvtec", "--raw", str(raw), "--out", str(tmp_path / "m"), "--quiet"]) == 1
+    assert not (tmp_path / "m").exists()
+    err = capsys.readouterr().err
+    assert err == (f"inctrl: error: raw MVTec AD layout not recognised: {raw / 'images'} has no "
+                   "train/good/ with images; expected <category>/train/good/, test/good/, test/<defect>/ and "
+                   "ground_truth/ in every category; is --raw the extracted mvtec_anomaly_detection folder? "
+                   "(see data/README.md)\n")

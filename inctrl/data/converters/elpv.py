@@ -108,15 +108,20 @@ def convert_elpv(
     Raises:
         FileNotFoundError: ``raw`` or ``labels.csv`` or a listed image is missing.
         ImportError: ``raw`` is None and ``elpv-dataset`` is not installed.
-        ValueError: ``labels.csv`` is malformed or has no normal or no anomalous cell, or
-            ``out`` and ``raw`` overlap.
+        ValueError: ``labels.csv`` is malformed (not ELPV's) or has no normal or no anomalous
+            cell, or ``out`` and ``raw`` overlap.
         FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = elpv_package_dir() if raw is None else check_raw(raw, "ELPV")
     labels = _find_labels(raw)
     base = labels.parent
+    try:
+        rows = read_elpv_labels(labels)
+    except ValueError as err:  # e.g. another dataset's labels.csv
+        raise ValueError(f"raw ELPV layout not recognised: {err}; is --raw the ELPV data folder (labels.csv "
+                         "and images/)? (see data/README.md)") from None
     normals, anomalies = [], []
-    for rel, probability, kind in read_elpv_labels(labels):
+    for rel, probability, kind in rows:
         src = require(base / rel, "ELPV", f"the image listed in {labels.name}")
         key = Path(rel).stem
         if probability == 0.0:

@@ -13,6 +13,9 @@ from ._common import Item, check_raw, staged_output, write_plan
 __all__ = ["convert_cifar10", "convert_mnist", "convert_one_vs_all"]
 
 _SPLIT_ALIASES = {"train": ("train", "training"), "test": ("test", "testing")}
+#: The class folders each one-vs-all dataset may hold (None: any).
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def _split_dir(raw: Path, split: str, dataset: str) -> Path:
@@ -26,11 +29,17 @@ def _split_dir(raw: Path, split: str, dataset: str) -> Path:
     )
 
 
-def _classes(folder: Path) -> dict[str, list[Path]]:
-    """Class name -> its images, one class per visible subfolder (at least two)."""
+def _classes(folder: Path, dataset: str, allowed: tuple[str, ...] | None) -> dict[str, list[Path]]:
+    """Class name -> its images, one class per visible subfolder (at least two, all ``allowed``)."""
     dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(dirs) < 2:
-        raise ValueError(f"{folder} must hold one folder per class (found {len(dirs)})")
+        raise ValueError(f"raw {dataset} layout not recognised: {folder} must hold one folder per class "
+                         f"(found {len(dirs)})")
+    unknown = [d.name for d in dirs if allowed is not None and d.name not in allowed]
+    if unknown:
+        raise ValueError(f"raw {dataset} layout not recognised: {folder} holds {unknown[:3]}, not "
+                         f"{dataset} classes ({', '.join(allowed)}); is --raw a {dataset} download? "
+                         "(see data/README.md)")
     return {d.name: list_images(d) for d in dirs}
 
 
@@ -53,6 +62,7 @@ def convert_one_vs_all(
     seed: int = 42,
     overwrite: bool = False,
     show_progress: bool = True,
+    allowed: tuple[str, ...] | None = None,
 ) -> Path:
     """Build one-vs-all categories from ``raw/{train,test}/<class>/*.png``.
 
@@ -80,19 +90,21 @@ def convert_one_vs_all(
         seed: the first entry of every class's random generator seed.
         overwrite: replace a non-empty ``out``.
         show_progress: show a progress bar.
+        allowed: the class folder names the dataset may hold (None: any); another name
+            means ``raw`` is some other dataset.
 
     Returns:
         ``out`` as a Path.
 
     Raises:
         FileNotFoundError: ``raw`` or its train or test folder is missing.
-        ValueError: train and test classes differ, a class is unknown or named ``good``, a
-            split has fewer than two classes, or ``out`` and ``raw`` overlap.
+        ValueError: train and test classes differ, a class is unknown, not ``allowed`` or
+            named ``good``, a split has fewer than two classes, or ``out`` and ``raw`` overlap.
         FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, dataset)
-    train = _classes(_split_dir(raw, "train", dataset))
-    test = _classes(_split_dir(raw, "test", dataset))
+    train = _classes(_split_dir(raw, "train", dataset), dataset, allowed)
+    test = _classes(_split_dir(raw, "test", dataset), dataset, allowed)
     if sorted(train) != sorted(test):
         raise ValueError(f"{dataset}: train classes {sorted(train)} and test classes {sorted(test)} differ")
     names = sorted(train)
@@ -128,7 +140,7 @@ def convert_mnist(raw, out, **kwargs) -> Path:
     Returns:
         ``out`` as a Path.
     """
-    return convert_one_vs_all(raw, out, dataset="MNIST", **kwargs)
+    return convert_one_vs_all(raw, out, dataset="MNIST", allowed=MNIST_CLASSES, **kwargs)
 
 
 def convert_cifar10(raw, out, **kwargs) -> Path:
@@ -142,4 +154,4 @@ def convert_cifar10(raw, out, **kwargs) -> Path:
     Returns:
         ``out`` as a Path.
     """
-    return convert_one_vs_all(raw, out, dataset="CIFAR-10", **kwargs)
+    return convert_one_vs_all(raw, out, dataset="CIFAR-10", allowed=CIFAR10_CLASSES, **kwargs)

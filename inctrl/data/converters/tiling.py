@@ -167,14 +167,21 @@ def convert_sdd(
         ``out`` as a Path.
 
     Raises:
-        FileNotFoundError: ``raw`` is missing, holds no part folder, or an image has no label.
+        FileNotFoundError: ``raw`` is missing, holds no part folder, a part folder holds no
+            label bitmap, or an image has no label.
         ValueError: a label's size differs from its image's, or ``out`` and ``raw`` overlap.
         FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     raw = check_raw(raw, "KolektorSDD")
+    expected = "expected part folders kos01/, kos02/ ... holding Part0.jpg and Part0_label.bmp"
     folders = sorted(p for p in raw.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise FileNotFoundError(f"KolektorSDD: {raw} holds no part folder (kos01/, kos02/ ...)")
+        raise FileNotFoundError(f"raw KolektorSDD layout not recognised: {raw} holds no part folder; "
+                                f"{expected}")
+    for folder in folders:
+        if not any(p.stem.endswith("_label") and is_image_file(p) for p in folder.iterdir()):
+            raise FileNotFoundError(f"raw KolektorSDD layout not recognised: {folder} holds no label bitmap "
+                                    f"(*_label.bmp); {expected}")
     normals, anomalies = [], []
     for folder in folders:
         images = [p for p in list_images(folder) if not p.stem.endswith("_label")]
