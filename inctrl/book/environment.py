@@ -37,8 +37,6 @@ def environment(device: str | torch.device = "auto") -> dict[str, str]:
         ``{"python", "inctrl", "torch", "open_clip", "device"}`` -> text, plus
         ``"colab": "yes"`` inside Colab.
     """
-    import open_clip
-
     from .. import __version__
 
     dev = resolve_device(device)
@@ -46,13 +44,23 @@ def environment(device: str | torch.device = "auto") -> dict[str, str]:
         "python": platform.python_version(),
         "inctrl": __version__,
         "torch": torch.__version__,
-        "open_clip": getattr(open_clip, "__version__", "?"),
+        "open_clip": _installed_version("open_clip_torch"),
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else
                               f" ({_cpu_name()}, {torch.get_num_threads()} threads)"),
     }
     if in_colab():
         info["colab"] = "yes"
     return info
+
+
+def _installed_version(distribution: str) -> str:
+    """A package's version without importing it (importing open_clip warns about tqdm)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def _cpu_name() -> str:
