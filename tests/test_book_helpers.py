@@ -122,6 +122,45 @@ def test_confusion_counts_by_hand():
                       "missed": 1}
 
 
+def test_operating_point_rates_by_hand():
+    # 2 anomalous (0.4 missed, 0.9 caught), 2 normal (0.5 a false alarm)
+    point = tables.operating_point([0.1, 0.4, 0.5, 0.9], [0, 1, 0, 1], 0.45)
+    assert point == {"threshold": 0.45, "flagged": 2, "caught": 1, "false alarms": 1, "missed": 1,
+                     "recall": 0.5, "false-alarm rate": 0.5, "precision": 0.5}
+    assert all(isinstance(point[k], int) for k in ("flagged", "caught", "false alarms", "missed"))
+    assert tables.operating_point([0.1, 0.2], [0, 1], 0.9)["precision"] == 1.0  # nothing flagged
+
+
+def test_spread_and_published_phrases():
+    assert tables.within_spread((0.675, 0.02), (0.649, 0.01))          # gap 0.026 <= 0.03
+    assert not tables.within_spread((0.70, 0.01), (0.649, 0.01))       # gap 0.051 > 0.02
+    assert tables.spread_phrase((0.7, 0.0), (0.6, 0.0), 3) == "larger than the spread of 3 draws"
+    assert tables.published_auroc("ELPV") == ("0.839 ± 0.003 (K = 2), 0.846 ± 0.011 (K = 4), "
+                                              "0.872 ± 0.013 (K = 8)")
+    with pytest.raises(KeyError, match="no AUROC"):
+        tables.published_auroc("cifar")
+
+
+def test_identical_rows_merge_into_one():
+    sizes = pd.DataFrame({2: [9.5] * 5 + [1.0], 4: [9.5] * 5 + [2.0]},
+                         index=[f"epoch_{i}.pt" for i in range(1, 5)] + ["last.pt", "log.csv"])
+    merged = tables.merge_identical_rows(sizes.iloc[[0, 1, 5]], noun="file")
+    assert merged.index.tolist() == ["epoch_1.pt, epoch_2.pt", "log.csv"]
+    merged = tables.merge_identical_rows(sizes, noun="file")
+    assert merged.index.tolist() == ["epoch_1.pt, …, last.pt (5 files)", "log.csv"]
+    assert merged.loc["log.csv"].tolist() == [1.0, 2.0]
+
+
+def test_flat_scores_are_drawn_flat_with_their_range():
+    assert score_plots.flat_range([0.4601, 0.4650, 0.462]) == pytest.approx((0.4601, 0.465))
+    assert score_plots.flat_range([0.1, 0.5]) is None
+    ax = score_plots.score_histogram(np.array([0.4601, 0.465, 0.462, 0.463]), np.array([0, 0, 1, 1]),
+                                     plt.figure().gca(), xlabel="$s_i$")
+    lo, hi = ax.get_xlim()
+    assert hi - lo >= 0.1 and "0.460–0.465" in ax.get_xlabel()
+    plt.close("all")
+
+
 def _component_table():
     rows = []
     for k, values in ((2, (0.7, 0.8, 0.6, 0.5)), (4, (0.9, 0.8, 0.6, 0.5))):

@@ -17,7 +17,8 @@ import pandas as pd
 
 __all__ = [
     "COMPONENT_NAMES", "SPLIT_NAMES", "ablation", "confusion", "diagnosis_value",
-    "merge_identical_rows", "phi_constant_epochs", "pm", "published_auroc", "results_table",
+    "merge_identical_rows", "operating_point", "phi_constant_epochs", "pm", "published_auroc",
+    "results_table",
     "spread_phrase", "within_spread",
 ]
 
@@ -227,3 +228,26 @@ def confusion(scores, labels, threshold: float) -> dict[str, float | int]:
     return {"threshold": float(threshold), "flagged": int(flagged.sum()),
             "true positives": int((flagged & y).sum()), "false positives": int((flagged & ~y).sum()),
             "missed": int((~flagged & y).sum())}
+
+
+def operating_point(scores, labels, threshold: float) -> dict[str, float | int]:
+    """What a threshold flags, as a user reads it: catches, false alarms and their rates.
+
+    Args:
+        scores: the images' scores.
+        labels: 1 (or True) for anomalous, 0 for normal.
+        threshold: anomalous iff ``score >= threshold``.
+
+    Returns:
+        ``threshold``; the counts ``flagged``, ``caught`` (true positives), ``false alarms``
+        and ``missed`` (ints); ``recall`` (caught / anomalous), ``false-alarm rate`` (false
+        alarms / normal) and ``precision`` (caught / flagged; 1.0 when nothing is flagged).
+    """
+    c = confusion(scores, labels, threshold)
+    n_anomalous = c["true positives"] + c["missed"]
+    n_normal = int(np.size(np.asarray(labels))) - n_anomalous
+    return {"threshold": c["threshold"], "flagged": c["flagged"], "caught": c["true positives"],
+            "false alarms": c["false positives"], "missed": c["missed"],
+            "recall": c["true positives"] / n_anomalous if n_anomalous else float("nan"),
+            "false-alarm rate": c["false positives"] / n_normal if n_normal else float("nan"),
+            "precision": c["true positives"] / c["flagged"] if c["flagged"] else 1.0}
