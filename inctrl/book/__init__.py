@@ -18,5 +18,9 @@ it may use pandas, Matplotlib and seaborn):
 * :mod:`~inctrl.book.runs` - the trained runs chapters 5-7 share, finding checkpoints;
 * :mod:`~inctrl.book.tables` - chapter 6's tables and findings, chapter 7's decisions;
 * :mod:`~inctrl.book.speed` - chapter 8's live timing and benchmark tables;
-* :mod:`~inctrl.book.findings` - the relations the text states, checked by the tests.
+* :mod:`~inctrl.book.findings` - the relations the text states, checked by the tests;
+* :mod:`~inctrl.book.words` - counts and numbers in prose ("1 false alarm", "3", not "3.000");
+* :mod:`~inctrl.book.environment` - the build's environment (shown once) and a chapter's profile line;
+* :mod:`~inctrl.book.offline_math` - the Sphinx extension that serves MathJax from the build;
+* :mod:`~inctrl.book.repo_url` - the repository URL of ``_config.yml`` in every Colab cell.
 """
