@@ -3,7 +3,8 @@
 Pretrained CLIP weights cannot be downloaded everywhere the book is built, so the project
 makes its own: a small open_clip CLIP (image and text towers, the paper's geometry: 240 px,
 16 px patches, a 15 x 15 grid, a 640-d joint embedding) trained on :mod:`inctrl.data.world`
-with two objectives (:mod:`inctrl.pretrain_objectives`):
+with objectives from :mod:`inctrl.pretrain_objectives`. The shipped v1 recipe
+(:class:`PretrainConfig`'s defaults) uses two:
 
 * ``clip``: the image-caption contrastive loss of CLIP (symmetric InfoNCE; photos with the
   same caption are all positives), so g(x) and the text tower share a space and the text
@@ -15,6 +16,21 @@ with two objectives (:mod:`inctrl.pretrain_objectives`):
   M). It shapes exactly the quantity InCTRL reads, and it cannot be satisfied by features
   that ignore the nuisance jitter between two photos of the same product.
 
+The v2 recipe (:meth:`PretrainConfig.v2`, ``inctrl pretrain --recipe v2``) adds two more and
+changes the batches:
+
+* batches of in-context *groups* (K = ``shots`` normal prompts and one query of the same
+  product, :func:`inctrl.data.world.world_groups`), as InCTRL is used; the patch residual
+  takes each query patch's nearest patch among all K prompts;
+* ``image``: the image-level twin of ``patch``: |g(q) - mean g(prompts)| must separate
+  defective queries from normal ones, so the residual s_i reads carries the defect;
+* ``pixel``: masked patch-pixel prediction: the tapped tokens of a photo with part of its
+  patches masked must give back every patch's normalised pixels, so the tokens keep texture
+  that no procedural family draws;
+* a share of the products are crops of real photographs (:mod:`inctrl.data.photos`), and
+  every photo gets independent photometric jitter (gamma, light, blur, noise), so global
+  brightness alone stops being a cue.
+
 Most steps run at a lower resolution (``low_res``, position embeddings interpolated) and the
 last ``high_res_steps`` at 240 px. Batches are a function of (seed, step), checkpoints are
 written atomically every ``checkpoint_every`` steps, and ``resume=True`` continues from one.
@@ -25,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -37,109 +53,64 @@ from tqdm.auto import tqdm
 
 from . import atomic
 from .backbone import CLIP_MEAN, CLIP_STD, MINI_MODEL
-from .data.world import world_batch
+from .data.world import world_batch, world_groups
 from .device import resolve_device
-from .pretrain_objectives import contrastive_loss, defect_loss, encode_tapped, patch_residual
-
-OBJECTIVES = ("clip", "patch")
-
-
-@dataclass
-class PretrainConfig:
-    """The pretraining recipe.
-
-    Attributes:
-        steps: every step of the schedule, low and high resolution together.
-        high_res_steps: the last steps, run at 240 px; in [0, steps].
-        low_res: the image side of the other steps: a multiple of 16 (the patch size), >= 32.
-        groups: (prompt, query) pairs per low-resolution batch.
-        high_res_groups: (prompt, query) pairs per 240 px batch.
-        lr: the peak AdamW learning rate (see :meth:`learning_rate`).
-        warmup: steps of linear warm-up.
-        weight_decay: AdamW weight decay of the matrices (biases, norms and the defect affine
-            have none).
-        objectives: a non-empty subset of :data:`OBJECTIVES`, ``"clip"`` and ``"patch"``.
-        patch_weight: the weight of the ``patch`` loss in the sum.
-        p_defect: the probability that a query photo has a defect.
-        seed: the seed of the initial weights and of every batch.
-        model_name: the open_clip model to pretrain.
-        checkpoint_every: steps between checkpoints.
-        extra: free-form notes kept with the configuration (a resume must match them too).
-
-    Raises:
-        ValueError: unknown or no objectives, ``steps < 1``, ``high_res_steps`` outside
-            [0, steps], or a ``low_res`` that is not a multiple of 16 of at least 32.
-    """
-
-    steps: int = 2600
-    high_res_steps: int = 300
-    low_res: int = 128
-    groups: int = 32  # (prompt, query) pairs per low-resolution batch
-    high_res_groups: int = 12
-    lr: float = 5e-4
-    warmup: int = 100
-    weight_decay: float = 0.05
-    objectives: tuple[str, ...] = OBJECTIVES
-    patch_weight: float = 1.0
-    p_defect: float = 0.5
-    seed: int = 0
-    model_name: str = MINI_MODEL
-    checkpoint_every: int = 100
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.objectives = tuple(self.objectives)
-        unknown = sorted(set(self.objectives) - set(OBJECTIVES))
-        if unknown or not self.objectives:
-            raise ValueError(f"objectives must be a non-empty subset of {OBJECTIVES}, got {self.objectives}")
-        if self.steps < 1 or not 0 <= self.high_res_steps <= self.steps:
-            raise ValueError(
-                f"need steps >= 1 and 0 <= high_res_steps <= steps, got {self.steps}, {self.high_res_steps}"
-            )
-        if self.low_res % 16 or self.low_res < 32:
-            raise ValueError(
-                f"low_res must be a multiple of 16 (the patch size) and >= 32, got {self.low_res}"
-            )
-
-    def resolution(self, step: int) -> tuple[int, int]:
-        """The image side and the batch size of a step.
-
-        Args:
-            step: 0-based step.
-
-        Returns:
-            ``(side, groups)``: 240 and ``high_res_groups`` for the last ``high_res_steps``
-            steps, ``low_res`` and ``groups`` before.
-        """
-        if step >= self.steps - self.high_res_steps:
-            return 240, self.high_res_groups
-        return self.low_res, self.groups
-
-    def learning_rate(self, step: int) -> float:
-        """The learning rate of a step: linear warm-up, then cosine decay to 0.
-
-        Args:
-            step: 0-based step.
-
-        Returns:
-            The learning rate, at most ``lr``.
-        """
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        t = (step - self.warmup) / max(1, self.steps - self.warmup)
-        return 0.5 * self.lr * (1 + math.cos(math.pi * t))
+from .pretrain_config import (  # noqa: F401  (re-exported)
+    BATCHES,
+    OBJECTIVES,
+    RECIPES,
+    V1_WEIGHTS_SHA256,
+    PretrainConfig,
+)
+from .pretrain_objectives import (
+    PixelDecoder,
+    contrastive_loss,
+    defect_loss,
+    encode_tapped,
+    group_patch_residual,
+    image_defect_loss,
+    image_residual,
+    masked_pixel_loss,
+    patch_pixels,
+    patch_residual,
+)
 
 
 def _batch(config: PretrainConfig, step: int, tokenizer, device):
     size, groups = config.resolution(step)
-    pairs = world_batch(config.seed, step, groups, size, config.p_defect)
-    photos = [p for pair in pairs for p in pair]
+    if config.batch == "pairs":
+        sets = world_batch(config.seed, step, groups, size, config.p_defect)
+    else:
+        sets = world_groups(config.seed, step, groups, size, config.shots, config.p_defect,
+                            config.real_fraction, config.jitter)
+    photos = [p for group in sets for p in group]
     pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    masks = torch.from_numpy(np.stack([q.mask for _, q in pairs])).float()[:, None]
+    masks = torch.from_numpy(np.stack([group[-1].mask for group in sets])).float()[:, None]
     fraction = F.avg_pool2d(masks, 16).flatten(1)  # [G, N]
+    defective = torch.tensor([group[-1].defect is not None for group in sets])
     captions = [p.caption for p in photos]
-    return ((pixels - mean) / std).to(device), fraction.to(device), captions, tokenizer(captions).to(device)
+    tokens = tokenizer(captions).to(device)
+    return ((pixels - mean) / std).to(device), fraction.to(device), captions, tokens, defective.to(device)
+
+
+def patch_masks(config: PretrainConfig, step: int, images: int, patches: int) -> torch.Tensor:
+    """The masked patches of the ``pixel`` objective at ``step``: a function of (seed, step).
+
+    Args:
+        config: the recipe (its seed and ``mask_ratio``).
+        step: the step.
+        images: how many images are masked.
+        patches: patches per image.
+
+    Returns:
+        [images, patches] bool, exactly ``round(mask_ratio * patches)`` (at least 1, at most
+        ``patches - 1``) True per row.
+    """
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    count = min(patches - 1, max(1, round(config.mask_ratio * patches)))
+    order = torch.rand(images, patches, generator=generator).argsort(dim=1)
+    return order < count
 
 
 def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
@@ -157,6 +128,50 @@ def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return open_clip.create_model(model_name, pretrained=None)
+
+
+class PretrainHeads(nn.Module):
+    """The small trainable parts of the v2 objectives that are not in the CLIP model.
+
+    Attributes:
+        image_affine: [2] (bias, log-scale) of :func:`~inctrl.pretrain_objectives.image_defect_loss`.
+        mask_token: [D] the embedding of a masked patch.
+        decoder: the :class:`~inctrl.pretrain_objectives.PixelDecoder`.
+    """
+
+    def __init__(self, layers: int, width: int):
+        super().__init__()
+        self.image_affine = nn.Parameter(torch.tensor([0.2, math.log(10.0)]))
+        self.mask_token = nn.Parameter(torch.zeros(width))
+        self.decoder = PixelDecoder(layers, width)
+
+
+def _init_weights(init: str) -> dict:
+    """The starting weights of ``init="mini-v1"`` (fp32), after checking their SHA-256."""
+    from .backbone import MINI_WEIGHTS_FILE
+
+    if not MINI_WEIGHTS_FILE.is_file() or file_sha256(MINI_WEIGHTS_FILE) != V1_WEIGHTS_SHA256:
+        raise ValueError(f'init="{init}" continues from the v1 mini weights (SHA-256 '
+                         f"{V1_WEIGHTS_SHA256[:12]}...), but {MINI_WEIGHTS_FILE} is missing or holds other weights")
+    weights = torch.load(MINI_WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+
+
+def _heads(config: PretrainConfig, layers: int, width: int) -> PretrainHeads | None:
+    if not {"image", "pixel"} & set(config.objectives):
+        return None  # v1: no extra parameters, so its optimizer and batches are unchanged
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        return PretrainHeads(layers, width)
+
+
+def _pixel_loss(config: PretrainConfig, step: int, visual, heads: PretrainHeads, pixels, taps):
+    """The ``pixel`` objective on the first prompt of every group, part of its patches masked."""
+    shown = pixels[:: config.shots + 1]
+    grid = shown.shape[-1] // 16
+    masked = patch_masks(config, step, shown.shape[0], grid * grid).to(pixels.device)
+    _, tapped = encode_tapped(visual, shown, taps, masked, heads.mask_token)
+    return masked_pixel_loss(heads.decoder(tapped), patch_pixels(shown), masked)
 
 
 def _optimizer(params, config: PretrainConfig):
@@ -217,9 +232,15 @@ def pretrain(
         raise FileExistsError(
             f"{last} exists: pass resume=True (--resume) to continue it, or choose a new folder"
         )
-    clip = build_clip(config.model_name, config.seed).to(dev)
+    clip = build_clip(config.model_name, config.seed)
+    if config.init and not (resume and last.exists()):
+        clip.load_state_dict(_init_weights(config.init))
+    clip = clip.to(dev)
     affine = nn.Parameter(torch.tensor([0.1, math.log(20.0)], device=dev))
-    params = [p for p in clip.parameters()] + [affine]
+    taps = default_taps(len(clip.visual.transformer.resblocks))
+    heads = _heads(config, len(taps), clip.visual.conv1.out_channels)
+    heads = heads.to(dev) if heads is not None else None
+    params = [p for p in clip.parameters()] + [affine] + ([] if heads is None else list(heads.parameters()))
     optimizer = _optimizer(params, config)
     start, log = 0, []
     if resume and last.exists():
@@ -229,9 +250,10 @@ def pretrain(
         clip.load_state_dict(state["clip"])
         with torch.no_grad():
             affine.copy_(state["affine"])
+        if heads is not None:
+            heads.load_state_dict(state["heads"])
         optimizer.load_state_dict(state["optimizer"])
         start, log = int(state["step"]), list(state["log"])
-    taps = default_taps(len(clip.visual.transformer.resblocks))
     tokenizer = open_clip.get_tokenizer(config.model_name)
     clip.train()
     stop = min(config.steps, until or config.steps)
@@ -243,12 +265,13 @@ def pretrain(
         desc="pretrain",
         dynamic_ncols=True,
     )
+    started = time.perf_counter()
     for step in bar:
         t0 = time.perf_counter()
         lr = config.learning_rate(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pixels, fraction, captions, tokens = _batch(config, step, tokenizer, dev)
+        pixels, fraction, captions, tokens, defective = _batch(config, step, tokenizer, dev)
         image, tapped = encode_tapped(clip.visual, pixels, taps)
         row = {"step": step + 1, "lr": lr, "size": pixels.shape[-1]}
         loss = torch.zeros((), device=dev)
@@ -257,18 +280,31 @@ def pretrain(
             row["clip"] = contrastive_loss(image, clip.encode_text(tokens), captions, scale)
             loss = loss + row["clip"]
         if "patch" in config.objectives:
-            row["patch"] = defect_loss(patch_residual(tapped), fraction, affine)
+            residual = patch_residual(tapped) if config.batch == "pairs" else group_patch_residual(
+                tapped, config.shots)
+            row["patch"] = defect_loss(residual, fraction, affine)
             loss = loss + config.patch_weight * row["patch"]
+        if "image" in config.objectives:
+            distance = image_residual(image, config.shots)
+            row["image"] = image_defect_loss(distance, defective, heads.image_affine)
+            loss = loss + config.image_weight * row["image"]
+        if "pixel" in config.objectives:
+            row["pixel"] = _pixel_loss(config, step, clip.visual, heads, pixels, taps)
+            loss = loss + config.pixel_weight * row["pixel"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         row = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in row.items()} | {
             "seconds": time.perf_counter() - t0
         }
+        row["steps_per_s"] = (step + 1 - start) / (time.perf_counter() - started)  # since (re)start
         log.append(row)
-        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("clip", "patch") if k in row})
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in OBJECTIVES if k in row})
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == stop:
-            _save(last, clip, affine, optimizer, step + 1, config, log)
+            _save(last, clip, affine, heads, optimizer, step + 1, config, log)
+            if not progress:  # a line per checkpoint for logs of background runs
+                losses = " ".join(f"{k} {row[k]:.4f}" for k in OBJECTIVES if k in row)
+                print(f"step {step + 1}/{stop} {losses} {row['steps_per_s']:.3f} steps/s", flush=True)
             if (step + 1) % (config.checkpoint_every * 5) == 0 or step + 1 == stop:  # for the ablation
                 export_weights(last, out_dir / f"weights_step{step + 1}.pt")
     _write_log(out_dir / "log.csv", log)
@@ -281,18 +317,18 @@ def _plain(config: PretrainConfig) -> dict:
     return d
 
 
-def _save(path: Path, clip, affine, optimizer, step: int, config: PretrainConfig, log: list) -> None:
-    atomic.torch_save(
-        {
-            "clip": clip.state_dict(),
-            "affine": affine.detach().cpu(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "config": _plain(config),
-            "log": log,
-        },
-        path,
-    )
+def _save(path: Path, clip, affine, heads, optimizer, step: int, config: PretrainConfig, log: list) -> None:
+    state = {
+        "clip": clip.state_dict(),
+        "affine": affine.detach().cpu(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "config": _plain(config),
+        "log": log,
+    }
+    if heads is not None:
+        state["heads"] = heads.state_dict()
+    atomic.torch_save(state, path)
     _write_log(path.parent / "log.csv", log)
 
 

@@ -1,4 +1,4 @@
-"""What pretraining optimises: the two objectives and the forward pass they read.
+"""What pretraining optimises: the objectives and the forward pass they read.
 
 * :func:`encode_tapped` runs open_clip's ViT at any multiple of the patch size (most steps
   are at a lower resolution, with :func:`resized_positions`), returning g(x) and the tapped
@@ -6,7 +6,13 @@
 * :func:`contrastive_loss` is CLIP's image-caption objective (so the text prior s_a means
   something);
 * :func:`defect_loss` pushes the in-context patch residual (:func:`patch_residual`, Eq. 1-2)
-  up on defective patches and down elsewhere.
+  up on defective patches and down elsewhere;
+* :func:`image_defect_loss` (the v2 recipe) is its image-level twin: the distance of a
+  query's g(x) to the mean g of its K prompts (:func:`image_residual`) must separate
+  defective queries from normal ones;
+* :func:`masked_pixel_loss` (the v2 recipe) asks the tapped tokens of a photo whose patches
+  are partly masked (:func:`encode_tapped` with ``masked``) to give back every patch's
+  normalised pixels (:func:`patch_pixels`) through :class:`PixelDecoder`.
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
     return torch.cat([pos[:1], patches.permute(0, 2, 3, 1).reshape(grid * grid, width)])
 
 
-def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_tapped(
+    visual: nn.Module, pixels: torch.Tensor, taps, masked: torch.Tensor | None = None, mask_token=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """open_clip's ViT forward at any multiple of the patch size.
 
     The same outputs as :meth:`inctrl.backbone.Backbone.encode_images` gives at 240 px.
@@ -51,6 +59,9 @@ def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.
         visual: an open_clip ``VisionTransformer``.
         pixels: [B, 3, H, W] normalised images, H = W a multiple of the patch size.
         taps: 1-based indices of the tapped blocks.
+        masked: optional [B, N] bool: these patches' embeddings are replaced by ``mask_token``
+            (before the position embeddings, as in masked-image modelling).
+        mask_token: [D] the embedding of a masked patch (needed with ``masked``).
 
     Returns:
         ``(g(x), tokens)``: [B, E] and the raw tokens of the tapped blocks [L, B, N, D]
@@ -59,6 +70,8 @@ def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.
     x = visual.conv1(pixels)  # [B, D, g, g]
     grid = x.shape[-1]
     x = x.flatten(2).transpose(1, 2)  # [B, N, D]
+    if masked is not None:
+        x = torch.where(masked[..., None], mask_token.to(x.dtype), x)
     cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
     x = torch.cat([cls, x], dim=1) + resized_positions(visual, grid).to(x.dtype)
     x = visual.ln_pre(x)
@@ -69,6 +82,126 @@ def encode_tapped(visual: nn.Module, pixels: torch.Tensor, taps) -> tuple[torch.
             tapped.append(x[:, 1:])
     pooled = visual.ln_post(x[:, 0]) @ visual.proj
     return pooled, torch.stack(tapped)
+
+
+def group_patch_residual(tokens: torch.Tensor, shots: int) -> torch.Tensor:
+    """Eq. 1-2 for G in-context groups of K prompts and one query.
+
+    Args:
+        tokens: [L, G*(K+1), N, D] raw patch tokens, group after group, each group's K
+            prompts first and its query last.
+        shots: K.
+
+    Returns:
+        [G, N] M: each query patch's distance 0.5 (1 - cos) to its nearest patch among its
+        K prompts, averaged over the tapped layers.
+    """
+    n_layers, images, n_patches, dim = tokens.shape
+    t = F.normalize(tokens, dim=-1).reshape(n_layers, images // (shots + 1), shots + 1, n_patches, dim)
+    prompts = t[:, :, :shots].reshape(n_layers, -1, shots * n_patches, dim)
+    return nearest_prompt_distance(t[:, :, shots], prompts, unit_query=True).mean(dim=0)
+
+
+def image_residual(embeddings: torch.Tensor, shots: int) -> torch.Tensor:
+    """The image-level in-context residual of G groups: |g(q) - mean_k g(p_k)|, unit embeddings.
+
+    Args:
+        embeddings: [G*(K+1), E] g(x), grouped as in :func:`group_patch_residual`.
+        shots: K.
+
+    Returns:
+        [G] the distance of each query's unit embedding to the mean of its prompts' (in [0, 2]).
+    """
+    g = F.normalize(embeddings, dim=-1).reshape(-1, shots + 1, embeddings.shape[-1])
+    return torch.linalg.vector_norm(g[:, shots] - g[:, :shots].mean(dim=1), dim=-1)
+
+
+def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """Balanced logistic loss of the image residual's length against the query's label.
+
+    Why the length of the residual, and not a learned probe of the residual vector: InCTRL's
+    s_i is a head trained on a few auxiliary categories, then applied to products it has never
+    seen. A linear probe would let the backbone mark "defect" as one fixed direction of g(x),
+    which is what the captions already ask of it and what did not transfer (s_i stayed at chance
+    on the held-out families). The length asks for something direction-free instead: a
+    defective photo must lie farther from its own prompts than another normal photo of the same
+    product does, whatever the defect, the product or the light. The adapter and MLP head that
+    read F_x can pick that up, as the patch score picks up the same thing per patch
+    (:func:`defect_loss`, of which this is the twin). Positives and negatives weigh half each,
+    so the loss does not depend on the batch's share of defective queries.
+
+    Args:
+        distance: [G] :func:`image_residual`.
+        defective: [G] bool, the query has a defect.
+        affine: [2] (bias, log-scale): the logit is (distance - bias) * exp(log-scale).
+
+    Returns:
+        The loss, a scalar tensor.
+    """
+    logit = (distance - affine[0]) * affine[1].exp()
+    loss = F.binary_cross_entropy_with_logits(logit, defective.float(), reduction="none")
+    parts = [loss[defective].mean()] if defective.any() else []
+    parts += [loss[~defective].mean()] if not defective.all() else []
+    return sum(parts) / len(parts)
+
+
+def patch_pixels(pixels: torch.Tensor, patch: int = 16) -> torch.Tensor:
+    """The target of :func:`masked_pixel_loss`: every patch's pixels, normalised per patch.
+
+    Each patch is centred and scaled to unit variance (as in MAE's normalised-pixel target),
+    so the target is the patch's texture, not its brightness.
+
+    Args:
+        pixels: [B, 3, H, W] images.
+        patch: the patch side.
+
+    Returns:
+        [B, N, 3*patch*patch] normalised patches, row-major over the grid.
+    """
+    b, c = pixels.shape[:2]
+    cols = F.unfold(pixels, patch, stride=patch).transpose(1, 2)  # [B, N, c*p*p]
+    mean, var = cols.mean(dim=-1, keepdim=True), cols.var(dim=-1, keepdim=True)
+    return (cols - mean) / (var + 1e-6).sqrt()
+
+
+class PixelDecoder(nn.Module):
+    """A light decoder: one linear map from a patch's tapped tokens (all layers) to its pixels.
+
+    Deliberately linear and per patch: whatever texture it reconstructs must already be in
+    the tapped tokens, which are what InCTRL's patch residual compares.
+
+    Args:
+        layers: the number of tapped layers L.
+        width: the token width D.
+        patch: the patch side.
+    """
+
+    def __init__(self, layers: int, width: int, patch: int = 16):
+        super().__init__()
+        self.linear = nn.Linear(layers * width, 3 * patch * patch)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[L, B, N, D] tapped tokens -> [B, N, 3*patch*patch] predicted normalised pixels."""
+        n_layers, b, n, d = tokens.shape
+        return self.linear(tokens.permute(1, 2, 0, 3).reshape(b, n, n_layers * d))
+
+
+def masked_pixel_loss(prediction: torch.Tensor, target: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted normalised pixels, over every patch.
+
+    Masked patches (the model saw only their neighbours) and visible ones (their own tokens must
+    keep their texture, which is what the patch residual matches) weigh half each.
+
+    Args:
+        prediction: [B, N, P] :class:`PixelDecoder` output.
+        target: [B, N, P] :func:`patch_pixels`.
+        masked: [B, N] bool, the patches that were masked at the input.
+
+    Returns:
+        The loss, a scalar tensor.
+    """
+    error = (prediction - target).pow(2).mean(dim=-1)  # [B, N]
+    return 0.5 * (error[masked].mean() + error[~masked].mean())
 
 
 def patch_residual(tokens: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Pretraining the mini backbone: the forward at any resolution, the two losses, resume, export,
-and the shipped-weights check of the mini profile."""
+"""Pretraining the mini backbone: the forward at any resolution, the losses of v1 and v2, resume,
+export, and the shipped-weights check of the mini profile."""
 
 import math
 
@@ -11,11 +11,26 @@ import inctrl
 from inctrl import backbone as backbone_module
 from inctrl.backbone import WeightsUnavailableError
 from inctrl.cli import main
-from inctrl.pretrain import PretrainConfig, build_clip, export_weights, file_sha256, pretrain
+from inctrl.pretrain import (
+    OBJECTIVES,
+    RECIPES,
+    PretrainConfig,
+    build_clip,
+    export_weights,
+    file_sha256,
+    patch_masks,
+    pretrain,
+)
 from inctrl.pretrain_objectives import (
+    PixelDecoder,
     contrastive_loss,
     defect_loss,
     encode_tapped,
+    group_patch_residual,
+    image_defect_loss,
+    image_residual,
+    masked_pixel_loss,
+    patch_pixels,
     patch_residual,
     resized_positions,
 )
@@ -174,3 +189,122 @@ def test_shipped_weights_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(backbone_module, "MINI_WEIGHTS_FILE", tmp_path / "missing.pt")
     with pytest.raises(WeightsUnavailableError, match="missing"):
         inctrl.load("mini", device="cpu")
+
+
+# ---------------------------------------------------------------- the v2 recipe
+V2_SMALL = {**SMALL, "groups": 2, "high_res_groups": 1}
+
+
+def test_v1_recipe_reproduces_the_shipped_runs_first_step(tmp_path):
+    """v1's batches and losses are unchanged by v2: its first step gives the shipped log's losses."""
+    last = pretrain(tmp_path / "v1", PretrainConfig(), progress=False, until=1)
+    row = torch.load(last, weights_only=True)["log"][0]
+    # row 1 of inctrl/weights/pretrain_log.csv
+    assert row["clip"] == pytest.approx(4.177215576171875, rel=1e-5)
+    assert row["patch"] == pytest.approx(1.0409741401672363, rel=1e-5)
+
+
+def test_group_patch_residual_is_eq1_over_all_k_prompts():
+    torch.manual_seed(0)
+    tokens = torch.randn(2, 6, 4, 8)  # L=2, 2 groups of K=2 prompts + 1 query, N=4, D=8
+    m = group_patch_residual(tokens, shots=2)
+    assert m.shape == (2, 4)
+    for g in range(2):
+        for j in range(4):
+            per_layer = []
+            for layer in range(2):
+                q = tokens[layer, 3 * g + 2, j]
+                prompts = tokens[layer, 3 * g : 3 * g + 2].reshape(-1, 8)
+                per_layer.append(0.5 * (1 - max(float(F.cosine_similarity(q, p, dim=0)) for p in prompts)))
+            assert m[g, j].item() == pytest.approx(sum(per_layer) / 2, abs=1e-6)
+    pairs = torch.randn(2, 4, 5, 8)  # with K = 1 the groups are v1's (prompt, query) pairs
+    torch.testing.assert_close(group_patch_residual(pairs, shots=1), patch_residual(pairs))
+
+
+def test_image_residual_by_hand():
+    emb = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])  # K=2 prompts then the query
+    expected = math.hypot(1 / math.sqrt(2) - 0.5, 1 / math.sqrt(2) - 0.5)
+    assert image_residual(emb, shots=2).item() == pytest.approx(expected, rel=1e-6)
+    same_direction = torch.tensor([[1.0, 0.0], [5.0, 0.0]])
+    assert image_residual(same_direction, shots=1).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_image_defect_loss_rewards_a_separating_residual_and_is_balanced():
+    torch.manual_seed(0)
+    defective = torch.tensor([True] * 4 + [False] * 12)
+    distance = torch.where(defective, 0.6, 0.2) + 0.02 * torch.randn(16)
+    affine = torch.tensor([0.4, math.log(10.0)])
+    separable = image_defect_loss(distance, defective, affine).item()
+    shuffled = image_defect_loss(distance[torch.randperm(16)], defective, affine).item()
+    assert separable < 0.2 < shuffled
+    # balanced: positives and negatives weigh half each, whatever their counts
+    logit = (distance - 0.4) * 10
+    by_hand = 0.5 * (F.softplus(-logit[defective]).mean() + F.softplus(logit[~defective]).mean())
+    assert separable == pytest.approx(by_hand.item(), rel=1e-6)
+    only_normal = image_defect_loss(distance[4:], defective[4:], affine).item()
+    assert only_normal == pytest.approx(F.softplus(logit[4:]).mean().item(), rel=1e-6)
+
+
+def test_patch_pixels_and_masked_pixel_loss():
+    pixels = torch.rand(2, 3, 32, 32)
+    target = patch_pixels(pixels)
+    assert target.shape == (2, 4, 768)
+    torch.testing.assert_close(target.mean(-1), torch.zeros(2, 4), atol=1e-5, rtol=0)
+    first = pixels[1, :, 16:32, 0:16].reshape(-1)  # patch (row 1, col 0) is patch 2
+    torch.testing.assert_close(target[1, 2], (first - first.mean()) / (first.var() + 1e-6).sqrt())
+    masked = torch.tensor([[True, False, False, False], [True, True, False, False]])
+    prediction = torch.zeros_like(target)
+    prediction[masked] = target[masked]  # perfect on masked patches, zero elsewhere
+    error_visible = target[~masked].pow(2).mean(-1).mean()
+    loss = masked_pixel_loss(prediction, target, masked).item()
+    assert loss == pytest.approx(0.5 * error_visible.item(), rel=1e-5)
+    assert PixelDecoder(3, 8)(torch.randn(3, 2, 4, 8)).shape == (2, 4, 768)
+
+
+def test_masked_patches_see_only_the_mask_token(random_mini):
+    visual = random_mini.backbone.clip.visual
+    token = torch.randn(visual.conv1.out_channels)
+    everything = torch.ones(2, 4, dtype=torch.bool)
+    with torch.no_grad():
+        a = encode_tapped(visual, torch.randn(2, 3, 32, 32), (1, 2), everything, token)
+        b = encode_tapped(visual, torch.randn(2, 3, 32, 32), (1, 2), everything, token)
+        c = encode_tapped(visual, torch.randn(2, 3, 32, 32), (1, 2), ~everything, token)
+    torch.testing.assert_close(a[1], b[1])  # all masked: the pixels do not matter
+    assert not torch.allclose(a[1], c[1])
+
+
+def test_patch_masks_are_exact_and_a_function_of_seed_and_step():
+    config = PretrainConfig.v2()
+    m = patch_masks(config, 7, 5, 64)
+    assert m.shape == (5, 64) and (m.sum(1) == round(0.4 * 64)).all()
+    assert torch.equal(m, patch_masks(config, 7, 5, 64))
+    assert not torch.equal(m, patch_masks(config, 8, 5, 64))
+    assert not torch.equal(m, patch_masks(PretrainConfig.v2(seed=1), 7, 5, 64))
+
+
+def test_v2_recipes_and_their_checks():
+    v2 = RECIPES["v2"]()
+    assert set(v2.objectives) == set(OBJECTIVES) and v2.batch == "groups" and v2.shots == 2
+    assert RECIPES["v1"]() == PretrainConfig()
+    assert "pixel" not in RECIPES["v2-image"]().objectives and RECIPES["v2-image"]().real_fraction == 0
+    assert "image" not in RECIPES["v2-texture"]().objectives
+    with pytest.raises(ValueError, match="groups"):
+        PretrainConfig(shots=2)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        PretrainConfig.v2(mask_ratio=1.0)
+
+
+def test_v2_resume_continues_exactly(tmp_path):
+    config = PretrainConfig.v2(**V2_SMALL)
+    pretrain(tmp_path / "straight", config, progress=False, threads=1)
+    pretrain(tmp_path / "split", config, progress=False, threads=1, until=2)
+    pretrain(tmp_path / "split", config, progress=False, threads=1, resume=True)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 3
+    for part in ("clip", "heads"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    for objective in OBJECTIVES:
+        assert [r[objective] for r in a["log"]] == [r[objective] for r in b["log"]], objective
+    assert all(r["steps_per_s"] > 0 for r in a["log"])

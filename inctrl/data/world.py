@@ -9,7 +9,9 @@ CLIP model can learn both what things are and what a flaw is.
 
 Nothing is stored: :func:`world_batch` draws a batch from a seed in milliseconds per image,
 and :func:`make_world_dataset` writes a canonical-layout dataset (for the held-out families)
-when one is needed on disk.
+when one is needed on disk. :func:`world_groups` draws the v2 recipe's batches: in-context
+groups (K normal prompts and a query of one product), some products being crops of real
+photographs (:mod:`.photos`), every photo with :func:`photometric_jitter`.
 
 Protocol hygiene: the families are disjoint from the six auxiliary categories of
 ``inctrl.data.synthetic`` and none imitates an evaluation target; the four
@@ -19,13 +21,15 @@ Protocol hygiene: the families are disjoint from the six auxiliary categories of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from ..prompts import NORMAL_STATES
 from .converters._common import progress, save_mask, save_png, staged_output
+from .photos import NATURAL, REAL_FAMILIES, REAL_HELD_OUT_FAMILIES, REAL_PRETRAIN_FAMILIES
 from .splits import split_normals
 from .world_defects import DEFECTS
 from .world_families import COLOURS, FAMILIES, HELD_OUT_FAMILIES, PRETRAIN_FAMILIES, Family
@@ -35,12 +39,17 @@ __all__ = [
     "FAMILIES",
     "HELD_OUT_FAMILIES",
     "PRETRAIN_FAMILIES",
+    "REAL_HELD_OUT_FAMILIES",
+    "REAL_PRETRAIN_FAMILIES",
     "Photo",
     "Product",
     "caption",
+    "family_of",
     "make_world_dataset",
     "photo",
+    "photometric_jitter",
     "world_batch",
+    "world_groups",
 ]
 
 # Normal captions use the paper's own state words (inctrl.prompts), so captions teach the text
@@ -80,7 +89,7 @@ class Product:
             The Product: a uniform family, one of its colours and a fresh seed.
         """
         names = sorted(families or PRETRAIN_FAMILIES)
-        family = FAMILIES[names[int(rng.integers(len(names)))]]
+        family = family_of(names[int(rng.integers(len(names)))])
         return Product(family.name, str(rng.choice(family.colours)), int(rng.integers(2**31)))
 
 
@@ -103,6 +112,11 @@ class Photo:
     product: Product
 
 
+def family_of(name: str) -> Family:
+    """The family called ``name``: procedural (:data:`FAMILIES`) or a photograph (``REAL_FAMILIES``)."""
+    return FAMILIES[name] if name in FAMILIES else REAL_FAMILIES[name]
+
+
 def _article(phrase: str) -> str:
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
@@ -121,7 +135,7 @@ def caption(rng: np.random.Generator, family: Family, colour: str, defect: str |
     Returns:
         One sentence, e.g. "a close-up photo of a silver brushed metal plate with a thin scratch."
     """
-    thing = f"{colour} {family.noun}"
+    thing = family.noun if colour == NATURAL else f"{colour} {family.noun}"
     if defect is None:
         state = NORMAL_STATES[int(rng.integers(len(NORMAL_STATES)))].format(thing)
     else:
@@ -158,8 +172,9 @@ def photo(
     Returns:
         The :class:`Photo`.
     """
-    family = FAMILIES[product.family]
-    scene = family.draw(np.random.default_rng(product.seed), rng, size, COLOURS[product.colour])
+    family = family_of(product.family)
+    rgb = COLOURS.get(product.colour, (1.0, 1.0, 1.0))  # photographs ignore it
+    scene = family.draw(np.random.default_rng(product.seed), rng, size, rgb)
     mask = np.zeros((size, size), bool)
     image = scene.image
     if defect is not None:
@@ -205,6 +220,73 @@ def world_batch(seed: int, step: int, groups: int, size: int, p_defect: float = 
     return pairs
 
 
+def photometric_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Camera-like nuisance on a whole photo: gamma, light, white balance, sometimes blur, noise.
+
+    Strong enough that a photo's global brightness or sharpness says nothing about a defect
+    (prompts and query are jittered independently); it never touches the defect mask.
+
+    Args:
+        rng: the generator of the jitter.
+        image: [S, S, 3] uint8 RGB.
+
+    Returns:
+        The jittered [S, S, 3] uint8 image.
+    """
+    x = (image / 255.0) ** np.exp(rng.normal(0, 0.2))  # gamma
+    x = x * np.exp(rng.normal(0, 0.2)) * np.exp(rng.normal(0, 0.05, 3))  # light, white balance
+    if rng.random() < 0.3:  # defocus; sigma relative to the side, so 128 px and 240 px agree
+        sigma = rng.uniform(0.3, 1.2) * image.shape[0] / 128
+        x = ndimage.gaussian_filter(x, (sigma, sigma, 0))
+    x = x + rng.normal(0, rng.uniform(0, 0.03), x.shape)
+    return np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def world_groups(
+    seed: int,
+    step: int,
+    groups: int,
+    size: int,
+    shots: int = 2,
+    p_defect: float = 0.5,
+    real_fraction: float = 0.0,
+    jitter: bool = True,
+) -> list:
+    """A pretraining batch of in-context groups: ``shots`` normal prompts and one query each.
+
+    Like the K-shot setting InCTRL is used in: all photos of a group show the same product,
+    the query is defective with probability ``p_defect``. Deterministic in (seed, step), and a
+    different stream from :func:`world_batch`.
+
+    Args:
+        seed: the run's seed.
+        step: the step.
+        groups: the number of groups.
+        size: the image side in pixels.
+        shots: normal prompts per group (K).
+        p_defect: the probability that a query has a (random) defect.
+        real_fraction: the probability that a group's product is a real photograph
+            (``REAL_PRETRAIN_FAMILIES``) rather than a procedural family.
+        jitter: apply :func:`photometric_jitter` to every photo, independently.
+
+    Returns:
+        ``groups`` lists of ``shots + 1`` :class:`Photo` (prompts first, the query last).
+    """
+    rng = np.random.default_rng([seed, step, 2])
+    kinds = sorted(DEFECTS)
+    batch = []
+    for _ in range(groups):
+        real = rng.random() < real_fraction
+        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else PRETRAIN_FAMILIES)
+        shots_ = [photo(product, rng, size) for _ in range(shots)]
+        defect = kinds[int(rng.integers(len(kinds)))] if rng.random() < p_defect else None
+        shots_.append(photo(product, rng, size, defect, strength=float(rng.uniform(0.4, 1.0))))
+        if jitter:
+            shots_ = [replace(p, image=photometric_jitter(rng, p.image)) for p in shots_]
+        batch.append(shots_)
+    return batch
+
+
 def make_world_dataset(
     out: str | os.PathLike,
     families=None,
@@ -243,9 +325,10 @@ def make_world_dataset(
         FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     names = list(HELD_OUT_FAMILIES if families is None else families)
-    unknown = sorted(set(names) - set(FAMILIES))
+    known = {**FAMILIES, **REAL_FAMILIES}
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"unknown world families {unknown}; available: {', '.join(sorted(FAMILIES))}")
+        raise ValueError(f"unknown world families {unknown}; available: {', '.join(sorted(known))}")
     if n_normal < 2 or n_anomalous < 1:
         raise ValueError(f"need n_normal >= 2 and n_anomalous >= 1, got {n_normal}, {n_anomalous}")
     kinds = sorted(DEFECTS)
@@ -253,7 +336,7 @@ def make_world_dataset(
     for f, name in enumerate(names):
         product_rng = np.random.default_rng([seed, f, 99])
         product = Product(
-            name, str(product_rng.choice(FAMILIES[name].colours)), int(product_rng.integers(2**31))
+            name, str(product_rng.choice(known[name].colours)), int(product_rng.integers(2**31))
         )
         _, test_idx = split_normals(list(range(n_normal)))
         test = set(test_idx)
