@@ -207,9 +207,22 @@ def test_work_counts_and_benchmark_tables_fit_the_page():
     df, files = speed.load_benchmarks(str(ROOT / "benchmarks" / "results" / "*.json"), ROOT)
     if df.empty:
         pytest.skip("no benchmark results in the repository")
-    for table in (speed.speed_table(df), speed.memory_table(df), speed.targets_table(df)):
+    for table in (speed.speed_table(df), speed.memory_table(df)):
         assert len(table.columns) <= 10 and len(table)
     assert set(speed.speed_table(df).machine) <= set(speed.machine_ids(df).values())
+
+
+def test_ratio_noise_by_hand():
+    def row(method, ratio=None, best=None, times=(10.0, 10.0, 10.0)):
+        return {"file": "f", "profile": "tiny", "precision": "fp32", "method": method, "batch_size": 1,
+                "shots": 2 if method == "inctrl" else None, "speed_ratio": ratio, "speed_ratio_best": best,
+                "latency_ms_all": list(times), "device": "cpu"}
+
+    df = pd.DataFrame([row("encoder", times=(8.0, 10.0, 12.0)), row("inctrl", 1.05, 0.9)])
+    noise = speed.ratio_noise(df)
+    assert noise == {"n_above_one": 1, "max_ratio": 1.05, "max_best_ratio": 0.9,
+                     "max_encoder_spread": pytest.approx(0.4)}   # (12 - 8) / 10
+    assert speed.ratio_noise(pd.DataFrame([row("encoder"), row("inctrl", 0.9, 0.8)]))["n_above_one"] == 0
 
 
 # ------------------------------------------------------------------------ figures
