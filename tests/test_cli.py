@@ -187,3 +187,28 @@ def test_module_entry_point_help_and_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "inctrl", "train", "--shots", "2"], capture_output=True,
                           text=True, env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_object_name_is_read_and_recorded(data, tmp_path):
+    ckpt, target = str(data / "run" / "last.pt"), data / "target"
+    evaluate = ["eval", "--checkpoint", ckpt, "--data", str(target), "--shots", "1", "--seeds", "0",
+                "--no-pixel", "--device", "cpu", "--quiet"]
+    assert main(evaluate + ["--out", str(tmp_path / "named"), "--object-name", "solar cell"]) == 0
+    assert main(evaluate + ["--out", str(tmp_path / "own")]) == 0
+    for run, name in (("named", "solar cell"), ("own", "wood")):
+        assert json.loads((tmp_path / run / "eval.json").read_text())["object_names"] == {"wood": name}
+        with (tmp_path / run / "eval_draws.csv").open() as fh:
+            assert [r["object_name"] for r in csv.DictReader(fh)] == [name]
+    normal, query = target / "wood" / "train" / "good", target / "wood" / "test"
+    detect = ["detect", "--checkpoint", ckpt, "--normal", str(normal), "--query", str(query / "good"),
+              str(query / "crack"), "--device", "cpu", "--quiet"]
+    scores = {}
+    for option, name in (("--object-name", "solar cell"), ("--name", "solar cell"), ("--name", "wood")):
+        out = tmp_path / f"{option}_{name}.csv"
+        assert main(detect + [option, name, "--out", str(out)]) == 0
+        with out.open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert {r["object_name"] for r in rows} == {name}
+        scores[option, name] = [float(r["text_score"]) for r in rows]
+    assert scores["--object-name", "solar cell"] == scores["--name", "solar cell"]  # one option, 2 spellings
+    assert scores["--name", "solar cell"] != scores["--name", "wood"]  # the name reaches the text prior

@@ -100,3 +100,44 @@ def test_evaluate_end_to_end(tiny_model, target, tmp_path):
     assert {r["k"] for r in data["summary"]} == {1, 2}
     with pytest.raises(ValueError, match="cannot draw"):
         evaluate(tiny_model, target, shots=(7,), seeds=(0,), progress=False)
+
+
+def test_evaluate_reads_and_records_the_object_name(tiny_model, target, tmp_path):
+    from inctrl.data.fewshot import PromptSet
+    from inctrl.data.layout import CanonicalDataset
+
+    options = {"shots": (2,), "seeds": (0,), "progress": False, "pixel": False}
+    named = evaluate(tiny_model, target, out_dir=tmp_path, object_name="solar cell", **options)
+    own = evaluate(tiny_model, target, **options)
+    assert list(named.draws.object_name) == ["solar cell"] * 2
+    assert list(own.draws.object_name) == ["grid", "wood"]  # default: the categories' own names
+    assert list(named.categories.object_name) == ["solar cell"] * 2
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["object_names"] == {"grid": "solar cell", "wood": "solar cell"}
+    assert {r["object_name"] for r in saved["draws"]} == {"solar cell"}
+    # the text prior read that name: s_a as computed by hand with it, and unlike with "wood"
+    ds = CanonicalDataset(target)
+    prompts = PromptSet.draw(ds, "wood", 2, 0).resolve(ds.root)
+    tests = ds.test_samples("wood")
+    labels = [s.label for s in tests]
+    by_name = {name: tiny_model.score([s.path for s in tests], tiny_model.prompt_bank(prompts, name))
+               for name in ("solar cell", "wood")}
+    assert not np.allclose(by_name["solar cell"].text_score.numpy(), by_name["wood"].text_score.numpy())
+    row = named.draws[named.draws.category == "wood"].iloc[0]
+    assert row.auroc_s_a == pytest.approx(roc_auc_score(labels, by_name["solar cell"].text_score.numpy()))
+    assert row.auroc_full == pytest.approx(roc_auc_score(labels, by_name["solar cell"].score.numpy()))
+    # the image-only parts do not read the name
+    own_row = own.draws[own.draws.category == "wood"].iloc[0]
+    assert (row.auroc_s_p, row.auroc_s_i) == pytest.approx((own_row.auroc_s_p, own_row.auroc_s_i))
+    with pytest.raises(ValueError, match="name must be the object / category name"):
+        evaluate(tiny_model, target, shots=(2,), seeds=(0,), progress=False, object_name=" ")
+
+
+def test_evaluate_refuses_a_category_without_both_classes(tiny_model, target, tmp_path):
+    import shutil
+
+    shutil.copytree(target, tmp_path / "d")
+    shutil.rmtree(tmp_path / "d" / "grid" / "test" / "good")
+    with pytest.raises(ValueError, match=r"^category 'grid' of .*d has no normal test images, so no AUROC"):
+        evaluate(tiny_model, tmp_path / "d", shots=(2,), seeds=(0,), out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -201,7 +201,7 @@ class CanonicalDataset(_DatasetBase):
 
     def __init__(self, root: str | os.PathLike, name: str | None = None):
         self.root = Path(root)
-        self.name = name if name is not None else self.root.resolve().name
+        self.name = name if name is not None else Path(os.path.realpath(self.root)).name
         if not self.root.exists():
             raise FileNotFoundError(
                 f"dataset root {self.root} does not exist; prepare it first "
@@ -288,7 +288,7 @@ class FolderDataset(_DatasetBase):
             raise ValueError(f"defect name {NORMAL_DEFECT!r} is reserved for normal images")
         self.name = name
         dirs = [Path(normal_dir)] + [Path(d) for d in (anomalous_dir, mask_dir) if d is not None]
-        self.root = Path(os.path.commonpath([d.resolve() for d in dirs]))
+        self.root = Path(os.path.commonpath([os.path.realpath(d) for d in dirs]))  # realpath: no loop error
         normals = list_images(normal_dir)
         train, test = split_normals(normals, test_size, SPLIT_RANDOM_STATE)
         samples = [Sample(p, 0, name, NORMAL_DEFECT, "train") for p in train]

@@ -95,9 +95,9 @@ def staged_output(
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False.
         NotADirectoryError: ``out`` is a file.
     """
-    out = Path(out).expanduser().resolve()
+    out = Path(os.path.realpath(Path(out).expanduser()))  # unlike resolve(), no error on a symlink loop
     if raw is not None:
-        raw_r = Path(raw).expanduser().resolve()
+        raw_r = Path(os.path.realpath(Path(raw).expanduser()))
         if _inside(out, raw_r):
             raise ValueError(
                 f"output folder {out} is inside the raw folder {raw_r}; converters never "
