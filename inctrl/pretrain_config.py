@@ -107,8 +107,8 @@ class PretrainConfig:
         """The v2 recipe: in-context groups of 2 prompts, all four objectives, real photos, jitter.
 
         It continues from the v1 weights rather than from random ones: v1 already spent its
-        2600 steps on the image-caption and patch objectives, and a two-core CPU affords only
-        a few thousand more steps, best spent on what v1 lacks. Batches of 12 groups (36
+        2600 steps on the image-caption and patch objectives, and a shared two-core CPU affords
+        only several hundred more steps (5-30 s each), best spent on what v1 lacks. Batches of 12 groups (36
         photos) at 128 px, then 4 groups at 240 px for the last steps; a quarter of the
         products are real photographs; the pixel objective masks 40 % of the patches of the
         first prompt of each group. The peak learning rate is half v1's (a continuation).
@@ -120,7 +120,7 @@ class PretrainConfig:
             The configuration.
         """
         recipe = dict(
-            steps=1500, high_res_steps=150, groups=12, high_res_groups=4, lr=2.5e-4, warmup=100,
+            steps=800, high_res_steps=80, groups=12, high_res_groups=4, lr=2.5e-4, warmup=50,
             objectives=OBJECTIVES, batch="groups", shots=2, real_fraction=0.25, jitter=True,
             init="mini-v1",
         )

@@ -168,7 +168,8 @@ class PixelDecoder(nn.Module):
     """A light decoder: one linear map from a patch's tapped tokens (all layers) to its pixels.
 
     Deliberately linear and per patch: whatever texture it reconstructs must already be in
-    the tapped tokens, which are what InCTRL's patch residual compares.
+    the tapped tokens, which are what InCTRL's patch residual compares. It starts at zero, so
+    a pretrained backbone gets no gradient from it until it has learned something.
 
     Args:
         layers: the number of tapped layers L.
@@ -179,6 +180,8 @@ class PixelDecoder(nn.Module):
     def __init__(self, layers: int, width: int, patch: int = 16):
         super().__init__()
         self.linear = nn.Linear(layers * width, 3 * patch * patch)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """[L, B, N, D] tapped tokens -> [B, N, 3*patch*patch] predicted normalised pixels."""
