@@ -17,7 +17,8 @@ import pandas as pd
 
 __all__ = [
     "COMPONENT_NAMES", "SPLIT_NAMES", "ablation", "confusion", "diagnosis_value",
-    "merge_identical_rows", "operating_point", "phi_constant_epochs", "pm", "published_auroc",
+    "chance_phrase", "dips", "merge_identical_rows", "operating_point", "phi_constant_epochs", "pm",
+    "published_auroc",
     "results_table",
     "spread_phrase", "within_spread",
 ]
@@ -251,3 +252,30 @@ def operating_point(scores, labels, threshold: float) -> dict[str, float | int]:
             "recall": c["true positives"] / n_anomalous if n_anomalous else float("nan"),
             "false-alarm rate": c["false positives"] / n_normal if n_normal else float("nan"),
             "precision": c["true positives"] / c["flagged"] if c["flagged"] else 1.0}
+
+
+def chance_phrase(auroc: float, margin: float = 0.05) -> str:
+    """Where an AUROC stands against chance, for the prose: ``"near chance (0.512)"``.
+
+    Args:
+        auroc: the AUROC.
+        margin: how far from 0.5 still counts as near chance.
+
+    Returns:
+        ``"near chance (x)"``, ``"below chance (x)"`` or ``"above chance (x)"``.
+    """
+    where = "near" if abs(auroc - 0.5) < margin else "below" if auroc < 0.5 else "above"
+    return f"{where} chance ({auroc:.3f})"
+
+
+def dips(values: Mapping[int, float]) -> list[int]:
+    """The K values whose value is below both neighbours' (a dip in a curve over K).
+
+    Args:
+        values: K -> value, e.g. the mean AUROC of one score.
+
+    Returns:
+        The inner K values, in order, that are lower than the values at the K before and after.
+    """
+    ks = sorted(values)
+    return [k for a, k, b in zip(ks, ks[1:], ks[2:]) if values[k] < values[a] and values[k] < values[b]]
