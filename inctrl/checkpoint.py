@@ -70,7 +70,7 @@ def save_checkpoint(model: InCTRL, path: str | Path, meta: dict | None = None) -
 
 _CONFIG_TYPES = {"profile": (str,), "model_name": (str,), "pretrained": (str, type(None)),
                  "taps": (list, tuple, type(None)), "backbone_seed": (int,), "head_seed": (int,),
-                 "model_cfg": (dict, type(None))}
+                 "model_cfg": (dict, type(None)), "components": (str,), "image_feature": (str,)}
 
 
 def config_from_dict(raw) -> InCTRLConfig:

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .ablation import ALL_COMPONENTS, check_components, check_image_feature
 from .backbone import BackboneSpec, profile_spec
+
 
 @dataclass
 class InCTRLConfig:
@@ -29,6 +31,11 @@ class InCTRLConfig:
         head_seed: the seed of the initial adapter and head weights.
         model_cfg: the open_clip model config of an architecture that is not registered with
             open_clip (an imported official checkpoint of another geometry); None otherwise.
+        components: the in-context signals the model fuses, letters of ``"TPI"`` (text
+            prior, patch residuals, image residual); the method uses all three
+            (:mod:`inctrl.ablation`; checkpoints written before it existed load with it).
+        image_feature: what the image head reads: ``"residual"`` (the method), or the
+            ablation's ``"concatenation"`` or ``"average"`` (:mod:`inctrl.ablation`).
     """
 
     profile: str = "tiny"
@@ -38,6 +45,12 @@ class InCTRLConfig:
     backbone_seed: int = 0
     head_seed: int = 0
     model_cfg: dict | None = None
+    components: str = ALL_COMPONENTS
+    image_feature: str = "residual"
+
+    def __post_init__(self) -> None:
+        self.components = check_components(self.components)
+        self.image_feature = check_image_feature(self.image_feature)
 
     @classmethod
     def from_profile(cls, profile: str, pretrained: str | None | bool = True,

@@ -36,7 +36,8 @@ def focal_loss(scores: torch.Tensor, labels: torch.Tensor, gamma: float = 2.0, a
     return (alpha * (1 - pt) ** gamma * bce).mean()
 
 
-def inctrl_loss(output, labels: torch.Tensor, form: str = "official", *, terms: bool = False):
+def inctrl_loss(output, labels: torch.Tensor, form: str = "official", *, terms: bool = False,
+                image_term: bool = True):
     """Eq. 9-10: the training loss FL(s(x), y) + FL(s_i(x), y).
 
     Args:
@@ -45,11 +46,16 @@ def inctrl_loss(output, labels: torch.Tensor, form: str = "official", *, terms: 
         labels: [B] 1 for anomalous, 0 for normal.
         form: the focal form, ``"official"`` (the released training) or ``"probability"``.
         terms: also return the two terms (training logs them).
+        image_term: False leaves FL(s_i(x), y) out (0), for a model trained without the image
+            residual (:mod:`inctrl.ablation`).
 
     Returns:
         The loss (a scalar tensor); with ``terms``, ``(loss, FL(s(x), y), FL(s_i(x), y))``.
     """
     final = focal_loss(output.score, labels, form=form)
+    if not image_term:
+        image = final.new_zeros(())
+        return (final, final, image) if terms else final
     image = focal_loss(output.image_score, labels, form=form)
     loss = final + image
     return (loss, final, image) if terms else loss

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .ablation import feature_width, image_feature
 from .backbone import Backbone, ImageFeatures
 from .containers import InCTRLConfig, InCTRLOutput, PromptBank
 from .device import autocast
@@ -49,7 +50,7 @@ class InCTRL(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.head_seed)
             self.adapter = Adapter(dim)                                # psi
-            self.image_head = ScoreHead(dim)                           # eta (official diff_head_ref)
+            self.image_head = ScoreHead(feature_width(self.config.image_feature, dim))  # eta (diff_head_ref)
             self.holistic_head = ScoreHead(self.backbone.n_patches)    # phi (official diff_head)
         self._text_cache: dict[str, torch.Tensor] = {}
         self.eval()
@@ -333,7 +334,7 @@ class InCTRL(nn.Module):
         with torch.autocast(embedding.device.type, enabled=False):
             g = embedding.float()
             # Eq. 4-5: the residual of the adapted query to the prototype, then eta.
-            residual = prototype.float() - self.adapter(g)                                 # F_x [B, E]
+            residual = image_feature(self.config.image_feature, self.adapter(g), prototype.float())  # F_x
             image_score = self.image_head(residual)                                        # s_i [B]
             # Eq. 6: the text prior at the fixed temperature 100.
             g_hat = F.normalize(g, dim=-1)
@@ -341,9 +342,15 @@ class InCTRL(nn.Module):
                                                       text.float().expand(batch, -1, -1))
             text_score = logits.softmax(dim=-1)[:, 1]                                      # s_a [B]
             # Eq. 7: the holistic map; Eq. 8: the final score (official alpha = 1, halved).
-            holistic_map = patch_map + image_score[:, None] + text_score[:, None]          # M+ [B, N]
+            # A model trained on fewer signals leaves the others out (inctrl.ablation).
+            parts = self.config.components
+            holistic_map = patch_map if "P" in parts else torch.zeros_like(patch_map)
+            if "I" in parts:
+                holistic_map = holistic_map + image_score[:, None]
+            if "T" in parts:
+                holistic_map = holistic_map + text_score[:, None]                          # M+ [B, N]
             holistic_score = self.holistic_head(holistic_map)
-            score = (holistic_score + patch_score) / 2
+            score = (holistic_score + patch_score) / 2 if "P" in parts else holistic_score
         return InCTRLOutput(
             score=score, image_score=image_score, text_score=text_score, patch_score=patch_score,
             holistic_score=holistic_score, patch_map=patch_map.reshape(batch, h, w),

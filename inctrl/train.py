@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .ablation import with_ablation
 from .checkpoint import CheckpointError, load, load_checkpoint, load_trainable, read_torch_file
 from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
@@ -177,8 +178,9 @@ def _resume_model(state: dict, config: TrainConfig, state_file: Path, device):
     """The model of the state's epoch: its weights come from the state file itself."""
     if "trainable" not in state:  # written before the state held the weights
         return load_checkpoint(state_file.parent / f"epoch_{state['epoch']}.pt", device=device)
-    model = load(config.profile, device=device, head_seed=config.seed, pretrained=config.pretrained,
-                 weights=config.weights)
+    model = with_ablation(load(config.profile, device=device, head_seed=config.seed,
+                               pretrained=config.pretrained, weights=config.weights),
+                          config.components, config.image_feature)
     if state.get("backbone_fingerprint") not in (None, model.backbone.state_fingerprint()):
         raise CheckpointError(f"{state_file}: the backbone weights differ from the ones this run was "
                               "trained with; use the same weights file to resume it")
@@ -237,8 +239,9 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         except (TypeError, ValueError, KeyError) as error:
             raise CheckpointError(f"{state_file}: damaged sampler state ({error})") from error
     else:
-        model = load(config.profile, device=device, head_seed=config.seed,
-                     pretrained=config.pretrained, weights=config.weights)
+        model = with_ablation(load(config.profile, device=device, head_seed=config.seed,
+                                   pretrained=config.pretrained, weights=config.weights),
+                              config.components, config.image_feature)
     model.train()
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas,
@@ -296,7 +299,8 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                             out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
                                                          cat_text, query_tokens=tokens[:, q].float(),
                                                          prompt_tokens=prompt_tokens)
-                    loss, loss_final, loss_image = inctrl_loss(out, labels, config.loss_form, terms=True)
+                    loss, loss_final, loss_image = inctrl_loss(out, labels, config.loss_form, terms=True,
+                                                               image_term="I" in config.components)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()

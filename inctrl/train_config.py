@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .ablation import ALL_COMPONENTS, check_components, check_image_feature
+
 #: The columns of a run's loss log (``loss_log.csv``, :attr:`TrainResult.history`).
 LOG_COLUMNS = ("epoch", "step", "loss", "loss_final", "loss_image", "lr", "seconds")
 
@@ -51,6 +53,10 @@ class TrainConfig:
         weights: a local open_clip weights file that replaces the profile's, or None.
         categories: keep only these categories of the auxiliary roots, e.g. to hold one
             out (None: all of them; stored sorted, without repeats).
+        components: the signals the model fuses and learns from, letters of ``"TPI"``
+            (the method: all three; :mod:`inctrl.ablation`).
+        image_feature: what the image head reads: ``"residual"`` (the method),
+            ``"concatenation"`` or ``"average"`` (:mod:`inctrl.ablation`).
 
     Raises:
         TypeError: ``categories`` is one string.
@@ -75,6 +81,8 @@ class TrainConfig:
     pretrained: bool = True
     weights: str | None = None
     categories: list[str] | None = None
+    components: str = ALL_COMPONENTS
+    image_feature: str = "residual"
 
     def __post_init__(self) -> None:
         self.aux_roots = [str(r) for r in ([self.aux_roots] if isinstance(self.aux_roots, (str, Path))
@@ -88,6 +96,8 @@ class TrainConfig:
         self.betas = tuple(float(b) for b in self.betas)
         self.pretrained = bool(self.pretrained)
         self.weights = str(self.weights) if self.weights is not None else None
+        self.components = check_components(self.components)
+        self.image_feature = check_image_feature(self.image_feature)
         if not self.aux_roots:
             raise ValueError("training needs at least one auxiliary dataset root")
         for name in ("shots", "epochs", "steps_per_epoch"):
