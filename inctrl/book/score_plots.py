@@ -218,6 +218,6 @@ def plot_roc_pr(labels, scores_by_name: Mapping[str, Sequence[float]], axes=None
     pr_ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
     roc_ax.set_title(with_profile("ROC (legend: AUROC)", label))
     pr_ax.set_title(with_profile("Precision-recall (legend: AP)", label))
-    roc_ax.legend(loc="lower right")
-    pr_ax.legend(loc="lower left")
+    for ax in (roc_ax, pr_ax):  # below each panel: the curves fill the whole square
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return results
