@@ -573,7 +573,8 @@ CASES = [
     Case("ckpt-official-wrong-architecture",
          lambda w, t: detect(w, t, checkpoint=_checkpoint(
              w, t, lambda d: {"model_state": {"visual.conv1.weight": torch.zeros(5, 3, 7, 7)}})), 1,
-         r"no open_clip ViT has width 5", api=(CheckpointError, _load(lambda w, t: t.inp / "model.pt"))),
+         r"model\.pt: not an official InCTRL checkpoint of an open_clip ViT: it has no "
+         r"'visual\.positional_embedding'", api=(CheckpointError, _load(lambda w, t: t.inp / "model.pt"))),
     Case("ckpt-official-partial",
          lambda w, t: detect(w, t, checkpoint=_checkpoint(
              w, t, lambda d: _official(w, drop=("diff_head.bn2.weight",)))), 1,
@@ -952,6 +953,7 @@ class Interrupt:
         return None
 
 mode, sys.argv = sys.argv[1], ["inctrl", *sys.argv[2:]]
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores it)
 sys.meta_path.insert(0, Interrupt())
 if mode == "entry":
     from inctrl.cli import main
@@ -965,7 +967,8 @@ def test_ctrl_c_while_torch_loads(mode, world, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
     command = (["detect", "--profile", "tiny", "--normal", str(world.normal), "--query", str(world.query),
                 "--name", "wood", "--out", str(tmp_path / "scores.csv")] if mode == "entry" else
-               ["eval", "--profile", "tiny", "--data", str(world.target), "--out", str(tmp_path / "results")])
+               ["eval", "--profile", "tiny", "--data", str(world.target), "--shots", "2", "--seeds", "0",
+                "--out", str(tmp_path / "results")])
     before = _snapshot(world.root)
     proc = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_TORCH_LOADS, mode, *command, "--quiet"],
                           capture_output=True, text=True, env=env)
@@ -1065,7 +1068,7 @@ def test_every_converter_takes_its_own_layout(name, raw_layouts, tmp_path):
     assert CanonicalDataset(tmp_path / "out").categories and tree_checksum(raw_layouts[name]) == before
 
 
-@pytest.mark.parametrize("name, layout", [(name, layout) for name in sorted(RAW_LAYOUTS)
+@pytest.mark.parametrize("name, layout", [(name, layout) for name in sorted(CONVERTERS)  # any registered
                                           for layout in ["empty", *sorted(RAW_LAYOUTS)] if layout != name])
 def test_every_converter_refuses_another_layout(name, layout, raw_layouts, tmp_path):
     raw = raw_layouts[layout]
