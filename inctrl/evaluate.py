@@ -17,7 +17,9 @@ mask brought into the same frame exactly as the image is (shorter side resized t
 masks; anomalous images without a mask are left out of the pixel metric.
 
 All query and prompt features are encoded once per dataset (:mod:`inctrl.features`) and
-reused for every K and draw.
+reused for every K and draw. The text prior reads each category's own name unless the caller
+gives one (``object_name``); every row records the name read. A test split without both
+classes is refused: it has no AUROC.
 """
 
 from __future__ import annotations
