@@ -1,0 +1,177 @@
+"""Checks of a pretrained backbone that choose nothing on the targets.
+
+* :func:`prepare_world_validation`: the in-world *validation* set: families the backbone is
+  pretrained on (held in), photographed with a fresh seed and faint defects. Choices between
+  recipes (the v2 objective ablation) and between head-training options are made here, never
+  on the held-out families, ELPV or the real-texture set.
+* :func:`prepare_real_textures`: the held-out real-texture set: crops of the texture-like
+  photographs that pretraining never sees (:data:`inctrl.data.photos.REAL_HELD_OUT_FAMILIES`),
+  with the world's faint defects.
+* :func:`patch_score_table`: the training-free patch score s_p (and the pixel AUROC of its map)
+  of several backbones on a dataset, beside raw-pixel patch matching
+  (:func:`inctrl.book.baselines.feature_free_baselines`).
+* :func:`validation_table`: InCTRL's heads trained on the synthetic auxiliary set, as in the
+  book, then every component on the in-world validation set: the ablation's measure.
+
+Run ``python -m inctrl.book.pretrain_checks ablation --weights v1=... v2=... --data data`` to
+compare backbones (weights files exported by ``inctrl pretrain``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .. import atomic
+from ..checkpoint import load
+from ..data.photos import REAL_HELD_OUT_FAMILIES
+from ..data.synthetic import make_synthetic_dataset
+from ..data.world import make_world_dataset
+from ..eval_tables import component_table
+from ..evaluate import evaluate
+from ..features import encode_paths
+from ..train import PairTable, auxiliary_samples, train
+from .baselines import feature_free_baselines
+
+#: Pretraining families photographed again for validation (a fresh seed, faint defects).
+VALIDATION_FAMILIES = ("knitted_fabric", "brushed_metal", "marble", "carpet", "screw", "capsule")
+VALIDATION_SEED = 1234
+
+
+def prepare_world_validation(data_dir, progress: bool = False) -> Path:
+    """``data_dir/world_validation``, made on first use.
+
+    Args:
+        data_dir: the data folder.
+        progress: show a progress bar while making it.
+
+    Returns:
+        The dataset root: :data:`VALIDATION_FAMILIES`, 40 normal + 28 faint (0.5) defects each.
+    """
+    root = Path(data_dir) / "world_validation"
+    if not root.exists():
+        make_world_dataset(root, families=VALIDATION_FAMILIES, seed=VALIDATION_SEED, show_progress=progress)
+    return root
+
+
+def prepare_real_textures(data_dir, progress: bool = False) -> Path:
+    """``data_dir/real_textures``, made on first use.
+
+    Args:
+        data_dir: the data folder.
+        progress: show a progress bar while making it.
+
+    Returns:
+        The dataset root: one category per held-out photograph, 40 normal + 28 faint defects.
+    """
+    root = Path(data_dir) / "real_textures"
+    if not root.exists():
+        make_world_dataset(root, families=list(REAL_HELD_OUT_FAMILIES), show_progress=progress)
+    return root
+
+
+def _model(weights: str | None):
+    """The mini architecture with ``weights`` (a file), or with random weights (None)."""
+    if weights is None:
+        return load("mini", pretrained=False, device="cpu")
+    return load("mini", weights=str(weights), device="cpu")
+
+
+def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence[int] = (2, 4, 8),
+                      seeds: Sequence[int] = (0, 1, 2), cache_dir=None) -> pd.DataFrame:
+    """s_p and its pixel AUROC per backbone and K, with raw-pixel patch matching beside them.
+
+    s_p needs no training (Eq. 1-2 on the backbone's tokens), so fresh heads are enough.
+
+    Args:
+        backbones: label -> weights file of the mini architecture (None: random weights).
+        root: a canonical dataset.
+        shots: the K values.
+        seeds: the prompt-draw seeds.
+        cache_dir: where encoded features are cached.
+
+    Returns:
+        Rows: backbone, k, auroc (s_p, mean over draws), auroc_std, pixel_auroc; and the rows
+        of ``"raw patches"`` (the feature-free baseline) in the same columns.
+    """
+    rows = []
+    for label, weights in backbones.items():
+        model = _model(weights)
+        summary = evaluate(model, root, shots=shots, seeds=seeds, progress=False, cache_dir=cache_dir).summary
+        for _, r in summary.iterrows():
+            rows.append({"backbone": label, "k": int(r["k"]), "auroc": r["auroc_s_p"],
+                         "auroc_std": r["auroc_s_p_std"], "pixel_auroc": r["pixel_auroc"]})
+    raw = feature_free_baselines(root, shots, seeds)
+    raw = raw[raw["baseline"] == "raw patches"].groupby("k")
+    for k, g in raw:
+        rows.append({"backbone": "raw patches", "k": int(k), "auroc": g["auroc"].mean(),
+                     "auroc_std": g["auroc"].std(ddof=0), "pixel_auroc": g["pixel_auroc"].mean()})
+    return pd.DataFrame(rows)
+
+
+def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
+                     seeds: Sequence[int] = (0, 1, 2), train_seed: int = 10) -> pd.DataFrame:
+    """Every InCTRL component on the in-world validation set, heads trained as in the book.
+
+    Args:
+        weights: the mini backbone's weights file (None: random weights).
+        data_dir: the data folder (the synthetic auxiliary set and the validation set).
+        out_dir: where the heads' runs and the feature cache go.
+        shots: the K values, one model each.
+        seeds: the prompt-draw seeds.
+        train_seed: the heads' seed.
+
+    Returns:
+        :func:`inctrl.eval_tables.component_table` of the validation set (k, score, auroc ...).
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    synthetic = data_dir / "synthetic"
+    if not synthetic.exists():
+        make_synthetic_dataset(synthetic, n_normal=40, n_anomalous=20, seed=0, show_progress=False)
+    encoder = _model(weights)
+    extra = {"weights": str(weights)} if weights is not None else {"pretrained": False}
+    samples = auxiliary_samples([synthetic])
+    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=out_dir / "feature-cache")
+    table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, False)
+    models = {k: train([synthetic], out_dir / f"train_k{k}", shots=k, profile="mini", device="cpu",
+                       seed=train_seed, progress=False, features=aux, pair_table=table, **extra).model
+              for k in shots}
+    result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds, progress=False,
+                      cache_dir=out_dir / "feature-cache")
+    return component_table(result.summary)
+
+
+def main(argv=None) -> None:
+    """``python -m inctrl.book.pretrain_checks {ablation,textures} --weights NAME=FILE ...``."""
+    parser = argparse.ArgumentParser(prog="python -m inctrl.book.pretrain_checks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("check", choices=["ablation", "textures"],
+                        help="ablation: every component on in-world validation; textures: s_p on the "
+                             "held-out real textures beside raw-pixel patches")
+    parser.add_argument("--weights", nargs="+", required=True,
+                        help="NAME=FILE per backbone (FILE 'random' for random weights)")
+    parser.add_argument("--data", default="data", help="the data folder")
+    parser.add_argument("--out", default="outputs/pretrain_checks", help="results folder")
+    args = parser.parse_args(argv)
+    backbones = {}
+    for item in args.weights:
+        name, _, file = item.partition("=")
+        if not file:
+            parser.error(f"--weights takes NAME=FILE, got {item!r}")
+        backbones[name] = None if file == "random" else file
+    out = Path(args.out)
+    if args.check == "textures":
+        root = prepare_real_textures(args.data)
+        table = patch_score_table(backbones, root, cache_dir=out / "feature-cache")
+    else:
+        table = pd.concat([validation_table(w, args.data, out / name).assign(backbone=name)
+                           for name, w in backbones.items()])
+    atomic.write_text(out / f"{args.check}.csv", table.to_csv(index=False))
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""The pretrained-backbone checks: the validation and real-texture sets, the s_p table."""
+
+import pytest
+
+from inctrl.book import pretrain_checks
+from inctrl.book.baselines import feature_free_baselines
+from inctrl.data import CanonicalDataset
+from inctrl.data.photos import REAL_HELD_OUT_FAMILIES
+from inctrl.data.world import HELD_OUT_FAMILIES, PRETRAIN_FAMILIES, make_world_dataset
+
+
+def test_validation_families_are_held_in_and_textures_held_out():
+    assert set(pretrain_checks.VALIDATION_FAMILIES) <= set(PRETRAIN_FAMILIES)
+    assert not set(pretrain_checks.VALIDATION_FAMILIES) & set(HELD_OUT_FAMILIES)
+    assert "grass" in REAL_HELD_OUT_FAMILIES
+
+
+def test_patch_score_table_puts_raw_patches_beside_the_backbones(tmp_path):
+    root = make_world_dataset(tmp_path / "tex", families=["grass"], n_normal=6, n_anomalous=3, size=240,
+                              show_progress=False)
+    table = pretrain_checks.patch_score_table({"random": None}, root, shots=(2,), seeds=(0,))
+    assert list(table["backbone"]) == ["random", "raw patches"]
+    assert table["auroc"].between(0, 1).all() and table["pixel_auroc"].between(0, 1).all()
+    raw = feature_free_baselines(root, (2,), (0,))
+    assert table["auroc"].iloc[1] == pytest.approx(raw[raw["baseline"] == "raw patches"]["auroc"].iloc[0])
+    assert CanonicalDataset(root).categories == ["grass"]
+
+
+def test_weights_must_be_named(capsys):
+    with pytest.raises(SystemExit):
+        pretrain_checks.main(["textures", "--weights", "v1.pt"])
+    assert "NAME=FILE" in capsys.readouterr().err
