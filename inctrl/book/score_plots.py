@@ -51,7 +51,7 @@ def _show_flat(ax, values, xlabel: str, flat_span: float = FLAT_SPAN) -> np.ndar
     lo, hi = span
     centre, half = (lo + hi) / 2, 5 * flat_span
     ax.set_xlim(centre - half, centre + half)
-    ax.set_xlabel(f"{xlabel}: flat, all within {lo:.3f}–{hi:.3f}")
+    ax.set_xlabel(f"{xlabel}\nflat: all within {lo:.3f}–{hi:.3f}")
     return np.linspace(centre - half, centre + half, 41)
 
 
