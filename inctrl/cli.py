@@ -92,7 +92,7 @@ def cmd_prepare(args) -> None:
         if args.dataset not in CONVERTERS:
             raise CLIError(f"unknown dataset {args.dataset!r}; choose synthetic or one of "
                            f"{', '.join(sorted(CONVERTERS))}")
-        if args.raw is None and args.dataset != "elpv":
+        if args.raw is None and args.dataset not in ("elpv", "digits"):  # both ship in packages
             raise CLIError(f"prepare {args.dataset} needs --raw (the folder of the raw download)")
         if args.raw is not None:
             _refuse_inside([out], [args.raw])

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="elpv, synthetic, mvtec, visa, aitex, sdd, brainmri, headct, "
                    "mnist or cifar10")
     p.add_argument("--out", required=True, help="output folder (created; must be empty)")
-    p.add_argument("--raw", help="raw download folder (not needed for elpv and synthetic)")
+    p.add_argument("--raw", help="raw download folder (not needed for elpv, digits and synthetic)")
     p.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
     p.add_argument("--n-normal", type=int, default=80, help="synthetic: normal images per category")
     p.add_argument("--n-anomalous", type=int, default=40, help="synthetic: anomalies per category")
