@@ -176,9 +176,12 @@ def _episodes(encoder, data_dir: Path, elpv: Path, file: Path, targets, n_values
            "digit_sets": DIGIT_SETS, "digit_anomalies": DIGIT_ANOMALIES,
            "backbone": encoder.backbone.state_fingerprint()}
     if file.is_file():
-        stored = torch.load(file, weights_only=False)
+        try:  # tensors and plain containers only
+            stored = torch.load(file, weights_only=True)
+        except Exception:  # damaged, or not written by this code: computed again
+            stored = {"key": None}
         if stored["key"] == key:
-            return [Episode(**e) for e in stored["episodes"]]
+            return [Episode(**{**e, "labels": e["labels"].numpy()}) for e in stored["episodes"]]
     episodes = []
     if "elpv" in targets:
         episodes += canonical_episodes(encoder, elpv, "elpv", shots, draws, cache)
@@ -191,7 +194,8 @@ def _episodes(encoder, data_dir: Path, elpv: Path, file: Path, targets, n_values
         if not digits.exists():
             convert_digits(None, digits, show_progress=progress)
         episodes += digits_episodes(encoder, digits, n_digits, shots, draws, cache)
-    atomic.torch_save({"key": key, "episodes": [vars(e) for e in episodes]}, file)
+    atomic.torch_save({"key": key, "episodes": [{**vars(e), "labels": torch.as_tensor(e.labels)}
+                                                for e in episodes]}, file)
     return episodes
 
 
