@@ -283,9 +283,14 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
     if phase == "train":
         return None
 
-    t = time.perf_counter()
-    per_category = [{"group": ep.group, "category": ep.category, "draw": ep.draw, "variant": v, "seed": s,
-                     **score_episode(model, ep)} for (v, s), model in models.items() for ep in episodes]
+    t, threads = time.perf_counter(), torch.get_num_threads()
+    torch.set_num_threads(1)  # thousands of tiny forward passes: syncing threads costs more than it saves
+    try:
+        per_category = [{"group": ep.group, "category": ep.category, "draw": ep.draw, "variant": v,
+                         "seed": s, **score_episode(model, ep)}
+                        for (v, s), model in models.items() for ep in episodes]
+    finally:
+        torch.set_num_threads(threads)
     keys = ["group", "variant", "seed", "draw"]
     rows = pd.DataFrame(per_category).groupby(keys, sort=False)[list(SCORES)].mean().reset_index()
     seconds["score"] = time.perf_counter() - t
