@@ -131,17 +131,15 @@ def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
 
 
 class PretrainHeads(nn.Module):
-    """The small trainable parts of the v2 objectives that are not in the CLIP model.
+    """The small trainable parts of the ``pixel`` objective that are not in the CLIP model.
 
     Attributes:
-        image_affine: [2] (bias, log-scale) of :func:`~inctrl.pretrain_objectives.image_defect_loss`.
         mask_token: [D] the embedding of a masked patch.
         decoder: the :class:`~inctrl.pretrain_objectives.PixelDecoder`.
     """
 
     def __init__(self, layers: int, width: int):
         super().__init__()
-        self.image_affine = nn.Parameter(torch.tensor([0.2, math.log(10.0)]))
         self.mask_token = nn.Parameter(torch.zeros(width))
         self.decoder = PixelDecoder(layers, width)
 
@@ -152,13 +150,14 @@ def _init_weights(init: str) -> dict:
 
     if not MINI_WEIGHTS_FILE.is_file() or file_sha256(MINI_WEIGHTS_FILE) != V1_WEIGHTS_SHA256:
         raise ValueError(f'init="{init}" continues from the v1 mini weights (SHA-256 '
-                         f"{V1_WEIGHTS_SHA256[:12]}...), but {MINI_WEIGHTS_FILE} is missing or holds other weights")
+                         f"{V1_WEIGHTS_SHA256[:12]}...), but {MINI_WEIGHTS_FILE} is missing or "
+                         "holds other weights")
     weights = torch.load(MINI_WEIGHTS_FILE, map_location="cpu", weights_only=True)
     return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
 
 
 def _heads(config: PretrainConfig, layers: int, width: int) -> PretrainHeads | None:
-    if not {"image", "pixel"} & set(config.objectives):
+    if "pixel" not in config.objectives:
         return None  # v1: no extra parameters, so its optimizer and batches are unchanged
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
@@ -286,7 +285,7 @@ def pretrain(
             loss = loss + config.patch_weight * row["patch"]
         if "image" in config.objectives:
             distance = image_residual(image, config.shots)
-            row["image"] = image_defect_loss(distance, defective, heads.image_affine)
+            row["image"] = image_defect_loss(distance, defective)
             loss = loss + config.image_weight * row["image"]
         if "pixel" in config.objectives:
             row["pixel"] = _pixel_loss(config, step, clip.visual, heads, pixels, taps)

@@ -24,6 +24,7 @@ from torch import nn
 from .patch_distance import nearest_prompt_distance
 
 DEFECT_FRACTION = 0.03  # a patch counts as defective when the mask covers > 3% of it
+IMAGE_RANK_SCALE = 4.0  # logits per unit of log-distance: twice the distance gives a logit of 2.8
 
 
 def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
@@ -116,33 +117,44 @@ def image_residual(embeddings: torch.Tensor, shots: int) -> torch.Tensor:
     return torch.linalg.vector_norm(g[:, shots] - g[:, :shots].mean(dim=1), dim=-1)
 
 
-def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
-    """Balanced logistic loss of the image residual's length against the query's label.
+def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor) -> torch.Tensor:
+    """Ranking loss of the image residual: defective queries must lie farther from their prompts.
+
+    For every (defective, normal) pair of queries in the batch, a logistic loss on the
+    difference of their log-distances (:data:`IMAGE_RANK_SCALE` per unit of log), i.e. a
+    smooth 1 - AUROC of the residual's length.
 
     Why the length of the residual, and not a learned probe of the residual vector: InCTRL's
     s_i is a head trained on a few auxiliary categories, then applied to products it has never
     seen. A linear probe would let the backbone mark "defect" as one fixed direction of g(x),
     which is what the captions already ask of it and what did not transfer (s_i stayed at chance
     on the held-out families). The length asks for something direction-free instead: a
-    defective photo must lie farther from its own prompts than another normal photo of the same
-    product does, whatever the defect, the product or the light. The adapter and MLP head that
-    read F_x can pick that up, as the patch score picks up the same thing per patch
-    (:func:`defect_loss`, of which this is the twin). Positives and negatives weigh half each,
-    so the loss does not depend on the batch's share of defective queries.
+    defective photo must lie farther from its own prompts than another normal photo of a
+    product does from its own, whatever the defect, the product or the light. The adapter and
+    MLP head that read F_x can pick that up, as the patch score picks up the same thing per
+    patch (:func:`defect_loss`, of which this is the twin).
+
+    Why a ranking of log-distances rather than a logistic loss on ``distance`` with a learned
+    bias and scale (as :func:`defect_loss` does per patch): a threshold learned at the
+    backbone's small learning rate lags behind the distances (in a first 200-step v2 run that
+    loss stayed above chance), and the backbone can then lower it by moving all distances
+    together, e.g. by making g(x) more sensitive to light and jitter. A ranking of
+    log-distances is unchanged when all distances grow together, so only separating them pays;
+    every pair weighs the same, so the loss does not depend on the batch's share of defective
+    queries.
 
     Args:
         distance: [G] :func:`image_residual`.
         defective: [G] bool, the query has a defect.
-        affine: [2] (bias, log-scale): the logit is (distance - bias) * exp(log-scale).
 
     Returns:
-        The loss, a scalar tensor.
+        The loss, a scalar tensor (0 with gradients when the batch has a single class).
     """
-    logit = (distance - affine[0]) * affine[1].exp()
-    loss = F.binary_cross_entropy_with_logits(logit, defective.float(), reduction="none")
-    parts = [loss[defective].mean()] if defective.any() else []
-    parts += [loss[~defective].mean()] if not defective.all() else []
-    return sum(parts) / len(parts)
+    z = torch.log(distance.clamp_min(1e-6))
+    if defective.all() or not defective.any():
+        return 0.0 * z.sum()
+    gap = z[defective][:, None] - z[~defective][None, :]  # [defective, normal]
+    return F.softplus(-IMAGE_RANK_SCALE * gap).mean()
 
 
 def patch_pixels(pixels: torch.Tensor, patch: int = 16) -> torch.Tensor:

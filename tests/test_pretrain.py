@@ -22,6 +22,7 @@ from inctrl.pretrain import (
     pretrain,
 )
 from inctrl.pretrain_objectives import (
+    IMAGE_RANK_SCALE,
     PixelDecoder,
     contrastive_loss,
     defect_loss,
@@ -229,20 +230,23 @@ def test_image_residual_by_hand():
     assert image_residual(same_direction, shots=1).item() == pytest.approx(0.0, abs=1e-7)
 
 
-def test_image_defect_loss_rewards_a_separating_residual_and_is_balanced():
+def test_image_defect_loss_ranks_defective_queries_above_normal_ones():
     torch.manual_seed(0)
     defective = torch.tensor([True] * 4 + [False] * 12)
-    distance = torch.where(defective, 0.6, 0.2) + 0.02 * torch.randn(16)
-    affine = torch.tensor([0.4, math.log(10.0)])
-    separable = image_defect_loss(distance, defective, affine).item()
-    shuffled = image_defect_loss(distance[torch.randperm(16)], defective, affine).item()
-    assert separable < 0.2 < shuffled
-    # balanced: positives and negatives weigh half each, whatever their counts
-    logit = (distance - 0.4) * 10
-    by_hand = 0.5 * (F.softplus(-logit[defective]).mean() + F.softplus(logit[~defective]).mean())
-    assert separable == pytest.approx(by_hand.item(), rel=1e-6)
-    only_normal = image_defect_loss(distance[4:], defective[4:], affine).item()
-    assert only_normal == pytest.approx(F.softplus(logit[4:]).mean().item(), rel=1e-6)
+    distance = torch.where(defective, 0.6, 0.2) * torch.exp(0.05 * torch.randn(16))
+    separable = image_defect_loss(distance, defective).item()
+    shuffled = image_defect_loss(distance[torch.randperm(16)], defective).item()
+    assert separable < 0.05 < 0.5 < shuffled
+    # by hand: every (defective, normal) pair, logistic on the gap of log-distances
+    z = distance.log()
+    pairs = [F.softplus(-IMAGE_RANK_SCALE * (z[i] - z[j])) for i in range(4) for j in range(4, 16)]
+    assert separable == pytest.approx(torch.stack(pairs).mean().item(), rel=1e-5)
+    # growing every distance together changes nothing: only separating them pays
+    assert image_defect_loss(3 * distance, defective).item() == pytest.approx(separable, rel=1e-5)
+    one_class = image_defect_loss(distance.requires_grad_(), torch.zeros(16, dtype=torch.bool))
+    assert one_class.item() == 0.0
+    one_class.backward()
+    assert torch.equal(distance.grad, torch.zeros(16))
 
 
 def test_patch_pixels_and_masked_pixel_loss():
