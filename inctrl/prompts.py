@@ -5,8 +5,9 @@ anomalous state phrases, each placed in 22 photo templates. CIFAR-10 class names
 "animal") get one sentence per state instead, as in the official code. The name is read as
 given, with the official rule only (``_`` becomes a space): a readable name such as
 ``"solar cell"`` for ELPV is the caller's explicit choice, never a table inside the core, so a
-score never depends on a name nobody passed in. The templates and state phrases are the official ones, grammar included
-("a unblemished ..."): the released weights were trained with exactly these sentences.
+score never depends on a name nobody passed in. The templates and state phrases are the
+official ones, grammar included ("a unblemished ..."): the released weights were trained with
+exactly these sentences.
 """
 
 from __future__ import annotations

@@ -99,10 +99,10 @@ def _stop_after(monkeypatch, n: int, written: list):
     real = atomic.atomic_path
 
     @contextmanager
-    def stopping(path):
+    def stopping(path, *args, **kwargs):
         if len(written) == n:
             raise Stop(f"stopped before writing {Path(path).name}")
-        with real(path) as tmp:
+        with real(path, *args, **kwargs) as tmp:
             yield tmp
         written.append(Path(path).name)
 
