@@ -24,7 +24,7 @@ from torch import nn
 from .patch_distance import nearest_prompt_distance
 
 DEFECT_FRACTION = 0.03  # a patch counts as defective when the mask covers > 3% of it
-IMAGE_RANK_SCALE = 4.0  # logits per unit of log-distance: twice the distance gives a logit of 2.8
+IMAGE_RANK_SCALE = 2.0  # logits per batch standard deviation of the log-distances
 
 
 def resized_positions(visual: nn.Module, grid: int) -> torch.Tensor:
@@ -121,8 +121,9 @@ def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor) -> torch.
     """Ranking loss of the image residual: defective queries must lie farther from their prompts.
 
     For every (defective, normal) pair of queries in the batch, a logistic loss on the
-    difference of their log-distances (:data:`IMAGE_RANK_SCALE` per unit of log), i.e. a
-    smooth 1 - AUROC of the residual's length.
+    difference of their log-distances, measured in standard deviations of the batch's
+    log-distances (:data:`IMAGE_RANK_SCALE` logits per deviation), i.e. a smooth 1 - AUROC of
+    the residual's length.
 
     Why the length of the residual, and not a learned probe of the residual vector: InCTRL's
     s_i is a head trained on a few auxiliary categories, then applied to products it has never
@@ -143,6 +144,14 @@ def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor) -> torch.
     every pair weighs the same, so the loss does not depend on the batch's share of defective
     queries.
 
+    Why in standard deviations: with a fixed scale (4 logits per unit of log-distance, the
+    first v2 run) the loss also falls when the log-distances merely bunch together. With the
+    v1 weights they spread by 0.56 (std), so a pair's logit spread by ~3 and the loss sat at
+    0.86, above the ln 2 of a constant score, while their AUROC was 0.65: squeezing the spread
+    paid more than ordering it, and the run's image residual did not improve. Standardised,
+    the loss is unchanged by any increasing affine map of the log-distances: only their order
+    and separation count.
+
     Args:
         distance: [G] :func:`image_residual`.
         defective: [G] bool, the query has a defect.
@@ -153,6 +162,7 @@ def image_defect_loss(distance: torch.Tensor, defective: torch.Tensor) -> torch.
     z = torch.log(distance.clamp_min(1e-6))
     if defective.all() or not defective.any():
         return 0.0 * z.sum()
+    z = (z - z.mean()) / z.std().clamp_min(1e-6)
     gap = z[defective][:, None] - z[~defective][None, :]  # [defective, normal]
     return F.softplus(-IMAGE_RANK_SCALE * gap).mean()
 

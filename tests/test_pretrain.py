@@ -237,12 +237,15 @@ def test_image_defect_loss_ranks_defective_queries_above_normal_ones():
     separable = image_defect_loss(distance, defective).item()
     shuffled = image_defect_loss(distance[torch.randperm(16)], defective).item()
     assert separable < 0.05 < 0.5 < shuffled
-    # by hand: every (defective, normal) pair, logistic on the gap of log-distances
+    # by hand: every (defective, normal) pair, logistic on the gap of standardised log-distances
     z = distance.log()
+    z = (z - z.mean()) / z.std()
     pairs = [F.softplus(-IMAGE_RANK_SCALE * (z[i] - z[j])) for i in range(4) for j in range(4, 16)]
     assert separable == pytest.approx(torch.stack(pairs).mean().item(), rel=1e-5)
-    # growing every distance together changes nothing: only separating them pays
+    # growing every distance together, or their log-distances bunching, changes nothing:
+    # only ordering and separating them pays
     assert image_defect_loss(3 * distance, defective).item() == pytest.approx(separable, rel=1e-5)
+    assert image_defect_loss(distance ** 0.25, defective).item() == pytest.approx(separable, rel=1e-5)
     one_class = image_defect_loss(distance.requires_grad_(), torch.zeros(16, dtype=torch.bool))
     assert one_class.item() == 0.0
     one_class.backward()
