@@ -152,19 +152,20 @@ def write_json(path: str | Path, data, indent: int = 2) -> Path:
     return write_text(path, json.dumps(data, indent=indent, sort_keys=False) + "\n")
 
 
-def torch_save(obj, path: str | Path) -> Path:
+def torch_save(obj, path: str | Path, follow_symlinks: bool = True) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically; the same object always gives the same bytes.
 
     Args:
         obj: anything ``torch.save`` accepts.
         path: the file to write (see :func:`atomic_path`).
+        follow_symlinks: False replaces a symlink ``path`` itself, leaving its target alone.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
     import torch
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path, follow_symlinks) as tmp, open(tmp, "wb") as fh:
         # through a file object the archive inside is named "archive", not after the random
         # temporary name, so the same object always gives the same bytes
         torch.save(obj, fh)

@@ -20,6 +20,7 @@ import csv
 import io
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from .cli_checks import (
@@ -142,6 +143,8 @@ def cmd_pretrain(args) -> None:
     """
     from .pretrain import RECIPES, export_weights, pretrain
 
+    if args.export:  # refused before hours of training, not after
+        _check_out_file(args.export, "--export", args.overwrite)
     given = {"steps": args.steps, "high_res_steps": args.high_res_steps, "low_res": args.low_res,
              "groups": args.groups, "objectives": args.objectives and tuple(args.objectives)}
     config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
@@ -149,7 +152,7 @@ def cmd_pretrain(args) -> None:
                     threads=args.threads, until=args.until)
     print(f"pretrained {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
     if args.export:
-        digest = export_weights(last, args.export)
+        digest = export_weights(last, args.export, follow_symlinks=False)  # a link is replaced itself
         print(f"weights {args.export} (sha256 {digest})")
 
 
@@ -338,6 +341,14 @@ COMMANDS = {"prepare": cmd_prepare, "pretrain": cmd_pretrain, "train": cmd_train
             "detect": cmd_detect}
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Skipped images are reported as one ``inctrl: warning:`` line; other warnings as Python shows them."""
+    if category.__name__ == "SkippedImageWarning":  # by name: importing it would load PIL here
+        print(f"inctrl: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``inctrl`` and ``python -m inctrl``.
 
@@ -350,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:  # the commands import torch & co. here, inside the guard: Ctrl-C while they load is caught
-        COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # restores showwarning afterwards
+            warnings.showwarning = _warning_line
+            COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -29,7 +29,8 @@ PRETRAIN_EPILOG = """examples:
   inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # the v2 recipe
 
 --export writes the fp16 CLIP weights; use them with inctrl.load("mini", weights="mini.pt")
-or --profile mini --weights mini.pt.
+or --profile mini --weights mini.pt. An existing --export file is refused before training
+starts unless --overwrite is given.
 """
 EVAL_EPILOG = """examples:
   inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--export", metavar="PATH", help="write the fp16 CLIP weights here at the end")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --export file (a symlink there is replaced itself)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("eval", help="benchmark a model on a canonical dataset", epilog=EVAL_EPILOG,

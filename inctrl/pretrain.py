@@ -337,19 +337,20 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
-def export_weights(checkpoint, out) -> str:
+def export_weights(checkpoint, out, follow_symlinks: bool = True) -> str:
     """Write the CLIP weights of a pretraining checkpoint as fp16 to ``out``.
 
     Args:
         checkpoint: a ``last.pt`` of :func:`pretrain`.
         out: the weights file to write (atomically).
+        follow_symlinks: False replaces a symlink ``out`` itself, leaving its target alone.
 
     Returns:
         The SHA-256 of the written file, hex.
     """
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["clip"].items()}
-    atomic.torch_save(weights, out)
+    atomic.torch_save(weights, out, follow_symlinks)
     return file_sha256(out)
 
 

@@ -286,6 +286,11 @@ def evaluate_cli(w: World, t: Tmp, *extra, data=None, checkpoint=None) -> list[s
             "--out", str(t.out / "results"), "--device", "cpu", "--quiet", *map(str, extra)]
 
 
+def pretrain_cli(t: Tmp, out: Path) -> list[str]:
+    return ["pretrain", "--out", str(t.out / "pretrain"), "--steps", "1", "--high-res-steps", "0",
+            "--export", str(out), "--device", "cpu", "--quiet"]
+
+
 def train_cli(w: World, t: Tmp, *extra, aux=None, out=None) -> list[str]:
     return ["train", "--aux", str(aux or w.aux), "--out", str(out or t.out / "run"), "--shots", "2",
             "--epochs", "1", "--steps", "2", "--profile", "tiny", "--device", "cpu", "--quiet",
@@ -428,6 +433,16 @@ def _one_class(w: World, t: Tmp, drop: str, extra: str | None = None) -> Path:
     for folder in (t.inp / "data" / "wood" / "test").iterdir():
         if (folder.name == "good") == (drop == "good"):
             shutil.rmtree(folder)
+    return t.inp / "data"
+
+
+def _dataset_with_unreadable(w: World, t: Tmp) -> Path:
+    """A copy of the target dataset whose test/good folder also holds three unreadable entries."""
+    shutil.copytree(w.target, t.inp / "data", symlinks=True)
+    good = t.inp / "data" / "wood" / "test" / "good"
+    _link(good / "dangling.png", t.inp / "gone.png")
+    (good / "dir.png").mkdir()
+    _link(good / "loop.png", good / "loop.png")
     return t.inp / "data"
 
 
@@ -681,6 +696,12 @@ CASES = [
     Case("eval-out-holds-results-overwrite", lambda w, t: (_earlier_results(w, t),
                                                            evaluate_cli(w, t, "--overwrite"))[-1], 0,
          r"results written to", check=_results_replaced),
+    Case("pretrain-export-exists", lambda w, t: pretrain_cli(t, out=_existing_out(w, t)), 1,
+         r"--export .*scores\.csv already exists; pass --overwrite to replace it", early=True,
+         check=_out_kept),
+    Case("pretrain-export-is-a-symlink", lambda w, t: pretrain_cli(t, out=_symlinked_out(w, t)), 1,
+         r"--export .*scores\.csv is a symlink \(to .*real\.csv\); pass --overwrite", early=True,
+         check=_link_untouched),
     Case("eval-object-name-blank", lambda w, t: evaluate_cli(w, t, "--object-name", " "), 1,
          r"--object-name must be the object the text prior reads", early=True),
     # --- folders with entries that are no readable images
@@ -694,6 +715,11 @@ CASES = [
     Case("query-only-unreadable-entries", lambda w, t: detect(
         w, t, query=_with_unreadable(t.inp / "q", None)), 1,
         r"no images found in .*q; expected files ending in .* \(" + UNREADABLE + r"\)", early=True),
+    Case("eval-dataset-unreadable-entries",
+         lambda w, t: evaluate_cli(w, t, data=_dataset_with_unreadable(w, t)), 0, r"results written to",
+         warning=r"^inctrl: warning: category 'wood' of .*data: skipped 3 entries that are no readable image "
+                 r"files: test/good/dangling\.png \(a dangling symlink \(to .*gone\.png\)\), "
+                 r"test/good/dir\.png \(a folder\), test/good/loop\.png \(a symlink loop\)$"),
     Case("query-dangling-symlink", lambda w, t: detect(
         w, t, query=_link(t.inp / "a.png", t.inp / "gone.png")), 1,
         r"--query .*a\.png is a dangling symlink \(to .*gone\.png\); give an image file or a folder",
@@ -727,6 +753,7 @@ def test_cli(case: Case, world: World, tmp: Tmp, capsys, monkeypatch):
     if case.early:  # reaching a model build fails the case ("unexpected Built")
         monkeypatch.setattr("inctrl.load", refuse_build)
         monkeypatch.setattr("inctrl.train.train", refuse_build)
+        monkeypatch.setattr("inctrl.pretrain.pretrain", refuse_build)
     before = _snapshot(world.root, tmp.inp)
     code = _exit_code(argv)
     out, err = capsys.readouterr()

@@ -1,9 +1,12 @@
 """Canonical layout reader and the user-folder dataset."""
 
+import warnings
+
 import numpy as np
 import pytest
 from data_fixtures import make_canonical, noise, write_png
 
+from inctrl.data.images import SkippedImageWarning
 from inctrl.data.layout import CanonicalDataset, FolderDataset, Sample
 
 
@@ -41,6 +44,22 @@ def test_categories_samples_and_masks(canonical):
     assert isinstance(broken, Sample) and broken.category == "bottle"
     assert ds.samples(split="train") == ds.train_normals("bottle") + ds.train_normals("metal_nut")
     assert ds.object_name("metal_nut") == "metal nut"
+
+
+def test_unreadable_entries_are_skipped_with_one_warning(tmp_path, canonical):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # hidden files and text files are skipped silently
+        clean = CanonicalDataset(canonical).samples()
+    scratch = canonical / "metal_nut/test/scratch"
+    (scratch / "002.png").symlink_to(tmp_path / "gone.png")
+    (scratch / "003.png").mkdir()
+    with pytest.warns(SkippedImageWarning) as caught:
+        ds = CanonicalDataset(canonical)
+    assert [str(w.message) for w in caught] == [
+        f"category 'metal_nut' of {canonical}: skipped 2 entries that are no readable image files: "
+        f"test/scratch/002.png (a dangling symlink (to {tmp_path / 'gone.png'})), "
+        "test/scratch/003.png (a folder)"]
+    assert ds.samples() == clean
 
 
 def test_errors_name_the_problem(tmp_path, canonical):

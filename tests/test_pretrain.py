@@ -176,8 +176,11 @@ def test_cli_pretrain_and_export(tmp_path, capsys):
         str(tmp_path / "w.pt"),
     ]
     assert main(args) == 0
-    assert file_sha256(tmp_path / "w.pt") in capsys.readouterr().out
-    assert main(args) == 1  # the folder holds a run: --resume or another folder
+    digest = file_sha256(tmp_path / "w.pt")
+    assert digest in capsys.readouterr().out
+    assert main(args) == 1  # the weights file exists: refused before any training, and kept
+    assert "--export" in capsys.readouterr().err and file_sha256(tmp_path / "w.pt") == digest
+    assert main([*args, "--overwrite"]) == 1  # the folder holds a run: --resume or another folder
     assert "resume" in capsys.readouterr().err
 
 
@@ -315,3 +318,16 @@ def test_v2_resume_continues_exactly(tmp_path):
     for objective in OBJECTIVES:
         assert [r[objective] for r in a["log"]] == [r[objective] for r in b["log"]], objective
     assert all(r["steps_per_s"] > 0 for r in a["log"])
+
+
+def test_export_weights_replaces_a_symlink_itself_only_when_asked(tmp_path):
+    state = tmp_path / "last.pt"
+    torch.save({"clip": {"w": torch.ones(2, dtype=torch.float32), "n": torch.tensor(3)}}, state)
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"the user's file")
+    link = tmp_path / "w.pt"
+    link.symlink_to(mine)
+    export_weights(state, link, follow_symlinks=False)
+    assert not link.is_symlink() and mine.read_bytes() == b"the user's file"
+    weights = torch.load(link, weights_only=True)
+    assert weights["w"].dtype == torch.float16 and weights["n"].dtype == torch.int64  # only floats halve

@@ -15,10 +15,11 @@ that prompt drawing, training and evaluation need.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .images import IMAGE_SUFFIXES, is_image_file, list_images
+from .images import IMAGE_SUFFIXES, SkippedImageWarning, list_images
 from .splits import NORMAL_TEST_SIZE, SPLIT_RANDOM_STATE, split_normals
 
 __all__ = ["NORMAL_DEFECT", "SPLITS", "Sample", "CanonicalDataset", "FolderDataset"]
@@ -231,6 +232,7 @@ class CanonicalDataset(_DatasetBase):
                 f"(expected {train_good}); is this a canonical (MVTec AD layout) dataset?"
             )
         samples: list[Sample] = []
+        skipped: list[tuple[Path, str]] = []  # dangling symlinks & co. named like images
         for split in SPLITS:
             split_dir = cat_dir / split
             if not split_dir.is_dir():
@@ -240,12 +242,20 @@ class CanonicalDataset(_DatasetBase):
                 key=lambda d: (d != NORMAL_DEFECT, d),
             )
             for defect in defects:
-                files = sorted(p for p in (split_dir / defect).iterdir() if is_image_file(p))
+                try:
+                    files = list_images(split_dir / defect, skipped=skipped)
+                except ValueError:  # an empty defect folder adds no sample
+                    files = []
                 label = 0 if defect == NORMAL_DEFECT else 1
                 gt_dir = cat_dir / "ground_truth" / defect
                 for path in files:
                     mask = _find_mask(gt_dir, path.stem) if label == 1 else None
                     samples.append(Sample(path, label, category, defect, split, mask))
+        if skipped:
+            listed = ", ".join(f"{p.relative_to(cat_dir)} ({why})" for p, why in skipped[:5])
+            warnings.warn(SkippedImageWarning(
+                f"category {category!r} of {self.root}: skipped {len(skipped)} entries that are no readable "
+                f"image files: {listed}" + (" ..." if len(skipped) > 5 else "")), stacklevel=3)
         if not any(s.split == "train" and s.label == 0 for s in samples):
             raise ValueError(f"category {category!r}: {train_good} holds no image")
         return samples
