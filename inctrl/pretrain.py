@@ -76,7 +76,21 @@ from .pretrain_objectives import (
 )
 
 
-def _batch(config: PretrainConfig, step: int, tokenizer, device):
+def training_batch(config: PretrainConfig, step: int, tokenizer, device):
+    """The batch of ``step``: a function of (config, step) only.
+
+    Args:
+        config: the recipe (seed, batch kind, resolution schedule, jitter ...).
+        step: the 0-based step.
+        tokenizer: open_clip's tokenizer of ``config.model_name``.
+        device: where the tensors go.
+
+    Returns:
+        ``(pixels, fraction, captions, tokens, defective)``: [B, 3, S, S] normalised photos (group
+        after group, each group's prompts first and its query last), [G, N] the part of each
+        query patch the defect mask covers, the B captions and their tokens, [G] bool: the query
+        has a defect.
+    """
     size, groups = config.resolution(step)
     if config.batch == "pairs":
         sets = world_batch(config.seed, step, groups, size, config.p_defect)
@@ -270,7 +284,7 @@ def pretrain(
         lr = config.learning_rate(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pixels, fraction, captions, tokens, defective = _batch(config, step, tokenizer, dev)
+        pixels, fraction, captions, tokens, defective = training_batch(config, step, tokenizer, dev)
         image, tapped = encode_tapped(clip.visual, pixels, taps)
         row = {"step": step + 1, "lr": lr, "size": pixels.shape[-1]}
         loss = torch.zeros((), device=dev)

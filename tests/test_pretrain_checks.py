@@ -30,3 +30,15 @@ def test_weights_must_be_named(capsys):
     with pytest.raises(SystemExit):
         pretrain_checks.main(["textures", "--weights", "v1.pt"])
     assert "NAME=FILE" in capsys.readouterr().err
+
+
+def test_residual_auroc_reads_what_pretraining_taught_the_patches():
+    from inctrl.backbone import MINI_WEIGHTS_FILE
+
+    random = pretrain_checks.residual_auroc(None, batches=4)
+    mini = pretrain_checks.residual_auroc(MINI_WEIGHTS_FILE, batches=4)
+    assert random["queries"] == mini["queries"] == 4 * 12  # 12 groups per 128 px v2 batch
+    assert random["defective"] == mini["defective"] and 0 < mini["defective"] < 48  # the same photos
+    # the shipped backbone's patch residual finds defects a random one of its shape misses
+    assert mini["patch_residual"] > random["patch_residual"] + 0.1
+    assert all(0 <= r[k] <= 1 for r in (random, mini) for k in ("image_residual", "patch_residual"))

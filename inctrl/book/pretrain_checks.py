@@ -80,6 +80,54 @@ def _model(weights: str | None):
     return load("mini", weights=str(weights), device="cpu")
 
 
+def residual_auroc(weights: str | None, batches: int = 20, seed: int = 99) -> dict:
+    """The backbone's own in-context residuals on fresh groups of the pretraining world.
+
+    No heads are trained: for each group of the v2 batches (K = 2 normal prompts and a query
+    of the same product, jittered, a quarter of the products real photographs) the image
+    residual |g(q) - mean g(p)| and the largest patch residual of Eq. 1-2 are read straight
+    from the backbone. ``seed`` differs from the pretraining runs' (0), so these photos were
+    never trained on, but their families and photographs were: this is in-world validation.
+
+    Args:
+        weights: a weights file of the mini architecture (fp16 or fp32), or None for random
+            weights.
+        batches: how many batches of groups (12 groups each at 128 px).
+        seed: the seed of the batches.
+
+    Returns:
+        ``{"queries", "defective", "image_residual", "patch_residual"}``: the counts and the
+        AUROC of each residual for telling defective queries from normal ones.
+    """
+    import open_clip
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from ..backbone import default_taps
+    from ..pretrain import PretrainConfig, build_clip, training_batch
+    from ..pretrain_objectives import encode_tapped, group_patch_residual, image_residual
+
+    config = PretrainConfig.v2(seed=seed)
+    clip = build_clip(config.model_name)
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        clip.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    clip.eval()
+    taps = default_taps(len(clip.visual.transformer.resblocks))
+    tokenizer = open_clip.get_tokenizer(config.model_name)
+    image, patch, defective = [], [], []
+    with torch.no_grad():
+        for step in range(batches):
+            pixels, _, _, _, is_defective = training_batch(config, step, tokenizer, "cpu")
+            g, tokens = encode_tapped(clip.visual, pixels, taps)
+            image += image_residual(g, config.shots).tolist()
+            patch += group_patch_residual(tokens, config.shots).amax(dim=1).tolist()
+            defective += is_defective.tolist()
+    return {"queries": len(defective), "defective": int(sum(defective)),
+            "image_residual": float(roc_auc_score(defective, image)),
+            "patch_residual": float(roc_auc_score(defective, patch))}
+
+
 def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence[int] = (2, 4, 8),
                       seeds: Sequence[int] = (0, 1, 2), cache_dir=None) -> pd.DataFrame:
     """s_p and its pixel AUROC per backbone and K, with raw-pixel patch matching beside them.
@@ -148,9 +196,10 @@ def main(argv=None) -> None:
     """``python -m inctrl.book.pretrain_checks {ablation,textures} --weights NAME=FILE ...``."""
     parser = argparse.ArgumentParser(prog="python -m inctrl.book.pretrain_checks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["ablation", "textures"],
+    parser.add_argument("check", choices=["ablation", "textures", "residuals"],
                         help="ablation: every component on in-world validation; textures: s_p on the "
-                             "held-out real textures beside raw-pixel patches")
+                             "held-out real textures beside raw-pixel patches; residuals: the backbone's "
+                             "own image and patch residuals on fresh in-world groups")
     parser.add_argument("--weights", nargs="+", required=True,
                         help="NAME=FILE per backbone (FILE 'random' for random weights)")
     parser.add_argument("--data", default="data", help="the data folder")
@@ -163,7 +212,9 @@ def main(argv=None) -> None:
             parser.error(f"--weights takes NAME=FILE, got {item!r}")
         backbones[name] = None if file == "random" else file
     out = Path(args.out)
-    if args.check == "textures":
+    if args.check == "residuals":
+        table = pd.DataFrame([{"backbone": name, **residual_auroc(w)} for name, w in backbones.items()])
+    elif args.check == "textures":
         root = prepare_real_textures(args.data)
         table = patch_score_table(backbones, root, cache_dir=out / "feature-cache")
     else:
