@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="v1: clip patch")
     p.add_argument("--low-res", type=int, help="image side of the low-resolution steps (v1: 128)")
     p.add_argument("--groups", type=int, help="(prompts, query) groups per low-resolution batch (v1: 32)")
+    p.add_argument("--lr", type=float, help="peak learning rate (v1: 5e-4, v2: 2.5e-4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")

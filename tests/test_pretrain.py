@@ -174,8 +174,11 @@ def test_cli_pretrain_and_export(tmp_path, capsys):
         "1",
         "--export",
         str(tmp_path / "w.pt"),
+        "--lr",
+        "1e-4",
     ]
     assert main(args) == 0
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]["lr"] == 1e-4
     digest = file_sha256(tmp_path / "w.pt")
     assert digest in capsys.readouterr().out
     assert main(args) == 1  # the weights file exists: refused before any training, and kept

@@ -20,6 +20,7 @@ compare backbones (weights files exported by ``inctrl pretrain``).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -196,14 +197,17 @@ def main(argv=None) -> None:
     """``python -m inctrl.book.pretrain_checks {ablation,textures} --weights NAME=FILE ...``."""
     parser = argparse.ArgumentParser(prog="python -m inctrl.book.pretrain_checks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["ablation", "textures", "residuals"],
+    parser.add_argument("check", choices=["ablation", "textures", "residuals", "all"],
                         help="ablation: every component on in-world validation; textures: s_p on the "
                              "held-out real textures beside raw-pixel patches; residuals: the backbone's "
-                             "own image and patch residuals on fresh in-world groups")
+                             "own image and patch residuals on fresh in-world groups; all: the three, "
+                             "and a record of them (--record)")
     parser.add_argument("--weights", nargs="+", required=True,
                         help="NAME=FILE per backbone (FILE 'random' for random weights)")
     parser.add_argument("--data", default="data", help="the data folder")
     parser.add_argument("--out", default="outputs/pretrain_checks", help="results folder")
+    parser.add_argument("--record", help="with 'all': also write the three tables, the command, the versions "
+                                         "and each backbone's SHA-256 to this JSON file")
     args = parser.parse_args(argv)
     backbones = {}
     for item in args.weights:
@@ -212,16 +216,30 @@ def main(argv=None) -> None:
             parser.error(f"--weights takes NAME=FILE, got {item!r}")
         backbones[name] = None if file == "random" else file
     out = Path(args.out)
-    if args.check == "residuals":
-        table = pd.DataFrame([{"backbone": name, **residual_auroc(w)} for name, w in backbones.items()])
-    elif args.check == "textures":
-        root = prepare_real_textures(args.data)
-        table = patch_score_table(backbones, root, cache_dir=out / "feature-cache")
-    else:
-        table = pd.concat([validation_table(w, args.data, out / name).assign(backbone=name)
-                           for name, w in backbones.items()])
-    atomic.write_text(out / f"{args.check}.csv", table.to_csv(index=False))
-    print(table.to_string(index=False))
+    checks = ["residuals", "textures", "ablation"] if args.check == "all" else [args.check]
+    tables = {check: _run_check(check, backbones, args.data, out) for check in checks}
+    for check, table in tables.items():
+        atomic.write_text(out / f"{check}.csv", table.to_csv(index=False))
+        print(f"{check}:\n{table.to_string(index=False)}")
+    if args.record and args.check == "all":
+        from ..pretrain import file_sha256
+        from .analyses import versions
+
+        given = argv if argv is not None else sys.argv[1:]
+        atomic.write_json(args.record, {
+            "command": "python -m inctrl.book.pretrain_checks " + " ".join(given),
+            "versions": versions(),
+            "sha256": {name: w and file_sha256(w) for name, w in backbones.items()},
+            **{check: table.to_dict(orient="records") for check, table in tables.items()}})
+
+
+def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: Path) -> pd.DataFrame:
+    if check == "residuals":
+        return pd.DataFrame([{"backbone": name, **residual_auroc(w)} for name, w in backbones.items()])
+    if check == "textures":
+        return patch_score_table(backbones, prepare_real_textures(data_dir), cache_dir=out / "feature-cache")
+    return pd.concat([validation_table(w, data_dir, out / name).assign(backbone=name)
+                      for name, w in backbones.items()])
 
 
 if __name__ == "__main__":
