@@ -42,3 +42,24 @@ def test_residual_auroc_reads_what_pretraining_taught_the_patches():
     # the shipped backbone's patch residual finds defects a random one of its shape misses
     assert mini["patch_residual"] > random["patch_residual"] + 0.1
     assert all(0 <= r[k] <= 1 for r in (random, mini) for k in ("image_residual", "patch_residual"))
+
+
+def test_recipe_summary_averages_over_k_and_prefers_the_best_full_score():
+    residuals = [{"backbone": b, "queries": 240, "defective": 131, "image_residual": i, "patch_residual": p}
+                 for b, i, p in (("v1", 0.66, 0.74), ("v2", 0.70, 0.65))]
+    ablation = [{"backbone": b, "k": k, "head_seed": seed, "score": s, "auroc": a + (0.02 if seed else 0.0)}
+                for b, base in (("v1", 0.70), ("v2", 0.60)) for k, dk in ((2, -0.02), (4, 0.0), (8, 0.05))
+                for seed in (0, 1)
+                for s, a in (("s_p", base + dk), ("s_i", 0.5), ("s_a", 0.55), ("full", base + dk + 0.01))]
+    textures = [{"backbone": b, "k": k, "auroc": a}
+                for b, a in (("v1", 0.67), ("v2", 0.63), ("raw patches", 0.62)) for k in (2, 4, 8)]
+    record = {"residuals": residuals, "ablation": ablation, "textures": textures}
+    summary = pretrain_checks.recipe_summary(record)
+    assert list(summary.index) == ["v1", "v2", "raw patches"]
+    assert summary.loc["v1", "full"] == pytest.approx(0.72 + 0.01)  # (0.69 + 0.71 + 0.76) / 3 + 0.02 / 2
+    assert summary.loc["v1", "full spread (heads)"] == pytest.approx(0.01)  # two seeds 0.02 apart
+    assert summary.loc["v2", "image residual"] == 0.70 and summary.loc["v1", "real textures s_p"] == 0.67
+    assert summary.loc["raw patches", "real textures s_p"] == 0.62 and summary["full"].isna()["raw patches"]
+    assert pretrain_checks.preferred_backbone(summary) == "v1"
+    summary.loc["v2", "full"] = 0.9
+    assert pretrain_checks.preferred_backbone(summary) == "v2"

@@ -20,6 +20,7 @@ compare backbones (weights files exported by ``inctrl pretrain``).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ from .baselines import feature_free_baselines
 #: Pretraining families photographed again for validation (a fresh seed, faint defects).
 VALIDATION_FAMILIES = ("knitted_fabric", "brushed_metal", "marble", "carpet", "screw", "capsule")
 VALIDATION_SEED = 1234
+#: The heads' seeds of the ablation check: the spread over them is the heads' own.
+HEAD_SEEDS = (10, 11, 12)
 
 
 def prepare_world_validation(data_dir, progress: bool = False) -> Path:
@@ -162,7 +165,7 @@ def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence
 
 
 def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
-                     seeds: Sequence[int] = (0, 1, 2), train_seed: int = 10) -> pd.DataFrame:
+                     seeds: Sequence[int] = (0, 1, 2), train_seeds: Sequence[int] = (10,)) -> pd.DataFrame:
     """Every InCTRL component on the in-world validation set, heads trained as in the book.
 
     Args:
@@ -171,10 +174,11 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         out_dir: where the heads' runs and the feature cache go.
         shots: the K values, one model each.
         seeds: the prompt-draw seeds.
-        train_seed: the heads' seed.
+        train_seeds: the heads' seeds, one model per K and seed (their spread is the heads').
 
     Returns:
-        :func:`inctrl.eval_tables.component_table` of the validation set (k, score, auroc ...).
+        :func:`inctrl.eval_tables.component_table` of the validation set (k, score, auroc ...)
+        per heads' seed, in a ``head_seed`` column.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     synthetic = data_dir / "synthetic"
@@ -185,12 +189,75 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
     samples = auxiliary_samples([synthetic])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=out_dir / "feature-cache")
     table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, False)
-    models = {k: train([synthetic], out_dir / f"train_k{k}", shots=k, profile="mini", device="cpu",
-                       seed=train_seed, progress=False, features=aux, pair_table=table, **extra).model
-              for k in shots}
-    result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds, progress=False,
-                      cache_dir=out_dir / "feature-cache")
-    return component_table(result.summary)
+    tables = []
+    for head_seed in train_seeds:
+        models = {k: train([synthetic], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
+                           device="cpu", seed=head_seed, progress=False, features=aux, pair_table=table,
+                           **extra).model
+                  for k in shots}
+        result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds,
+                          progress=False, cache_dir=out_dir / "feature-cache")
+        tables.append(component_table(result.summary).assign(head_seed=head_seed))
+    return pd.concat(tables, ignore_index=True)
+
+
+#: The stored record of the v2 recipe study (``python -m inctrl.book.pretrain_checks all --record``).
+RECIPES_RECORD = Path(__file__).resolve().parent / "results" / "recipes.json"
+
+
+def recipe_record(path=RECIPES_RECORD) -> dict:
+    """The stored record of the recipe study: command, versions, SHA-256s and the three tables."""
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+def recipe_summary(record: Mapping) -> pd.DataFrame:
+    """One row per backbone of a recipe-study record, every number a mean over K.
+
+    Args:
+        record: :func:`recipe_record`.
+
+    Returns:
+        Indexed by backbone (in the record's order): ``image residual`` and ``patch residual``
+        (the backbone alone, in-world), ``s_p``, ``s_i``, ``s_a`` and ``full`` (heads trained as in
+        the book, on in-world validation), ``full spread (heads)`` (the standard deviation of
+        the full score over the heads' seeds, when the record has several) and
+        ``real textures s_p`` (held out). A last row,
+        ``raw patches``, holds the feature-free baseline's real-texture s_p.
+    """
+    residuals = pd.DataFrame(record["residuals"]).set_index("backbone")
+    heads = pd.DataFrame(record["ablation"]).pivot_table(index="backbone", columns="score", values="auroc",
+                                                       aggfunc="mean")
+    textures = pd.DataFrame(record["textures"]).groupby("backbone", sort=False)["auroc"].mean()
+    order = list(residuals.index)
+    table = pd.DataFrame({"image residual": residuals["image_residual"],
+                          "patch residual": residuals["patch_residual"]}, index=order)
+    for score in ("s_p", "s_i", "s_a", "full"):
+        table[score] = heads[score].reindex(order)
+    ablation = pd.DataFrame(record["ablation"])
+    if "head_seed" in ablation:  # std over the heads' seeds of the full score, then mean over K
+        full = ablation[ablation["score"] == "full"]
+        table["full spread (heads)"] = full.groupby(["backbone", "k"])["auroc"].std(ddof=0).groupby(
+            "backbone").mean().reindex(order)
+    table["real textures s_p"] = textures.reindex(order)
+    table.loc["raw patches"] = {"real textures s_p": textures["raw patches"]}
+    return table
+
+
+def preferred_backbone(summary: pd.DataFrame) -> str:
+    """The backbone in-world validation chooses: the best mean full score of the trained heads.
+
+    The full score is what InCTRL outputs, and in-world validation is the only place a choice
+    may be made (the held-out families, ELPV and the real textures are looked at once, after).
+
+    Args:
+        summary: :func:`recipe_summary`.
+
+    Returns:
+        The backbone's name.
+    """
+    return str(summary["full"].dropna().idxmax())
 
 
 def main(argv=None) -> None:
@@ -226,11 +293,17 @@ def main(argv=None) -> None:
         from .analyses import versions
 
         given = argv if argv is not None else sys.argv[1:]
-        atomic.write_json(args.record, {
-            "command": "python -m inctrl.book.pretrain_checks " + " ".join(given),
-            "versions": versions(),
-            "sha256": {name: w and file_sha256(w) for name, w in backbones.items()},
-            **{check: table.to_dict(orient="records") for check, table in tables.items()}})
+        record = {"commands": [], "sha256": {}} | {check: [] for check in tables}
+        if Path(args.record).exists():  # add these backbones to it (replacing their earlier rows)
+            record = recipe_record(args.record)
+        record["commands"].append("python -m inctrl.book.pretrain_checks " + shlex.join(given))
+        record["versions"] = versions()
+        record["sha256"] |= {name: w and file_sha256(w) for name, w in backbones.items()}
+        for check, table in tables.items():
+            rows = table.to_dict(orient="records")
+            names = {r["backbone"] for r in rows}  # these backbones' earlier rows are replaced
+            record[check] = [r for r in record[check] if r["backbone"] not in names] + rows
+        atomic.write_json(args.record, record)
 
 
 def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: Path) -> pd.DataFrame:
@@ -238,7 +311,7 @@ def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: P
         return pd.DataFrame([{"backbone": name, **residual_auroc(w)} for name, w in backbones.items()])
     if check == "textures":
         return patch_score_table(backbones, prepare_real_textures(data_dir), cache_dir=out / "feature-cache")
-    return pd.concat([validation_table(w, data_dir, out / name).assign(backbone=name)
+    return pd.concat([validation_table(w, data_dir, out / name, train_seeds=HEAD_SEEDS).assign(backbone=name)
                       for name, w in backbones.items()])
 
 
