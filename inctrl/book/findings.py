@@ -316,6 +316,8 @@ def _recipe_sentences(m: dict) -> bool:
     return (r["chosen"] == chosen and r["best_image"] == best_image
             and r["verdict"].startswith("In-world validation keeps") == (chosen == shipped)
             and ("(up)" in r["why"]) == image_up and ("falls from" in r["why"]) == patch_down
+            and ("still ends higher" in r["why"])
+            == (patch_down and rows[best_image]["full"] >= rows[shipped]["full"])
             and ("does not transfer" in r["look_sentence"]) == all(r["look_worse"].values())
             and ("carries over to both" in r["look_sentence"]) == (not any(r["look_worse"].values())))
 
