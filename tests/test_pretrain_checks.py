@@ -1,5 +1,8 @@
 """The pretrained-backbone checks: the validation and real-texture sets, the s_p table."""
 
+import json
+
+import pandas as pd
 import pytest
 
 from inctrl.book import pretrain_checks
@@ -63,3 +66,25 @@ def test_recipe_summary_averages_over_k_and_prefers_the_best_full_score():
     assert pretrain_checks.preferred_backbone(summary) == "v1"
     summary.loc["v2", "full"] = 0.9
     assert pretrain_checks.preferred_backbone(summary) == "v2"
+
+
+def test_the_record_gathers_backbones_across_runs(tmp_path, monkeypatch, capsys):
+    def fake_check(check, backbones, data_dir, out):  # one row per backbone, its name's length
+        return pd.DataFrame([{"backbone": name, "value": len(name)} for name in backbones])
+
+    monkeypatch.setattr(pretrain_checks, "_run_check", fake_check)
+    record = tmp_path / "record.json"
+    run = ["all", "--out", str(tmp_path / "out"), "--record", str(record), "--weights"]
+    pretrain_checks.main([*run, "a=random", "bb=random"])
+    pretrain_checks.main([*run, "ccc=random"])
+    first = json.loads(record.read_text())
+    assert [r["backbone"] for r in first["ablation"]] == ["a", "bb", "ccc"]
+    assert first["sha256"] == {"a": None, "bb": None, "ccc": None}
+    assert first["commands"][1].endswith("--weights ccc=random")
+    pretrain_checks.main([*run, "a=random"])  # measured again: its earlier rows are replaced
+    assert [r["backbone"] for r in json.loads(record.read_text())["residuals"]] == ["bb", "ccc", "a"]
+    pretrain_checks.main([*run, "my a=random"])  # a name with a space is quoted in the command
+    assert json.loads(record.read_text())["commands"][-1].endswith("--weights 'my a=random'")
+    with pytest.raises(SystemExit):
+        pretrain_checks.main(["textures", "--record", str(record), "--weights", "a=random"])
+    assert "--record stores all three checks" in capsys.readouterr().err

@@ -261,7 +261,7 @@ def preferred_backbone(summary: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> None:
-    """``python -m inctrl.book.pretrain_checks {ablation,textures} --weights NAME=FILE ...``."""
+    """``python -m inctrl.book.pretrain_checks {ablation,textures,residuals,all} --weights NAME=FILE ...``."""
     parser = argparse.ArgumentParser(prog="python -m inctrl.book.pretrain_checks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("check", choices=["ablation", "textures", "residuals", "all"],
@@ -276,6 +276,8 @@ def main(argv=None) -> None:
     parser.add_argument("--record", help="with 'all': also write the three tables, the command, the versions "
                                          "and each backbone's SHA-256 to this JSON file")
     args = parser.parse_args(argv)
+    if args.record and args.check != "all":
+        parser.error(f"--record stores all three checks: run 'all', not {args.check!r}")
     backbones = {}
     for item in args.weights:
         name, _, file = item.partition("=")
@@ -288,22 +290,27 @@ def main(argv=None) -> None:
     for check, table in tables.items():
         atomic.write_text(out / f"{check}.csv", table.to_csv(index=False))
         print(f"{check}:\n{table.to_string(index=False)}")
-    if args.record and args.check == "all":
-        from ..pretrain import file_sha256
-        from .analyses import versions
-
+    if args.record:
         given = argv if argv is not None else sys.argv[1:]
-        record = {"commands": [], "sha256": {}} | {check: [] for check in tables}
-        if Path(args.record).exists():  # add these backbones to it (replacing their earlier rows)
-            record = recipe_record(args.record)
-        record["commands"].append("python -m inctrl.book.pretrain_checks " + shlex.join(given))
-        record["versions"] = versions()
-        record["sha256"] |= {name: w and file_sha256(w) for name, w in backbones.items()}
-        for check, table in tables.items():
-            rows = table.to_dict(orient="records")
-            names = {r["backbone"] for r in rows}  # these backbones' earlier rows are replaced
-            record[check] = [r for r in record[check] if r["backbone"] not in names] + rows
-        atomic.write_json(args.record, record)
+        command = "python -m inctrl.book.pretrain_checks " + shlex.join(given)
+        _add_to_record(args.record, tables, backbones, command)
+
+
+def _add_to_record(path, tables: Mapping[str, pd.DataFrame], backbones: Mapping[str, str | None],
+                   command: str) -> None:
+    """Write ``tables`` into the record at ``path``, replacing the earlier rows of their backbones."""
+    from ..pretrain import file_sha256
+    from .analyses import versions
+
+    record = recipe_record(path) if Path(path).exists() else {"commands": [], "sha256": {}}
+    record["commands"].append(command)
+    record["versions"] = versions()
+    record["sha256"] |= {name: w and file_sha256(w) for name, w in backbones.items()}
+    for check, table in tables.items():
+        rows = table.to_dict(orient="records")
+        names = {r["backbone"] for r in rows}
+        record[check] = [r for r in record.get(check, []) if r["backbone"] not in names] + rows
+    atomic.write_json(path, record)
 
 
 def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: Path) -> pd.DataFrame:
