@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..data.world_defects import GLOBAL_KINDS
 from .tables import within_spread
 
 __all__ = ["FINDINGS", "Finding", "check_chapter"]
@@ -307,7 +308,8 @@ FINDINGS += [
 
 def _by_kind(m: dict) -> bool:
     """The per-kind counts, recounted from the table, and the sentence's verdict."""
-    k, global_kinds = m["by_kind"], {"colour shift", "missing", "misalignment", "warp"}
+    # the table names kinds with spaces
+    k, global_kinds = m["by_kind"], {kind.replace("_", " ") for kind in GLOBAL_KINDS}
     global_rows = [r for name, r in k["table"].items() if name in global_kinds]
     local_rows = [r for name, r in k["table"].items() if name not in global_kinds]
     si_wins = sum(r["s_i"] > r["s_p"] for r in global_rows)

@@ -286,3 +286,7 @@ DEFECTS = {
     "print_error": (print_error, ("a print error", "an ink smear")),
     "dent": (dent, ("a dent", "a small dent")),
 }
+
+#: The kinds that change much of a photo: the ones the paper's reading gives to the image
+#: residual (the rest are local, for the patch residual).
+GLOBAL_KINDS = ("colour_shift", "missing", "misalignment", "warp")
