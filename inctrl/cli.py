@@ -141,12 +141,13 @@ def cmd_pretrain(args) -> None:
     Args:
         args: the parsed command line (``--out``, ``--steps``, ``--export`` ...).
     """
-    from .pretrain import RECIPES, export_weights, pretrain
+    from .pretrain import RECIPES, export_weights, leaving_out, pretrain
 
     if args.export:  # refused before hours of training, not after
         _check_out_file(args.export, "--export", args.overwrite)
     given = {"steps": args.steps, "high_res_steps": args.high_res_steps, "low_res": args.low_res,
-             "groups": args.groups, "lr": args.lr, "objectives": args.objectives and tuple(args.objectives)}
+             "groups": args.groups, "lr": args.lr, "objectives": args.objectives and tuple(args.objectives),
+             "families": args.leave_out and leaving_out(args.leave_out), "frozen_blocks": args.frozen_blocks}
     config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
                     threads=args.threads, until=args.until)

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--low-res", type=int, help="image side of the low-resolution steps (v1: 128)")
     p.add_argument("--groups", type=int, help="(prompts, query) groups per low-resolution batch (v1: 32)")
     p.add_argument("--lr", type=float, help="peak learning rate (v1: 5e-4, v2: 2.5e-4)")
+    p.add_argument("--leave-out", nargs="+", metavar="FAMILY",
+                   help="pretraining families this run never draws (e.g. the validation families, "
+                        "so that in-world validation sees families new to the run)")
+    p.add_argument("--frozen-blocks", type=int,
+                   help="keep the image tower's first N blocks (and its embeddings) as they are (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")

@@ -57,10 +57,12 @@ from .data.world import world_batch, world_groups
 from .device import resolve_device
 from .pretrain_config import (  # noqa: F401  (re-exported)
     BATCHES,
+    FAMILY_OUT,
     OBJECTIVES,
     RECIPES,
     V1_WEIGHTS_SHA256,
     PretrainConfig,
+    leaving_out,
 )
 from .pretrain_objectives import (
     PixelDecoder,
@@ -93,10 +95,10 @@ def training_batch(config: PretrainConfig, step: int, tokenizer, device):
     """
     size, groups = config.resolution(step)
     if config.batch == "pairs":
-        sets = world_batch(config.seed, step, groups, size, config.p_defect)
+        sets = world_batch(config.seed, step, groups, size, config.p_defect, config.families or None)
     else:
         sets = world_groups(config.seed, step, groups, size, config.shots, config.p_defect,
-                            config.real_fraction, config.jitter)
+                            config.real_fraction, config.jitter, config.families or None)
     photos = [p for group in sets for p in group]
     pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
@@ -187,6 +189,29 @@ def _pixel_loss(config: PretrainConfig, step: int, visual, heads: PretrainHeads,
     return masked_pixel_loss(heads.decoder(tapped), patch_pixels(shown), masked)
 
 
+def freeze_front(visual: nn.Module, blocks: int) -> None:
+    """Stop training the first ``blocks`` blocks of an open_clip image tower and all before them.
+
+    Args:
+        visual: ``clip.visual``.
+        blocks: how many blocks; 0 leaves everything trainable.
+
+    Raises:
+        ValueError: ``blocks`` is not below the tower's depth (the last block must train).
+    """
+    resblocks = visual.transformer.resblocks
+    if not 0 <= blocks < len(resblocks):
+        raise ValueError(f"frozen_blocks must be in [0, {len(resblocks) - 1}] for a tower of "
+                         f"{len(resblocks)} blocks, got {blocks}")
+    if blocks == 0:
+        return
+    front = [visual.conv1, visual.ln_pre, *resblocks[:blocks]]
+    for module in front:
+        module.requires_grad_(False)
+    visual.class_embedding.requires_grad_(False)
+    visual.positional_embedding.requires_grad_(False)
+
+
 def _optimizer(params, config: PretrainConfig):
     decay = [p for p in params if p.ndim >= 2]
     rest = [p for p in params if p.ndim < 2]
@@ -249,11 +274,13 @@ def pretrain(
     if config.init and not (resume and last.exists()):
         clip.load_state_dict(_init_weights(config.init))
     clip = clip.to(dev)
+    freeze_front(clip.visual, config.frozen_blocks)
     affine = nn.Parameter(torch.tensor([0.1, math.log(20.0)], device=dev))
     taps = default_taps(len(clip.visual.transformer.resblocks))
     heads = _heads(config, len(taps), clip.visual.conv1.out_channels)
     heads = heads.to(dev) if heads is not None else None
-    params = [p for p in clip.parameters()] + [affine] + ([] if heads is None else list(heads.parameters()))
+    params = [p for p in clip.parameters() if p.requires_grad] + [affine]
+    params += [] if heads is None else list(heads.parameters())
     optimizer = _optimizer(params, config)
     start, log = 0, []
     if resume and last.exists():
@@ -327,6 +354,12 @@ def pretrain(
 def _plain(config: PretrainConfig) -> dict:
     d = asdict(config)
     d["objectives"] = list(d["objectives"])
+    # Fields added after runs were made are left out at their defaults, so those runs resume.
+    for name, default in (("families", ()), ("frozen_blocks", 0)):
+        if d[name] == default:
+            del d[name]
+    if "families" in d:
+        d["families"] = list(d["families"])
     return d
 
 

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from .backbone import MINI_MODEL
+from .data.world_families import PRETRAIN_FAMILIES, VALIDATION_FAMILIES
 
 OBJECTIVES = ("clip", "patch", "image", "pixel")
 BATCHES = ("pairs", "groups")
@@ -45,6 +46,11 @@ class PretrainConfig:
             which sees the first prompt of every group (or pair).
         init: ``""``: start from random weights (seed ``seed``); ``"mini-v1"``: continue
             from the v1 mini weights (:data:`V1_WEIGHTS_SHA256`, checked).
+        families: the procedural families this run draws products from; empty: every
+            pretraining family. Leaving out :data:`~inctrl.data.world_families.VALIDATION_FAMILIES`
+            makes in-world validation a test on families the run never saw.
+        frozen_blocks: how many of the image tower's first blocks (with the patch and position
+            embeddings) stay as they were: 0 trains them all.
         seed: the seed of the initial weights and of every batch.
         model_name: the open_clip model to pretrain.
         checkpoint_every: steps between checkpoints.
@@ -53,7 +59,8 @@ class PretrainConfig:
     Raises:
         ValueError: unknown or no objectives, ``steps < 1``, ``high_res_steps`` outside
             [0, steps], a ``low_res`` that is not a multiple of 16 of at least 32, an unknown
-            ``batch``, ``"pairs"`` with v2 batch options, or a ``mask_ratio`` outside (0, 1).
+            ``batch``, ``"pairs"`` with v2 batch options, a ``mask_ratio`` outside (0, 1), a
+            family that is not a pretraining family, or ``frozen_blocks < 0``.
     """
 
     steps: int = 2600
@@ -75,6 +82,8 @@ class PretrainConfig:
     pixel_weight: float = 1.0
     mask_ratio: float = 0.4
     init: str = ""
+    families: tuple[str, ...] = ()
+    frozen_blocks: int = 0
     seed: int = 0
     model_name: str = MINI_MODEL
     checkpoint_every: int = 100
@@ -101,6 +110,13 @@ class PretrainConfig:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.shots < 1 or not 0 < self.mask_ratio < 1:
             raise ValueError(f"need shots >= 1 and 0 < mask_ratio < 1, got {self.shots}, {self.mask_ratio}")
+        self.families = tuple(sorted(set(self.families)))
+        unknown = [f for f in self.families if f not in PRETRAIN_FAMILIES]
+        if unknown:
+            raise ValueError(f"families must be pretraining families, got {unknown}; "
+                             f"available: {', '.join(sorted(PRETRAIN_FAMILIES))}")
+        if self.frozen_blocks < 0:
+            raise ValueError(f"frozen_blocks must be >= 0, got {self.frozen_blocks}")
 
     @classmethod
     def v2(cls, **overrides) -> PretrainConfig:
@@ -172,3 +188,26 @@ RECIPES = {
     "v2-image": _without("pixel", real_fraction=0.0),
     "v2-texture": _without("image"),
 }
+
+
+def leaving_out(names) -> tuple[str, ...]:
+    """The pretraining families other than ``names``: the ``families`` of a run that skips them.
+
+    Args:
+        names: pretraining family names.
+
+    Returns:
+        The others, sorted.
+
+    Raises:
+        ValueError: a name is not a pretraining family.
+    """
+    unknown = sorted(set(names) - set(PRETRAIN_FAMILIES))
+    if unknown:
+        raise ValueError(f"cannot leave out {unknown}: not pretraining families; "
+                         f"available: {', '.join(sorted(PRETRAIN_FAMILIES))}")
+    return tuple(sorted(set(PRETRAIN_FAMILIES) - set(names)))
+
+
+#: The v2 arms' pretraining families when they are validated on families they never drew.
+FAMILY_OUT = leaving_out(VALIDATION_FAMILIES)

@@ -185,6 +185,13 @@ def test_cli_pretrain_and_export(tmp_path, capsys):
     assert "--export" in capsys.readouterr().err and file_sha256(tmp_path / "w.pt") == digest
     assert main([*args, "--overwrite"]) == 1  # the folder holds a run: --resume or another folder
     assert "resume" in capsys.readouterr().err
+    other = [*args[:2], str(tmp_path / "other"), *args[3:-4]]  # no --export, no --lr
+    assert main([*other, "--leave-out", "screw", "capsule", "--frozen-blocks", "2"]) == 0
+    saved = torch.load(tmp_path / "other" / "last.pt", weights_only=True)["config"]
+    assert saved["frozen_blocks"] == 2 and "screw" not in saved["families"] and "gear" in saved["families"]
+    assert main([*other, "--leave-out", "dice"]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        "available: " + ", ".join(sorted(inctrl.data.world_families.PRETRAIN_FAMILIES)))
 
 
 def test_shipped_weights_are_checked(tmp_path, monkeypatch):
@@ -334,3 +341,52 @@ def test_export_weights_replaces_a_symlink_itself_only_when_asked(tmp_path):
     assert not link.is_symlink() and mine.read_bytes() == b"the user's file"
     weights = torch.load(link, weights_only=True)
     assert weights["w"].dtype == torch.float16 and weights["n"].dtype == torch.int64  # only floats halve
+
+
+def test_a_run_can_leave_out_the_validation_families():
+    from inctrl.data.world_families import PRETRAIN_FAMILIES, VALIDATION_FAMILIES
+    from inctrl.pretrain import FAMILY_OUT, leaving_out, training_batch
+
+    assert set(FAMILY_OUT) == set(PRETRAIN_FAMILIES) - set(VALIDATION_FAMILIES)
+    with pytest.raises(ValueError, match="not pretraining families.*available"):
+        leaving_out(["dice"])  # a held-out family was never in pretraining
+    with pytest.raises(ValueError, match="must be pretraining families"):
+        PretrainConfig.v2(families=("terrazzo",))
+    tokenizer = inctrl.backbone.open_clip.get_tokenizer(PretrainConfig().model_name)
+    nouns = {PRETRAIN_FAMILIES[f].noun for f in VALIDATION_FAMILIES}
+    wide = {**SMALL, "groups": 40}
+    for recipe in (PretrainConfig, PretrainConfig.v2):
+        everything = training_batch(recipe(**wide, real_fraction=0.0) if recipe is PretrainConfig.v2
+                                    else recipe(**wide), 0, tokenizer, "cpu")[2]
+        assert any(noun in c for c in everything for noun in nouns)  # so the check below can fail
+        given = {"real_fraction": 0.0} if recipe is PretrainConfig.v2 else {}
+        captions = training_batch(recipe(**wide, families=FAMILY_OUT, **given), 0, tokenizer, "cpu")[2]
+        assert not any(noun in c for c in captions for noun in nouns), recipe
+
+
+def test_frozen_blocks_stay_exactly_as_they_were(tmp_path):
+    config = PretrainConfig(**SMALL, frozen_blocks=5)
+    last = pretrain(tmp_path / "run", config, progress=False, threads=1)
+    trained = torch.load(last, weights_only=True)["clip"]
+    start = build_clip(config.model_name, config.seed).state_dict()
+    frozen = ("visual.conv1.", "visual.ln_pre.", "visual.class_embedding", "visual.positional_embedding",
+              *(f"visual.transformer.resblocks.{i}." for i in range(5)))
+    for key, value in start.items():
+        same = torch.equal(trained[key], value)
+        if key.startswith(frozen):
+            assert same, key
+    assert not torch.equal(trained["visual.transformer.resblocks.5.mlp.c_fc.weight"],
+                           start["visual.transformer.resblocks.5.mlp.c_fc.weight"])
+    assert not torch.equal(trained["visual.proj"], start["visual.proj"])
+    with pytest.raises(ValueError, match=r"frozen_blocks must be in \[0, 5\] for a tower of 6 blocks, got 6"):
+        pretrain(tmp_path / "all", PretrainConfig(**SMALL, frozen_blocks=6), progress=False)
+    with pytest.raises(ValueError, match="frozen_blocks must be >= 0"):
+        PretrainConfig(frozen_blocks=-1)
+
+
+def test_runs_made_before_the_new_fields_still_resume():
+    from inctrl.pretrain import _plain
+
+    assert "families" not in _plain(PretrainConfig()) and "frozen_blocks" not in _plain(PretrainConfig())
+    assert _plain(PretrainConfig(frozen_blocks=2))["frozen_blocks"] == 2
+    assert _plain(PretrainConfig(families=("screw", "gear")))["families"] == ["gear", "screw"]

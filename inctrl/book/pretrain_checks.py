@@ -32,14 +32,13 @@ from ..checkpoint import load
 from ..data.photos import REAL_HELD_OUT_FAMILIES
 from ..data.synthetic import make_synthetic_dataset
 from ..data.world import make_world_dataset
+from ..data.world_families import VALIDATION_FAMILIES
 from ..eval_tables import component_table
 from ..evaluate import evaluate
 from ..features import encode_paths
 from ..train import PairTable, auxiliary_samples, train
 from .baselines import feature_free_baselines
 
-#: Pretraining families photographed again for validation (a fresh seed, faint defects).
-VALIDATION_FAMILIES = ("knitted_fabric", "brushed_metal", "marble", "carpet", "screw", "capsule")
 VALIDATION_SEED = 1234
 #: The heads' seeds of the ablation check: the spread over them is the heads' own.
 HEAD_SEEDS = (10, 11, 12)

@@ -251,6 +251,7 @@ def world_groups(
     p_defect: float = 0.5,
     real_fraction: float = 0.0,
     jitter: bool = True,
+    families=None,
 ) -> list:
     """A pretraining batch of in-context groups: ``shots`` normal prompts and one query each.
 
@@ -268,6 +269,7 @@ def world_groups(
         real_fraction: the probability that a group's product is a real photograph
             (``REAL_PRETRAIN_FAMILIES``) rather than a procedural family.
         jitter: apply :func:`photometric_jitter` to every photo, independently.
+        families: the procedural families to draw from (default :data:`PRETRAIN_FAMILIES`).
 
     Returns:
         ``groups`` lists of ``shots + 1`` :class:`Photo` (prompts first, the query last).
@@ -277,7 +279,7 @@ def world_groups(
     batch = []
     for _ in range(groups):
         real = rng.random() < real_fraction
-        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else PRETRAIN_FAMILIES)
+        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else families or PRETRAIN_FAMILIES)
         shots_ = [photo(product, rng, size) for _ in range(shots)]
         defect = kinds[int(rng.integers(len(kinds)))] if rng.random() < p_defect else None
         shots_.append(photo(product, rng, size, defect, strength=float(rng.uniform(0.4, 1.0))))

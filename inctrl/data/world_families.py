@@ -390,3 +390,8 @@ HELD_OUT_FAMILIES = {
 }
 
 FAMILIES = {**PRETRAIN_FAMILIES, **HELD_OUT_FAMILIES}
+
+#: Pretraining families that in-world validation photographs again (a fresh seed, faint
+#: defects). A run that leaves them out (``PretrainConfig.families``) is validated on families
+#: its own steps never drew.
+VALIDATION_FAMILIES = ("knitted_fabric", "brushed_metal", "marble", "carpet", "screw", "capsule")
