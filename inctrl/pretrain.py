@@ -69,6 +69,7 @@ from .pretrain_objectives import (
     contrastive_loss,
     defect_loss,
     encode_tapped,
+    freeze_front,
     group_patch_residual,
     image_defect_loss,
     image_residual,
@@ -187,29 +188,6 @@ def _pixel_loss(config: PretrainConfig, step: int, visual, heads: PretrainHeads,
     masked = patch_masks(config, step, shown.shape[0], grid * grid).to(pixels.device)
     _, tapped = encode_tapped(visual, shown, taps, masked, heads.mask_token)
     return masked_pixel_loss(heads.decoder(tapped), patch_pixels(shown), masked)
-
-
-def freeze_front(visual: nn.Module, blocks: int) -> None:
-    """Stop training the first ``blocks`` blocks of an open_clip image tower and all before them.
-
-    Args:
-        visual: ``clip.visual``.
-        blocks: how many blocks; 0 leaves everything trainable.
-
-    Raises:
-        ValueError: ``blocks`` is not below the tower's depth (the last block must train).
-    """
-    resblocks = visual.transformer.resblocks
-    if not 0 <= blocks < len(resblocks):
-        raise ValueError(f"frozen_blocks must be in [0, {len(resblocks) - 1}] for a tower of "
-                         f"{len(resblocks)} blocks, got {blocks}")
-    if blocks == 0:
-        return
-    front = [visual.conv1, visual.ln_pre, *resblocks[:blocks]]
-    for module in front:
-        module.requires_grad_(False)
-    visual.class_embedding.requires_grad_(False)
-    visual.positional_embedding.requires_grad_(False)
 
 
 def _optimizer(params, config: PretrainConfig):

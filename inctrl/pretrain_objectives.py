@@ -12,7 +12,8 @@
   defective queries from normal ones;
 * :func:`masked_pixel_loss` (the v2 recipe) asks the tapped tokens of a photo whose patches
   are partly masked (:func:`encode_tapped` with ``masked``) to give back every patch's
-  normalised pixels (:func:`patch_pixels`) through :class:`PixelDecoder`.
+  normalised pixels (:func:`patch_pixels`) through :class:`PixelDecoder`;
+* :func:`freeze_front` keeps the first blocks of the image tower out of training.
 """
 
 from __future__ import annotations
@@ -288,3 +289,26 @@ def defect_loss(residual: torch.Tensor, fraction: torch.Tensor, affine: torch.Te
     loss = F.binary_cross_entropy_with_logits(logit, positive.float(), reduction="none")
     neg = loss[negative].mean()
     return 0.5 * (loss[positive].mean() + neg) if positive.any() else neg
+
+
+def freeze_front(visual: nn.Module, blocks: int) -> None:
+    """Stop training the first ``blocks`` blocks of an open_clip image tower and all before them.
+
+    Args:
+        visual: ``clip.visual``.
+        blocks: how many blocks; 0 leaves everything trainable.
+
+    Raises:
+        ValueError: ``blocks`` is not below the tower's depth (the last block must train).
+    """
+    resblocks = visual.transformer.resblocks
+    if not 0 <= blocks < len(resblocks):
+        raise ValueError(f"frozen_blocks must be in [0, {len(resblocks) - 1}] for a tower of "
+                         f"{len(resblocks)} blocks, got {blocks}")
+    if blocks == 0:
+        return
+    front = [visual.conv1, visual.ln_pre, *resblocks[:blocks]]
+    for module in front:
+        module.requires_grad_(False)
+    visual.class_embedding.requires_grad_(False)
+    visual.positional_embedding.requires_grad_(False)

@@ -49,3 +49,28 @@ def test_stated_relations_hold_on_the_built_book(stem):
     failed = check_chapter(stem, json.loads(path.read_text()))
     assert not failed, (f"{stem}: the text states what its numbers no longer show; update the text "
                         f"and inctrl/book/findings.py together: {failed}")
+
+
+def test_the_family_out_finding_fails_when_a_sentence_no_longer_matches():
+    from inctrl.book.recipe_findings import family_out_sentences
+
+    summary = {"v1 (shipped)": {"full": 0.70}, "+image, low lr": {"full": 0.69},
+               "+image, last block": {"full": 0.74}}
+    deltas = {"held-out world|full|2": 0.01, "held-out world|full|4": -0.02, "ELPV|full|2": 0.03,
+              "ELPV|full|4": 0.01, "ELPV|s_i|4": 0.2}
+    metrics = {"family_out": {
+        "chosen": "+image, last block", "twin": "+image, low lr", "summary": summary,
+        "verdict": "The stricter split prefers \u201c+image, last block\u201d: ...",
+        "twin_sentence": "... The stricter split ranks it below the shipped weights, as ...",
+        "look_deltas": deltas, "look_full_up": {"held-out world": 1, "ELPV": 2},
+        "look_sentence": "... raises the full score at 1 of 2 K on the held-out families and at 2 of 2 on "
+                         "ELPV ...",
+        "decision": "... This edition keeps the shipped weights as its default ...",
+        "summary_sentence": "... higher at 1 of 2 K on the held-out families and at 2 of 2 on ELPV."}}
+    assert family_out_sentences(metrics)
+    for key, value in [("chosen", "v1 (shipped)"), ("look_full_up", {"held-out world": 2, "ELPV": 2}),
+                       ("twin_sentence", "Even the stricter split ranks it above the shipped weights."),
+                       ("verdict", "The stricter split keeps the shipped weights."),
+                       ("decision", "Validation on new families chose weights that are better on both ..."),
+                       ("summary_sentence", "at 2 of 2 K on the held-out families and at 2 of 2 on ELPV")]:
+        assert not family_out_sentences({"family_out": {**metrics["family_out"], key: value}}), key

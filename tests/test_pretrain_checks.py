@@ -69,7 +69,10 @@ def test_recipe_summary_averages_over_k_and_prefers_the_best_full_score():
 
 
 def test_the_record_gathers_backbones_across_runs(tmp_path, monkeypatch, capsys):
-    def fake_check(check, backbones, data_dir, out):  # one row per backbone, its name's length
+    families_seen = []
+
+    def fake_check(check, backbones, data_dir, out, families=()):  # one row per backbone, its name's length
+        families_seen.append(tuple(families))
         return pd.DataFrame([{"backbone": name, "value": len(name)} for name in backbones])
 
     monkeypatch.setattr(pretrain_checks, "_run_check", fake_check)
@@ -88,3 +91,23 @@ def test_the_record_gathers_backbones_across_runs(tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit):
         pretrain_checks.main(["textures", "--record", str(record), "--weights", "a=random"])
     assert "--record stores all three checks" in capsys.readouterr().err
+    assert set(families_seen) == {()}
+    pretrain_checks.main([*run, "a=random", "--family-out"])
+    assert families_seen[-1] == pretrain_checks.VALIDATION_FAMILIES
+
+
+def test_family_out_residuals_draw_only_the_validation_families(monkeypatch):
+    from inctrl import pretrain
+    from inctrl.data.world_families import VALIDATION_FAMILIES
+
+    seen = []
+    real = pretrain.training_batch
+
+    def spy(config, step, tokenizer, device):
+        seen.append((config.families, config.real_fraction))
+        return real(config, step, tokenizer, device)
+
+    monkeypatch.setattr(pretrain, "training_batch", spy)
+    pretrain_checks.residual_auroc(None, batches=1, families=VALIDATION_FAMILIES)
+    pretrain_checks.residual_auroc(None, batches=1)
+    assert seen == [(tuple(sorted(VALIDATION_FAMILIES)), 0.0), ((), 0.25)]

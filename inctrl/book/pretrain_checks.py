@@ -3,7 +3,9 @@
 * :func:`prepare_world_validation`: the in-world *validation* set: families the backbone is
   pretrained on (held in), photographed with a fresh seed and faint defects. Choices between
   recipes (the v2 objective ablation) and between head-training options are made here, never
-  on the held-out families, ELPV or the real-texture set.
+  on the held-out families, ELPV or the real-texture set. Runs made with ``inctrl pretrain
+  --leave-out`` of :data:`VALIDATION_FAMILIES` never drew these families, and ``--family-out``
+  makes the backbone check draw only them: validation on families new to the run.
 * :func:`prepare_real_textures`: the held-out real-texture set: crops of the texture-like
   photographs that pretraining never sees (:data:`inctrl.data.photos.REAL_HELD_OUT_FAMILIES`),
   with the world's faint defects.
@@ -83,7 +85,8 @@ def _model(weights: str | None):
     return load("mini", weights=str(weights), device="cpu")
 
 
-def residual_auroc(weights: str | None, batches: int = 20, seed: int = 99) -> dict:
+def residual_auroc(weights: str | None, batches: int = 20, seed: int = 99,
+                   families: Sequence[str] = ()) -> dict:
     """The backbone's own in-context residuals on fresh groups of the pretraining world.
 
     No heads are trained: for each group of the v2 batches (K = 2 normal prompts and a query
@@ -97,6 +100,8 @@ def residual_auroc(weights: str | None, batches: int = 20, seed: int = 99) -> di
             weights.
         batches: how many batches of groups (12 groups each at 128 px).
         seed: the seed of the batches.
+        families: draw only these procedural families, and no real photographs (e.g.
+            :data:`VALIDATION_FAMILIES`, for runs that left them out); empty: the v2 batches.
 
     Returns:
         ``{"queries", "defective", "image_residual", "patch_residual"}``: the counts and the
@@ -110,7 +115,8 @@ def residual_auroc(weights: str | None, batches: int = 20, seed: int = 99) -> di
     from ..pretrain import PretrainConfig, build_clip, training_batch
     from ..pretrain_objectives import encode_tapped, group_patch_residual, image_residual
 
-    config = PretrainConfig.v2(seed=seed)
+    only = {"families": tuple(families), "real_fraction": 0.0} if families else {}
+    config = PretrainConfig.v2(seed=seed, **only)
     clip = build_clip(config.model_name)
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -202,6 +208,9 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
 
 #: The stored record of the v2 recipe study (``python -m inctrl.book.pretrain_checks all --record``).
 RECIPES_RECORD = Path(__file__).resolve().parent / "results" / "recipes.json"
+#: The same study on families the runs never drew (``all --family-out``; arms made with
+#: ``inctrl pretrain --leave-out`` of :data:`VALIDATION_FAMILIES`).
+FAMILY_OUT_RECORD = RECIPES_RECORD.with_name("recipes_family_out.json")
 
 
 def recipe_record(path=RECIPES_RECORD) -> dict:
@@ -274,6 +283,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="outputs/pretrain_checks", help="results folder")
     parser.add_argument("--record", help="with 'all': also write the three tables, the command, the versions "
                                          "and each backbone's SHA-256 to this JSON file")
+    parser.add_argument("--family-out", action="store_true",
+                        help="the residuals check draws its groups from the validation families only: "
+                             "for runs pretrained with --leave-out of those families")
     args = parser.parse_args(argv)
     if args.record and args.check != "all":
         parser.error(f"--record stores all three checks: run 'all', not {args.check!r}")
@@ -285,7 +297,8 @@ def main(argv=None) -> None:
         backbones[name] = None if file == "random" else file
     out = Path(args.out)
     checks = ["residuals", "textures", "ablation"] if args.check == "all" else [args.check]
-    tables = {check: _run_check(check, backbones, args.data, out) for check in checks}
+    families = VALIDATION_FAMILIES if args.family_out else ()
+    tables = {check: _run_check(check, backbones, args.data, out, families) for check in checks}
     for check, table in tables.items():
         atomic.write_text(out / f"{check}.csv", table.to_csv(index=False))
         print(f"{check}:\n{table.to_string(index=False)}")
@@ -312,9 +325,11 @@ def _add_to_record(path, tables: Mapping[str, pd.DataFrame], backbones: Mapping[
     atomic.write_json(path, record)
 
 
-def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: Path) -> pd.DataFrame:
+def _run_check(check: str, backbones: Mapping[str, str | None], data_dir, out: Path,
+               families: Sequence[str] = ()) -> pd.DataFrame:
     if check == "residuals":
-        return pd.DataFrame([{"backbone": name, **residual_auroc(w)} for name, w in backbones.items()])
+        return pd.DataFrame([{"backbone": name, **residual_auroc(w, families=families)}
+                             for name, w in backbones.items()])
     if check == "textures":
         return patch_score_table(backbones, prepare_real_textures(data_dir), cache_dir=out / "feature-cache")
     return pd.concat([validation_table(w, data_dir, out / name, train_seeds=HEAD_SEEDS).assign(backbone=name)

@@ -1,0 +1,60 @@
+"""Chapter 9's findings about the pretraining recipes: predicates on its ``metrics.json``.
+
+Each returns True when the page's sentences say what its numbers show; :mod:`.findings`
+registers them.
+"""
+
+from __future__ import annotations
+
+from ..data.world_defects import GLOBAL_KINDS
+
+
+def by_kind(m: dict) -> bool:
+    """The per-kind counts, recounted from the table, and the sentence's verdict."""
+    # the table names kinds with spaces
+    k, global_kinds = m["by_kind"], {kind.replace("_", " ") for kind in GLOBAL_KINDS}
+    global_rows = [r for name, r in k["table"].items() if name in global_kinds]
+    local_rows = [r for name, r in k["table"].items() if name not in global_kinds]
+    si_wins = sum(r["s_i"] > r["s_p"] for r in global_rows)
+    sp_wins = sum(r["s_p"] > r["s_i"] for r in local_rows)
+    return (si_wins == k["si_wins_global"] and sp_wins == k["sp_wins_local"]
+            and f"on {sp_wins} of {len(local_rows)}" in k["sentence"]
+            and ("holds on this backbone too" in k["sentence"]) == (si_wins == len(global_rows))
+            and ("catches even the global defects better" in k["sentence"]) == (si_wins == 0))
+
+
+def recipe_sentences(m: dict) -> bool:
+    """The recipe verdict names the in-world choice; the image and patch sentences match their moves."""
+    r, shipped = m["recipes"], "v1 (shipped)"
+    rows = {b: row for b, row in r["summary"].items() if "full" in row}
+    chosen = max(rows, key=lambda b: rows[b]["full"])
+    best_image = max((b for b in rows if b != shipped), key=lambda b: rows[b]["image residual"])
+    image_up = rows[best_image]["image residual"] > rows[shipped]["image residual"]
+    patch_down = rows[best_image]["patch residual"] < rows[shipped]["patch residual"]
+    return (r["chosen"] == chosen and r["best_image"] == best_image
+            and r["verdict"].startswith("In-world validation keeps") == (chosen == shipped)
+            and ("(up)" in r["why"]) == image_up and ("falls from" in r["why"]) == patch_down
+            and ("still ends higher" in r["why"])
+            == (patch_down and rows[best_image]["full"] >= rows[shipped]["full"])
+            and ("does not transfer" in r["look_sentence"]) == all(r["look_worse"].values())
+            and ("carries over to both" in r["look_sentence"]) == (not any(r["look_worse"].values())))
+
+
+def family_out_sentences(m: dict) -> bool:
+    """The stricter split's sentences: its choice, the earlier choice's rank, and the second look."""
+    f, shipped = m["family_out"], "v1 (shipped)"
+    rows = {b: row for b, row in f["summary"].items() if "full" in row}
+    chosen = max(rows, key=lambda b: rows[b]["full"])
+    twin_below = rows[f["twin"]]["full"] < rows[shipped]["full"]
+    full = {t: [v for key, v in f["look_deltas"].items() if key.startswith(f"{t}|full|")]
+            for t in f["look_full_up"]}
+    up = {t: sum(v > 0 for v in values) for t, values in full.items()}
+    said = {"held-out world": "K on the held-out families", "ELPV": "on ELPV"}
+    return (f["chosen"] == chosen
+            and f["verdict"].startswith("The stricter split keeps") == (chosen == shipped)
+            and ("ranks it below the shipped weights" in f["twin_sentence"]) == twin_below
+            and up == f["look_full_up"]
+            and all(f"at {up[t]} of {len(full[t])} {said[t]}" in f["look_sentence"] for t in up)
+            and ("keeps the shipped weights" in f["decision"])
+            == any(up[t] < len(full[t]) for t in up)
+            and all(f"at {up[t]} of {len(full[t])} {said[t]}" in f["summary_sentence"] for t in up))
