@@ -96,10 +96,10 @@ def training_batch(config: PretrainConfig, step: int, tokenizer, device):
     """
     size, groups = config.resolution(step)
     if config.batch == "pairs":
-        sets = world_batch(config.seed, step, groups, size, config.p_defect, config.families or None)
+        sets = world_batch(config.seed, step, groups, size, config.p_defect, config.families)
     else:
         sets = world_groups(config.seed, step, groups, size, config.shots, config.p_defect,
-                            config.real_fraction, config.jitter, config.families or None)
+                            config.real_fraction, config.jitter, config.families)
     photos = [p for group in sets for p in group]
     pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
     mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)

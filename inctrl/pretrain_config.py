@@ -14,6 +14,7 @@ from .data.world_families import PRETRAIN_FAMILIES, VALIDATION_FAMILIES
 OBJECTIVES = ("clip", "patch", "image", "pixel")
 BATCHES = ("pairs", "groups")
 INITS = ("", "mini-v1")
+_AVAILABLE = "available: " + ", ".join(sorted(PRETRAIN_FAMILIES))  # the tail of the family errors
 #: The SHA-256 of the v1 mini weights (fp16), the starting point of ``init="mini-v1"``.
 V1_WEIGHTS_SHA256 = "0bd281df1e4af36e225b7b9c2ba0174f8257e8eed2d9885fd25e2784743f489a"
 
@@ -113,8 +114,7 @@ class PretrainConfig:
         self.families = tuple(sorted(set(self.families)))
         unknown = [f for f in self.families if f not in PRETRAIN_FAMILIES]
         if unknown:
-            raise ValueError(f"families must be pretraining families, got {unknown}; "
-                             f"available: {', '.join(sorted(PRETRAIN_FAMILIES))}")
+            raise ValueError(f"families must be pretraining families, got {unknown}; {_AVAILABLE}")
         if self.frozen_blocks < 0:
             raise ValueError(f"frozen_blocks must be >= 0, got {self.frozen_blocks}")
 
@@ -204,8 +204,7 @@ def leaving_out(names) -> tuple[str, ...]:
     """
     unknown = sorted(set(names) - set(PRETRAIN_FAMILIES))
     if unknown:
-        raise ValueError(f"cannot leave out {unknown}: not pretraining families; "
-                         f"available: {', '.join(sorted(PRETRAIN_FAMILIES))}")
+        raise ValueError(f"cannot leave out {unknown}: not pretraining families; {_AVAILABLE}")
     return tuple(sorted(set(PRETRAIN_FAMILIES) - set(names)))
 
 

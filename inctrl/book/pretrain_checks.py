@@ -235,15 +235,14 @@ def recipe_summary(record: Mapping) -> pd.DataFrame:
         ``raw patches``, holds the feature-free baseline's real-texture s_p.
     """
     residuals = pd.DataFrame(record["residuals"]).set_index("backbone")
-    heads = pd.DataFrame(record["ablation"]).pivot_table(index="backbone", columns="score", values="auroc",
-                                                       aggfunc="mean")
+    ablation = pd.DataFrame(record["ablation"])
+    heads = ablation.pivot_table(index="backbone", columns="score", values="auroc", aggfunc="mean")
     textures = pd.DataFrame(record["textures"]).groupby("backbone", sort=False)["auroc"].mean()
     order = list(residuals.index)
     table = pd.DataFrame({"image residual": residuals["image_residual"],
                           "patch residual": residuals["patch_residual"]}, index=order)
     for score in ("s_p", "s_i", "s_a", "full"):
         table[score] = heads[score].reindex(order)
-    ablation = pd.DataFrame(record["ablation"])
     if "head_seed" in ablation:  # std over the heads' seeds of the full score, then mean over K
         full = ablation[ablation["score"] == "full"]
         table["full spread (heads)"] = full.groupby(["backbone", "k"])["auroc"].std(ddof=0).groupby(

@@ -50,11 +50,10 @@ def family_out_sentences(m: dict) -> bool:
             for t in f["look_full_up"]}
     up = {t: sum(v > 0 for v in values) for t, values in full.items()}
     said = {"held-out world": "K on the held-out families", "ELPV": "on ELPV"}
+    counts = [f"at {up[t]} of {len(full[t])} {said[t]}" for t in up]
     return (f["chosen"] == chosen
             and f["verdict"].startswith("The stricter split keeps") == (chosen == shipped)
             and ("ranks it below the shipped weights" in f["twin_sentence"]) == twin_below
             and up == f["look_full_up"]
-            and all(f"at {up[t]} of {len(full[t])} {said[t]}" in f["look_sentence"] for t in up)
-            and ("keeps the shipped weights" in f["decision"])
-            == any(up[t] < len(full[t]) for t in up)
-            and all(f"at {up[t]} of {len(full[t])} {said[t]}" in f["summary_sentence"] for t in up))
+            and all(c in f[s] for c in counts for s in ("look_sentence", "summary_sentence"))
+            and ("keeps the shipped weights" in f["decision"]) == any(up[t] < len(full[t]) for t in up))

@@ -279,7 +279,7 @@ def world_groups(
     batch = []
     for _ in range(groups):
         real = rng.random() < real_fraction
-        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else families or PRETRAIN_FAMILIES)
+        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else families)
         shots_ = [photo(product, rng, size) for _ in range(shots)]
         defect = kinds[int(rng.integers(len(kinds)))] if rng.random() < p_defect else None
         shots_.append(photo(product, rng, size, defect, strength=float(rng.uniform(0.4, 1.0))))
