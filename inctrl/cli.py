@@ -151,7 +151,8 @@ def cmd_pretrain(args) -> None:
     config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
                     threads=args.threads, until=args.until)
-    print(f"pretrained {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
+    reached = min(config.steps, args.until or config.steps)  # where pretrain() stops
+    print(f"pretrained {reached} of {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
     if args.export:
         digest = export_weights(last, args.export, follow_symlinks=False)  # a link is replaced itself
         print(f"weights {args.export} (sha256 {digest})")

@@ -186,7 +186,9 @@ def test_cli_pretrain_and_export(tmp_path, capsys):
     assert main([*args, "--overwrite"]) == 1  # the folder holds a run: --resume or another folder
     assert "resume" in capsys.readouterr().err
     other = [*args[:2], str(tmp_path / "other"), *args[3:-4]]  # no --export, no --lr
-    assert main([*other, "--leave-out", "screw", "capsule", "--frozen-blocks", "2"]) == 0
+    given = ["--leave-out", "screw", "capsule", "--frozen-blocks", "2", "--steps", "2", "--until", "1"]
+    assert main([*other, *given]) == 0
+    assert "pretrained 1 of 2 steps" in capsys.readouterr().out
     saved = torch.load(tmp_path / "other" / "last.pt", weights_only=True)["config"]
     assert saved["frozen_blocks"] == 2 and "screw" not in saved["families"] and "gear" in saved["families"]
     assert main([*other, "--leave-out", "dice"]) == 1
