@@ -147,10 +147,11 @@ def cmd_pretrain(args) -> None:
         _check_out_file(args.export, "--export", args.overwrite)
     given = {"steps": args.steps, "high_res_steps": args.high_res_steps, "low_res": args.low_res,
              "groups": args.groups, "lr": args.lr, "objectives": args.objectives and tuple(args.objectives),
-             "families": args.leave_out and leaving_out(args.leave_out), "frozen_blocks": args.frozen_blocks}
+             "families": args.leave_out and leaving_out(args.leave_out), "frozen_blocks": args.frozen_blocks,
+             "init": "" if args.from_scratch else None}
     config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
-                    threads=args.threads, until=args.until)
+                    threads=args.threads, until=args.until, workers=args.workers)
     reached = min(config.steps, args.until or config.steps)  # where pretrain() stops
     print(f"pretrained {reached} of {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
     if args.export:

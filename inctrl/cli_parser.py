@@ -24,7 +24,7 @@ TRAIN_EPILOG = """examples:
 PRETRAIN_EPILOG = """examples:
   inctrl pretrain --out runs/mini                     # the recipe of the shipped mini weights
   inctrl pretrain --out runs/mini --resume            # continue after an interruption
-  inctrl pretrain --out runs/mini --device cuda --export mini.pt
+  inctrl pretrain --out runs/mini --device cuda --workers 12 --export mini.pt  # 12 batch processes
   inctrl pretrain --out runs/clip-only --objectives clip --steps 500 --high-res-steps 0
   inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # the v2 recipe
 
@@ -137,9 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "so that in-world validation sees families new to the run)")
     p.add_argument("--frozen-blocks", type=int,
                    help="keep the image tower's first N blocks (and its embeddings) as they are (default 0)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="start from random weights (the v2 recipes continue from the v1 weights)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that make batches ahead of the steps (default 0: none); the run is "
+                        "the same for any number")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--export", metavar="PATH", help="write the fp16 CLIP weights here at the end")
     p.add_argument("--overwrite", action="store_true",

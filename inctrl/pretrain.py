@@ -44,17 +44,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import open_clip
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import atomic
-from .backbone import CLIP_MEAN, CLIP_STD, MINI_MODEL
-from .data.world import world_batch, world_groups
+from .backbone import MINI_MODEL
 from .device import resolve_device
+from .pretrain_batches import patch_masks, step_batches, training_batch  # noqa: F401  (re-exported)
 from .pretrain_config import (  # noqa: F401  (re-exported)
     BATCHES,
     FAMILY_OUT,
@@ -77,57 +75,6 @@ from .pretrain_objectives import (
     patch_pixels,
     patch_residual,
 )
-
-
-def training_batch(config: PretrainConfig, step: int, tokenizer, device):
-    """The batch of ``step``: a function of (config, step) only.
-
-    Args:
-        config: the recipe (seed, batch kind, resolution schedule, jitter ...).
-        step: the 0-based step.
-        tokenizer: open_clip's tokenizer of ``config.model_name``.
-        device: where the tensors go.
-
-    Returns:
-        ``(pixels, fraction, captions, tokens, defective)``: [B, 3, S, S] normalised photos (group
-        after group, each group's prompts first and its query last), [G, N] the part of each
-        query patch the defect mask covers, the B captions and their tokens, [G] bool: the query
-        has a defect.
-    """
-    size, groups = config.resolution(step)
-    if config.batch == "pairs":
-        sets = world_batch(config.seed, step, groups, size, config.p_defect, config.families)
-    else:
-        sets = world_groups(config.seed, step, groups, size, config.shots, config.p_defect,
-                            config.real_fraction, config.jitter, config.families)
-    photos = [p for group in sets for p in group]
-    pixels = torch.from_numpy(np.stack([p.image for p in photos])).permute(0, 3, 1, 2).float() / 255
-    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    masks = torch.from_numpy(np.stack([group[-1].mask for group in sets])).float()[:, None]
-    fraction = F.avg_pool2d(masks, 16).flatten(1)  # [G, N]
-    defective = torch.tensor([group[-1].defect is not None for group in sets])
-    captions = [p.caption for p in photos]
-    tokens = tokenizer(captions).to(device)
-    return ((pixels - mean) / std).to(device), fraction.to(device), captions, tokens, defective.to(device)
-
-
-def patch_masks(config: PretrainConfig, step: int, images: int, patches: int) -> torch.Tensor:
-    """The masked patches of the ``pixel`` objective at ``step``: a function of (seed, step).
-
-    Args:
-        config: the recipe (its seed and ``mask_ratio``).
-        step: the step.
-        images: how many images are masked.
-        patches: patches per image.
-
-    Returns:
-        [images, patches] bool, exactly ``round(mask_ratio * patches)`` (at least 1, at most
-        ``patches - 1``) True per row.
-    """
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-    count = min(patches - 1, max(1, round(config.mask_ratio * patches)))
-    order = torch.rand(images, patches, generator=generator).argsort(dim=1)
-    return order < count
 
 
 def build_clip(model_name: str = MINI_MODEL, seed: int = 0) -> nn.Module:
@@ -209,6 +156,7 @@ def pretrain(
     progress: bool = True,
     threads: int | None = None,
     until: int | None = None,
+    workers: int = 0,
 ) -> Path:
     """Pretrain a CLIP on the world into ``out_dir``.
 
@@ -228,6 +176,9 @@ def pretrain(
         until: stop after that many steps (the schedule is still the one of
             ``config.steps``), so a shorter run is an exact prefix of the full one: that is
             how the ablation compares objectives at equal budgets.
+        workers: processes that make the batches ahead of the steps (0: none); the batches,
+            and so the run, are the same for any number (see :func:`step_batches`). On a GPU
+            the batches, not the steps, set the pace: give it most of the CPU cores.
 
     Returns:
         The path of ``last.pt``.
@@ -284,12 +235,12 @@ def pretrain(
         dynamic_ncols=True,
     )
     started = time.perf_counter()
-    for step in bar:
+    batches = step_batches(config, start, stop, tokenizer, dev, workers)
+    for step, (pixels, fraction, captions, tokens, defective) in zip(bar, batches):
         t0 = time.perf_counter()
         lr = config.learning_rate(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pixels, fraction, captions, tokens, defective = training_batch(config, step, tokenizer, dev)
         image, tapped = encode_tapped(clip.visual, pixels, taps)
         row = {"step": step + 1, "lr": lr, "size": pixels.shape[-1]}
         loss = torch.zeros((), device=dev)

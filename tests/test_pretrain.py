@@ -3,6 +3,7 @@ export, and the shipped-weights check of the mini profile."""
 
 import math
 
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
@@ -191,6 +192,9 @@ def test_cli_pretrain_and_export(tmp_path, capsys):
     assert "pretrained 1 of 2 steps" in capsys.readouterr().out
     saved = torch.load(tmp_path / "other" / "last.pt", weights_only=True)["config"]
     assert saved["frozen_blocks"] == 2 and "screw" not in saved["families"] and "gear" in saved["families"]
+    scratch = [*args[:2], str(tmp_path / "scratch"), *args[3:-4], "--recipe", "v2-image"]
+    assert main([*scratch, "--from-scratch", "--workers", "1"]) == 0
+    assert torch.load(tmp_path / "scratch" / "last.pt", weights_only=True)["config"]["init"] == ""
     assert main([*other, "--leave-out", "dice"]) == 1
     assert capsys.readouterr().err.strip().endswith(
         "available: " + ", ".join(sorted(inctrl.data.world_families.PRETRAIN_FAMILIES)))
@@ -330,6 +334,31 @@ def test_v2_resume_continues_exactly(tmp_path):
     for objective in OBJECTIVES:
         assert [r[objective] for r in a["log"]] == [r[objective] for r in b["log"]], objective
     assert all(r["steps_per_s"] > 0 for r in a["log"])
+
+
+def test_batches_from_worker_processes_are_the_same_run(tmp_path):
+    from inctrl.pretrain_batches import step_batches
+
+    config = PretrainConfig.v2(**V2_SMALL)
+    tokenizer = open_clip.get_tokenizer(config.model_name)
+    here, there = list(step_batches(config, 1, 3, tokenizer, "cpu")), list(
+        step_batches(config, 1, 3, tokenizer, "cpu", workers=2))
+    assert len(here) == len(there) == 2
+    for a, b in zip(here, there):
+        assert a[2] == b[2]  # the captions
+        for x, y in zip(a[:2] + a[3:], b[:2] + b[3:]):
+            assert torch.equal(x, y)
+    with pytest.raises(ValueError, match="workers must be >= 0, got -1"):
+        step_batches(config, 0, 3, tokenizer, "cpu", workers=-1)
+    # a run whose first two steps came from workers, resumed without them, is the plain run
+    pretrain(tmp_path / "plain", config, progress=False, threads=1)
+    pretrain(tmp_path / "mixed", config, progress=False, threads=1, until=2, workers=2)
+    pretrain(tmp_path / "mixed", config, progress=False, threads=1, resume=True)
+    a = torch.load(tmp_path / "plain" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "mixed" / "last.pt", weights_only=True)
+    for key in a["clip"]:
+        assert torch.equal(a["clip"][key], b["clip"][key]), key
+    assert [r["image"] for r in a["log"]] == [r["image"] for r in b["log"]]
 
 
 def test_export_weights_replaces_a_symlink_itself_only_when_asked(tmp_path):
