@@ -74,3 +74,42 @@ def test_the_family_out_finding_fails_when_a_sentence_no_longer_matches():
                        ("decision", "Validation on new families chose weights that are better on both ..."),
                        ("summary_sentence", "at 2 of 2 K on the held-out families and at 2 of 2 on ELPV")]:
         assert not family_out_sentences({"family_out": {**metrics["family_out"], key: value}}), key
+
+
+def test_gpu_sentences_follow_the_table():
+    from inctrl.book.recipe_findings import gpu_sentences
+
+    def row(full, s_p, s_i, texture):
+        return {"full": full, "s_p": s_p, "s_i": s_i, "real textures s_p": texture}
+
+    summary = {"v1 (shipped)": row(0.70, 0.74, 0.58, 0.67), "+image, last block": row(0.74, 0.74, 0.61, 0.68),
+               "+image, last block, long": row(0.73, 0.74, 0.60, 0.70),
+               "v2 from scratch": row(0.68, 0.68, 0.62, 0.59), "raw patches": {"real textures s_p": 0.63}}
+    said = ("... Neither passes \u201c+image, last block\u201d (0.740), so the choice stands. Five times the "
+            "steps of the chosen recipe do not raise $s_i$ on new families (...). All of v2 from random "
+            "weights ... ends with a weaker $s_p$ (...), and its real-texture $s_p$ falls below raw-pixel "
+            "patches (...): ...")
+    arms = ["+image, last block, long", "v2 from scratch"]
+    f = {"chosen": "+image, last block", "summary": summary, "gpu_runs": arms, "gpu_beaten": arms,
+         "gpu_sentence": said}
+    assert gpu_sentences({"family_out": f})
+    for wrong in ["Neither passes", "do not raise $s_i$", "a weaker $s_p$", "falls below raw-pixel patches"]:
+        assert not gpu_sentences({"family_out": {**f, "gpu_sentence": said.replace(wrong, "...")}}), wrong
+    faster = {**summary, "+image, last block, long": {**summary["+image, last block, long"], "full": 0.75}}
+    assert not gpu_sentences({"family_out": {**f, "summary": faster}})  # it passes the choice now
+
+
+def test_batching_gains_follow_the_files():
+    from inctrl.book.findings import _batching_gains
+
+    batching = {"M1": {"kind": "cpu", "from": 1, "to": 8, "gain": 1.1},
+                "M2": {"kind": "cuda", "from": 1, "to": 256, "gain": 5.2}}
+    said = ("... by 1.1\u00d7 on M1 (B = 1 to 8), 5.2\u00d7 on M2 (B = 1 to 256). A GPU needs large batches "
+            "to keep its cores busy; a small CPU gains little from them.")
+    assert _batching_gains({"batching": batching, "batching_sentence": said})
+    assert not _batching_gains({"batching": batching, "batching_sentence": said.replace("5.2", "5.3")})
+    slower_gpu = {**batching, "M2": {**batching["M2"], "gain": 1.0}}
+    assert not _batching_gains({"batching": slower_gpu, "batching_sentence": said.replace("5.2", "1.0")})
+    only_cpu = {"M1": batching["M1"]}
+    cpu_said = "... by 1.1\u00d7 on M1 (B = 1 to 8)."
+    assert _batching_gains({"batching": only_cpu, "batching_sentence": cpu_said})

@@ -83,6 +83,15 @@ def _f1_near_all(m: dict) -> bool:
     return m["f1_near_flag_all"] == (f1["flagged"] >= 0.75 * m["n_new"])
 
 
+def _batching_gains(m: dict) -> bool:
+    machines = m["batching"].values()
+    gains = {kind: [b["gain"] for b in machines if b["kind"] == kind] for kind in ("cuda", "cpu")}
+    said = m["batching_sentence"]
+    return (all(f"{b['gain']:.1f}\u00d7 on {name}" in said for name, b in m["batching"].items())
+            and ("A GPU needs large batches" in said)
+            == bool(gains["cuda"] and gains["cpu"] and min(gains["cuda"]) > max(gains["cpu"])))
+
+
 def _quantiles_trade(m: dict) -> bool:
     rows = list(m["quantiles"].values())  # from the highest percentile down
     return all(a["caught"] <= b["caught"] and a["false alarms"] <= b["false alarms"]
@@ -217,6 +226,8 @@ FINDINGS: list[Finding] = [
             "least as many false alarms", _quantiles_trade),
     Finding("08_speed", "batching changes no score beyond rounding",
             lambda m: m["batch_invariance_max_abs_diff"] < 1e-5),
+    Finding("08_speed", "the batching sentence gives each machine's gain as its file shows, and says a GPU "
+            "needs large batches exactly when every GPU gains more than every CPU", _batching_gains),
 ]
 
 
@@ -318,6 +329,9 @@ FINDINGS += [
             "with the best full score, the earlier choice is said to rank below the shipped weights exactly "
             "when it does, and the second look counts the K where the full score rose as its table shows",
             recipe_findings.family_out_sentences),
+    Finding("09_offline_backbone", "the GPU arms' sentence says they do not pass the choice exactly when "
+            "their full scores are below it, and names the longer run's s_i and the from-scratch run's s_p "
+            "and real-texture s_p as rising or falling as the table shows", recipe_findings.gpu_sentences),
 ]
 
 

@@ -170,7 +170,8 @@ def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence
 
 
 def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
-                     seeds: Sequence[int] = (0, 1, 2), train_seeds: Sequence[int] = (10,)) -> pd.DataFrame:
+                     seeds: Sequence[int] = (0, 1, 2), train_seeds: Sequence[int] = (10,),
+                     train_options: Mapping | None = None) -> pd.DataFrame:
     """Every InCTRL component on the in-world validation set, heads trained as in the book.
 
     Args:
@@ -180,6 +181,8 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         shots: the K values, one model each.
         seeds: the prompt-draw seeds.
         train_seeds: the heads' seeds, one model per K and seed (their spread is the heads').
+        train_options: other arguments of :func:`inctrl.train.train` (``epochs``,
+            ``weight_decay`` ...), to compare ways of training the heads; None: the book's.
 
     Returns:
         :func:`inctrl.eval_tables.component_table` of the validation set (k, score, auroc ...)
@@ -198,7 +201,7 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
     for head_seed in train_seeds:
         models = {k: train([synthetic], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
                            device="cpu", seed=head_seed, progress=False, features=aux, pair_table=table,
-                           **extra).model
+                           **extra, **(train_options or {})).model
                   for k in shots}
         result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds,
                           progress=False, cache_dir=out_dir / "feature-cache")

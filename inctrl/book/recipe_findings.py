@@ -57,3 +57,20 @@ def family_out_sentences(m: dict) -> bool:
             and up == f["look_full_up"]
             and all(c in f[s] for c in counts for s in ("look_sentence", "summary_sentence"))
             and ("keeps the shipped weights" in f["decision"]) == any(up[t] < len(full[t]) for t in up))
+
+
+def gpu_sentences(m: dict) -> bool:
+    """The GPU arms' sentence: whether they pass the choice, and the moves it names, as the table shows."""
+    f, shipped = m["family_out"], "v1 (shipped)"
+    rows, runs, said = f["summary"], f["gpu_runs"], f["gpu_sentence"]
+    beaten = [n for n in runs if rows[n]["full"] < rows[f["chosen"]]["full"]]
+    checks = [sorted(beaten) == sorted(f["gpu_beaten"]),
+              ("Neither passes" in said) == (bool(runs) and len(beaten) == len(runs))]
+    long_arm, scratch = "+image, last block, long", "v2 from scratch"
+    if long_arm in runs and f["chosen"] == "+image, last block":
+        checks.append(("do not raise $s_i$" in said) == (rows[long_arm]["s_i"] <= rows[f["chosen"]]["s_i"]))
+    if scratch in runs:
+        checks.append(("a weaker $s_p$" in said) == (rows[scratch]["s_p"] < rows[shipped]["s_p"]))
+        below_raw = rows[scratch]["real textures s_p"] < rows["raw patches"]["real textures s_p"]
+        checks.append(("falls below raw-pixel patches" in said) == below_raw)
+    return all(checks)
