@@ -111,3 +111,26 @@ def test_family_out_residuals_draw_only_the_validation_families(monkeypatch):
     pretrain_checks.residual_auroc(None, batches=1, families=VALIDATION_FAMILIES)
     pretrain_checks.residual_auroc(None, batches=1)
     assert seen == [(tuple(sorted(VALIDATION_FAMILIES)), 0.0), ((), 0.25)]
+
+
+def test_validation_table_trains_the_heads_with_the_given_options(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    (tmp_path / "synthetic").mkdir()  # no auxiliary set is made: the encoder and the heads are stand-ins
+    aux = SimpleNamespace(features=SimpleNamespace(tokens=None), rows=lambda paths: [])
+    monkeypatch.setattr(pretrain_checks, "_model", lambda weights: None)
+    monkeypatch.setattr(pretrain_checks, "auxiliary_samples", lambda roots: [])
+    monkeypatch.setattr(pretrain_checks, "encode_paths", lambda *args, **kwargs: aux)
+    monkeypatch.setattr(pretrain_checks.PairTable, "build", staticmethod(lambda *args: None))
+    seen = []
+
+    def heads(roots, out_dir, **kwargs):
+        seen.append(kwargs)
+        raise RuntimeError("stop after the first heads")
+
+    monkeypatch.setattr(pretrain_checks, "train", heads)
+    for options, expected in [(None, 10), ({"epochs": 3, "weight_decay": 0.1}, 3)]:
+        with pytest.raises(RuntimeError, match="stop after"):
+            pretrain_checks.validation_table("w.pt", tmp_path, tmp_path / "out", train_options=options)
+        assert seen[-1].get("epochs", 10) == expected and seen[-1]["weights"] == "w.pt"
+    assert seen[-1]["weight_decay"] == 0.1 and "weight_decay" not in seen[0]
