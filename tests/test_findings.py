@@ -113,3 +113,29 @@ def test_batching_gains_follow_the_files():
     only_cpu = {"M1": batching["M1"]}
     cpu_said = "... by 1.1\u00d7 on M1 (B = 1 to 8)."
     assert _batching_gains({"batching": only_cpu, "batching_sentence": cpu_said})
+
+
+def test_heads_world_sentences_follow_the_numbers():
+    from inctrl.book.recipe_findings import heads_world_sentences
+
+    def by_k(*values):
+        return dict(zip(("2", "4", "8"), values))
+
+    W = "held-out world"
+    h = {"validation": {"synthetic (the book's)": {"full": 0.708}, "world-drawn": {"full": 0.730}},
+         "full": {"ELPV": by_k(0.74, 0.75, 0.79), W: by_k(0.81, 0.84, 0.76)},
+         "book_full": {"ELPV": by_k(0.65, 0.66, 0.72), W: by_k(0.78, 0.80, 0.77)},
+         "s_p": {"ELPV": by_k(0.75, 0.75, 0.75), W: by_k(0.82, 0.83, 0.84)},
+         "up": {"ELPV": 3, W: 2}, "reach_sp": {"ELPV": 2, W: 1},
+         "sentence": "... (0.730 against 0.708) ...: validation chooses it.",
+         "look_sentence": "At the one look, the full score rises at 3 of 3 K on ELPV and at 2 of 3 K on the "
+                          "held-out families. ... it reaches $s_p$ at 2 of 3 K on ELPV and at 1 of 3 on the "
+                          "held-out families.",
+         "summary_sentence": "... raises the full score at 3 of 3 K on ELPV and at 2 of 3 K on the held-out "
+                             "families."}
+    assert heads_world_sentences({"heads_world": h})
+    wrong_reach = h["look_sentence"].replace("at 2 of 3 K on ELPV", "at 3 of 3 K on ELPV")
+    for key, value in [("validation", {**h["validation"], "world-drawn": {"full": 0.70}}),
+                       ("up", {"ELPV": 2, W: 2}), ("look_sentence", wrong_reach),
+                       ("summary_sentence", "... at 2 of 3 K on ELPV ...")]:
+        assert not heads_world_sentences({"heads_world": {**h, key: value}}), key

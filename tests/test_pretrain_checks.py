@@ -134,3 +134,22 @@ def test_validation_table_trains_the_heads_with_the_given_options(tmp_path, monk
             pretrain_checks.validation_table("w.pt", tmp_path, tmp_path / "out", train_options=options)
         assert seen[-1].get("epochs", 10) == expected and seen[-1]["weights"] == "w.pt"
     assert seen[-1]["weight_decay"] == 0.1 and "weight_decay" not in seen[0]
+
+
+def test_the_world_auxiliary_set_leaves_out_validation_and_targets(tmp_path, monkeypatch):
+    from inctrl.book import heads_study
+
+    made = []
+
+    def fake(root, **kwargs):
+        made.append(kwargs)
+        root.mkdir()
+
+    monkeypatch.setattr(heads_study, "make_world_dataset", fake)
+    assert heads_study.prepare_world_aux(tmp_path) == tmp_path / "world_aux"
+    assert heads_study.prepare_world_aux(tmp_path) == tmp_path / "world_aux"  # made once
+    (given,) = made
+    families = set(given["families"])
+    assert families and not families & set(pretrain_checks.VALIDATION_FAMILIES)
+    assert not families & set(HELD_OUT_FAMILIES) and families <= set(PRETRAIN_FAMILIES)
+    assert given["seed"] != pretrain_checks.VALIDATION_SEED and given["strength"] == 1.0

@@ -332,6 +332,9 @@ FINDINGS += [
     Finding("09_offline_backbone", "the GPU arms' sentence says they do not pass the choice exactly when "
             "their full scores are below it, and names the longer run's s_i and the from-scratch run's s_p "
             "and real-texture s_p as rising or falling as the table shows", recipe_findings.gpu_sentences),
+    Finding("09_offline_backbone", "the heads study says validation chooses the world-drawn set exactly when "
+            "its full score is higher, and counts the K where the look's full score rose and reached s_p as "
+            "its numbers show", recipe_findings.heads_world_sentences),
 ]
 
 

@@ -183,7 +183,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
                      epochs: int = 10, steps_per_epoch: int = 100, profile: str = "tiny", device="auto",
                      force: bool = False, progress: bool = True, train_seed: int = 10,
                      synthetic_normal: int = 40, synthetic_anomalous: int = 20, *,
-                     pretrained: bool = True, weights: str | None = None) -> OfflineELPVResult:
+                     pretrained: bool = True, weights: str | None = None,
+                     aux_root=None) -> OfflineELPVResult:
     """Train on synthetic data, evaluate on ELPV; cached in ``out_dir``.
 
     ``data_dir/elpv`` (from the elpv-dataset package) and ``data_dir/synthetic`` (6
@@ -214,6 +215,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
             ``profile="paper", pretrained=False`` runs the paper architecture with random
             weights (no download).
         weights: ``"PATH"`` reads a local open_clip weights file, as in :func:`inctrl.load`.
+        aux_root: another auxiliary set (a canonical dataset root) to train the heads on in
+            place of ``data_dir/synthetic``, e.g. :func:`inctrl.book.heads_study.prepare_world_aux`.
 
     Returns:
         The :class:`OfflineELPVResult`.
@@ -227,7 +230,8 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
               "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "profile": profile,
               "pretrained": bool(pretrained),
               "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
-              "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic",
+              "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8],
+              "aux": "synthetic" if aux_root is None else f"folder {Path(aux_root).name}",
               "target": "elpv", "world": "held-out families, seed 0"}
     key = config_hash(config)
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
@@ -248,10 +252,11 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     elpv, synthetic = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
+    aux_root = synthetic if aux_root is None else Path(aux_root)
     seconds["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    samples = auxiliary_samples([synthetic])
+    samples = auxiliary_samples([aux_root])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
                        progress=progress)
     table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, progress)
@@ -260,7 +265,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
     models = {}
     for k in config["shots"]:
         t = time.perf_counter()
-        result = train([synthetic], paths[f"train_k{k}"], shots=k, epochs=epochs,
+        result = train([aux_root], paths[f"train_k{k}"], shots=k, epochs=epochs,
                        steps_per_epoch=steps_per_epoch, profile=profile, device=dev, seed=train_seed,
                        progress=progress, features=aux, pair_table=table, pretrained=pretrained,
                        weights=weights)

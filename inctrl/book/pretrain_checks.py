@@ -171,7 +171,7 @@ def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence
 
 def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
                      seeds: Sequence[int] = (0, 1, 2), train_seeds: Sequence[int] = (10,),
-                     train_options: Mapping | None = None) -> pd.DataFrame:
+                     train_options: Mapping | None = None, aux_root=None) -> pd.DataFrame:
     """Every InCTRL component on the in-world validation set, heads trained as in the book.
 
     Args:
@@ -183,6 +183,7 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         train_seeds: the heads' seeds, one model per K and seed (their spread is the heads').
         train_options: other arguments of :func:`inctrl.train.train` (``epochs``,
             ``weight_decay`` ...), to compare ways of training the heads; None: the book's.
+        aux_root: the auxiliary set the heads learn from (None: the book's, ``data_dir/synthetic``).
 
     Returns:
         :func:`inctrl.eval_tables.component_table` of the validation set (k, score, auroc ...)
@@ -190,16 +191,17 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     synthetic = data_dir / "synthetic"
-    if not synthetic.exists():
+    if aux_root is None and not synthetic.exists():
         make_synthetic_dataset(synthetic, n_normal=40, n_anomalous=20, seed=0, show_progress=False)
+    aux_root = synthetic if aux_root is None else Path(aux_root)
     encoder = _model(weights)
     extra = {"weights": str(weights)} if weights is not None else {"pretrained": False}
-    samples = auxiliary_samples([synthetic])
+    samples = auxiliary_samples([aux_root])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=out_dir / "feature-cache")
     table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, False)
     tables = []
     for head_seed in train_seeds:
-        models = {k: train([synthetic], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
+        models = {k: train([aux_root], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
                            device="cpu", seed=head_seed, progress=False, features=aux, pair_table=table,
                            **extra, **(train_options or {})).model
                   for k in shots}

@@ -74,3 +74,18 @@ def gpu_sentences(m: dict) -> bool:
         below_raw = rows[scratch]["real textures s_p"] < rows["raw patches"]["real textures s_p"]
         checks.append(("falls below raw-pixel patches" in said) == below_raw)
     return all(checks)
+
+
+def heads_world_sentences(m: dict) -> bool:
+    """The world-drawn auxiliary set's sentences: validation's choice and the look's counts, as measured."""
+    h = m["heads_world"]
+    chosen = h["validation"]["world-drawn"]["full"] > h["validation"]["synthetic (the book's)"]["full"]
+    where = {"ELPV": "on ELPV", "held-out world": "on the held-out families"}
+    up = {t: sum(h["full"][t][k] > h["book_full"][t][k] for k in h["full"][t]) for t in h["full"]}
+    reach = {t: sum(h["full"][t][k] >= h["s_p"][t][k] for k in h["full"][t]) for t in h["full"]}
+    counts = [f"at {up[t]} of {len(h['full'][t])} K {where[t]}" for t in up]
+    reach_said = f"reaches $s_p$ at {reach['ELPV']} of {len(h['full']['ELPV'])} K on ELPV"
+    return (("validation chooses it" in h["sentence"]) == chosen
+            and up == h["up"] and reach == h["reach_sp"]
+            and all(c in h[s] for c in counts for s in ("look_sentence", "summary_sentence"))
+            and reach_said in h["look_sentence"])
