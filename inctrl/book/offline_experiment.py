@@ -185,7 +185,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
                      synthetic_normal: int = 40, synthetic_anomalous: int = 20, *,
                      pretrained: bool = True, weights: str | None = None,
                      aux_root=None) -> OfflineELPVResult:
-    """Train on synthetic data, evaluate on ELPV; cached in ``out_dir``.
+    """Train on synthetic data (or ``aux_root``), evaluate on ELPV; cached in ``out_dir``.
 
     ``data_dir/elpv`` (from the elpv-dataset package) and ``data_dir/synthetic`` (6
     categories x (``synthetic_normal`` + ``synthetic_anomalous``) images, seed 0) are
