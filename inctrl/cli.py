@@ -72,7 +72,7 @@ def _message(error: BaseException) -> str:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_prepare(args) -> None:
-    """``inctrl prepare``: write a dataset in the canonical layout (synthetic, or converted).
+    """``inctrl prepare``: write a dataset in the canonical layout (generated, or converted).
 
     Args:
         args: the parsed command line (``--dataset``, ``--out``, ``--raw`` ...).
@@ -82,7 +82,11 @@ def cmd_prepare(args) -> None:
     """
     out = Path(args.out)
     _check_out_folder(args.out, "--out")
-    if args.dataset == "synthetic":
+    if args.dataset == "world-aux":
+        from .data.world import make_world_aux
+
+        make_world_aux(out, overwrite=args.overwrite, show_progress=not args.quiet)
+    elif args.dataset == "synthetic":
         from .data.synthetic import make_synthetic_dataset
 
         make_synthetic_dataset(out, n_normal=args.n_normal, n_anomalous=args.n_anomalous, size=args.size,
@@ -91,7 +95,7 @@ def cmd_prepare(args) -> None:
         from .data.converters import CONVERTERS
 
         if args.dataset not in CONVERTERS:
-            raise CLIError(f"unknown dataset {args.dataset!r}; choose synthetic or one of "
+            raise CLIError(f"unknown dataset {args.dataset!r}; choose world-aux, synthetic or one of "
                            f"{', '.join(sorted(CONVERTERS))}")
         if args.raw is None and args.dataset not in ("elpv", "digits"):  # both ship in packages
             raise CLIError(f"prepare {args.dataset} needs --raw (the folder of the raw download)")

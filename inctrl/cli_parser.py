@@ -9,12 +9,13 @@ import argparse
 
 PREPARE_EPILOG = """examples:
   inctrl prepare elpv --out data/elpv                      # from the elpv-dataset package
+  inctrl prepare world-aux --out data/world_aux              # the offline auxiliary set
   inctrl prepare synthetic --out data/synthetic --seed 0
   inctrl prepare mvtec --raw ~/downloads/mvtec_anomaly_detection --out data/mvtec
   inctrl prepare visa --raw ~/downloads/VisA --out data/visa
 """
 TRAIN_EPILOG = """examples:
-  inctrl train --aux data/synthetic --out runs/k2 --shots 2
+  inctrl train --aux data/world_aux --out runs/k2 --shots 2
   inctrl train --aux data/mvtec --out runs/paper_k4 --shots 4 --profile paper --amp
   inctrl train --aux data/mvtec --out runs/paper_k4 --shots 4 --profile paper \\
                --weights ~/clip/open_clip_pytorch_model.bin     # local CLIP weights, no download
@@ -88,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="convert a dataset to the canonical layout",
                        epilog=PREPARE_EPILOG, formatter_class=fmt)
-    p.add_argument("dataset", help="elpv, synthetic, mvtec, visa, aitex, sdd, brainmri, headct, "
-                   "mnist or cifar10")
+    p.add_argument("dataset", help="elpv, world-aux, synthetic, mvtec, visa, aitex, sdd, brainmri, "
+                   "headct, mnist or cifar10")
     p.add_argument("--out", required=True, help="output folder (created; must be empty)")
-    p.add_argument("--raw", help="raw download folder (not needed for elpv, digits and synthetic)")
+    p.add_argument("--raw", help="raw download folder (not needed for elpv, digits, world-aux and synthetic)")
     p.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
     p.add_argument("--n-normal", type=int, default=80, help="synthetic: normal images per category")
     p.add_argument("--n-anomalous", type=int, default=40, help="synthetic: anomalies per category")

@@ -63,6 +63,15 @@ def test_prepare_synthetic_and_elpv(tmp_path, capsys):
     assert "elpv" in line  # refuses a non-empty output folder
 
 
+def test_prepare_world_aux_writes_the_offline_auxiliary_set(tmp_path, monkeypatch):
+    from inctrl.data import world
+
+    made = []
+    monkeypatch.setattr(world, "make_world_dataset", lambda out, **kw: made.append((Path(out), kw)))
+    assert main(["prepare", "world-aux", "--out", str(tmp_path / "aux"), "--quiet"]) == 0
+    assert made == [(tmp_path / "aux", {**world.WORLD_AUX, "overwrite": False, "show_progress": False})]
+
+
 def test_eval_writes_results(data, tmp_path, capsys):
     before = _snapshot(data / "target")
     out = tmp_path / "results"

@@ -32,9 +32,10 @@ def _stand_in_data(tmp_path, categories=("brick", "pill")):
 def test_run_offline_elpv_small_and_cached(tmp_path):
     data = _stand_in_data(tmp_path)
     out = tmp_path / "out"
-    small = dict(epochs=1, steps_per_epoch=5, seeds=(0,), shots=(2,), device="cpu", progress=False)
+    small = dict(epochs=1, steps_per_epoch=5, seeds=(0,), shots=(2,), device="cpu", progress=False,
+                 aux="synthetic")
     res = run_offline_elpv(data, out, **small)
-    assert not res.cached
+    assert not res.cached and res.config["aux"] == "synthetic"
     assert list(res.table["score"]) == ["full", "s_p", "s_i", "s_a"]
     assert set(res.table.columns) == {"k", "score", "auroc", "auroc_std", "auprc", "auprc_std"}
     assert res.table["auroc"].between(0, 1).all()
@@ -80,7 +81,7 @@ def test_run_training_diagnosis_small_cached_and_exact(tmp_path):
     before = _snapshot(data)
     out = tmp_path / "diag"
     small = dict(held_out="wood", shots=2, checkpoints=(1, 2), steps_per_epoch=3, seeds=(0, 1),
-                 device="cpu", progress=False)
+                 device="cpu", progress=False, aux="synthetic")
     res = run_training_diagnosis(data, out, **small)
     assert not res.cached and res.config["train_categories"] == ["brick", "pill"]
     table = res.table

@@ -122,20 +122,28 @@ def test_heads_world_sentences_follow_the_numbers():
         return dict(zip(("2", "4", "8"), values))
 
     W = "held-out world"
-    h = {"validation": {"synthetic (the book's)": {"full": 0.708}, "world-drawn": {"full": 0.730}},
+    first, book = "synthetic (first edition)", "world-drawn (the book's)"
+    h = {"validation": {first: {"full": 0.708}, book: {"full": 0.730}},
          "full": {"ELPV": by_k(0.74, 0.75, 0.79), W: by_k(0.81, 0.84, 0.76)},
-         "book_full": {"ELPV": by_k(0.65, 0.66, 0.72), W: by_k(0.78, 0.80, 0.77)},
+         "first_full": {"ELPV": by_k(0.65, 0.66, 0.72), W: by_k(0.78, 0.80, 0.77)},
          "s_p": {"ELPV": by_k(0.75, 0.75, 0.75), W: by_k(0.82, 0.83, 0.84)},
          "up": {"ELPV": 3, W: 2}, "reach_sp": {"ELPV": 2, W: 1},
-         "sentence": "... (0.730 against 0.708) ...: validation chooses it.",
-         "look_sentence": "At the one look, the full score rises at 3 of 3 K on ELPV and at 2 of 3 K on the "
-                          "held-out families. ... it reaches $s_p$ at 2 of 3 K on ELPV and at 1 of 3 on the "
-                          "held-out families.",
+         "sentence": "... (0.730 against 0.708) ...: validation chooses it, and the book's chapters ...",
+         "look_sentence": "At the look with head seed 10, the full score rises at 3 of 3 K on ELPV and at 2 "
+                          "of 3 K on the held-out families. ... it reaches $s_p$ at 2 of 3 K on ELPV and at "
+                          "1 of 3 on the held-out families.",
          "summary_sentence": "... raises the full score at 3 of 3 K on ELPV and at 2 of 3 K on the held-out "
-                             "families."}
+                             "families; ...",
+         "seeds": {"full": by_k(0.747, 0.773, 0.778), "spread": by_k(0.003, 0.015, 0.006),
+                   "s_p": by_k(0.749, 0.749, 0.752),
+                   "sentence": "... the heads' spread is at most 0.015, and the mean full score "
+                               "reaches $s_p$ at 2 of 3 K."}}
     assert heads_world_sentences({"heads_world": h})
     wrong_reach = h["look_sentence"].replace("at 2 of 3 K on ELPV", "at 3 of 3 K on ELPV")
-    for key, value in [("validation", {**h["validation"], "world-drawn": {"full": 0.70}}),
+    wrong_seeds = {**h["seeds"], "sentence": h["seeds"]["sentence"].replace("at 2 of 3 K", "at 3 of 3 K")}
+    wider = {**h["seeds"], "spread": by_k(0.003, 0.031, 0.006)}
+    for key, value in [("validation", {**h["validation"], book: {"full": 0.70}}),
                        ("up", {"ELPV": 2, W: 2}), ("look_sentence", wrong_reach),
-                       ("summary_sentence", "... at 2 of 3 K on ELPV ...")]:
+                       ("summary_sentence", "... at 2 of 3 K on ELPV ..."), ("seeds", wrong_seeds),
+                       ("seeds", wider)]:
         assert not heads_world_sentences({"heads_world": {**h, key: value}}), key

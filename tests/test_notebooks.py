@@ -18,6 +18,7 @@ import pytest
 from test_book import resolve, toc_files
 
 from inctrl.book.notebook import profile_label
+from inctrl.data import WORLD_AUX
 
 papermill = pytest.importorskip("papermill")
 
@@ -178,8 +179,10 @@ def check_05(m, params):
     shots = [str(k) for k in params["shots"]]
     profile = expected_profile("05_training", params)
     assert m["profile"] == profile and m["label"] == profile_label(profile)
-    assert m["aux_categories"] == sorted(["brick", "fabric", "grid", "gravel", "pill", "wood"])
-    assert m["aux_images"] == 6 * (40 + 20) and m["aux_anomalous"] == 6 * 20
+    n = len(WORLD_AUX["families"])  # the book's auxiliary set: the world-drawn one
+    assert m["aux_categories"] == sorted(WORLD_AUX["families"])
+    assert m["aux_images"] == n * (WORLD_AUX["n_normal"] + WORLD_AUX["n_anomalous"])
+    assert m["aux_anomalous"] == n * WORLD_AUX["n_anomalous"]
     assert m["batch_size"] == 16 and m["batch_prompts_same_category"] is True
     assert list(m["loss"]) == shots
     for loss in m["loss"].values():
@@ -214,8 +217,8 @@ def check_06(m, params):
     assert m["roc"]["n"] == params["roc_queries"] and set(m["roc"]["curves"]) >= {"full s", "s_p (patch)"}
     diag = m["diagnosis"]
     assert diag["checkpoints"] == params["diagnosis_checkpoints"]
-    assert diag["shots"] == params["diagnosis_shots"] and diag["held_out"] == "wood"
-    assert diag["train_categories"] == ["brick", "fabric", "gravel", "grid", "pill"]
+    assert diag["shots"] == params["diagnosis_shots"] and diag["held_out"] == "leather"
+    assert diag["train_categories"] == sorted(set(WORLD_AUX["families"]) - {"leather"})
     splits = {"train", "train_pooled", "held_out", "elpv"}
     # one row per checkpoint x split x score (full, s_p, s_i, s_a, phi)
     assert len(diag["table"]) == len(params["diagnosis_checkpoints"]) * len(splits) * 5

@@ -137,7 +137,8 @@ def test_validation_table_trains_the_heads_with_the_given_options(tmp_path, monk
 
 
 def test_the_world_auxiliary_set_leaves_out_validation_and_targets(tmp_path, monkeypatch):
-    from inctrl.book import heads_study
+    from inctrl.book import offline_experiment
+    from inctrl.data import world
 
     made = []
 
@@ -145,11 +146,18 @@ def test_the_world_auxiliary_set_leaves_out_validation_and_targets(tmp_path, mon
         made.append(kwargs)
         root.mkdir()
 
-    monkeypatch.setattr(heads_study, "make_world_dataset", fake)
-    assert heads_study.prepare_world_aux(tmp_path) == tmp_path / "world_aux"
-    assert heads_study.prepare_world_aux(tmp_path) == tmp_path / "world_aux"  # made once
+    monkeypatch.setattr(world, "make_world_dataset", fake)
+    monkeypatch.setattr(offline_experiment, "prepare_elpv", lambda root, **kw: root.mkdir())
+    for _ in range(2):  # made once
+        assert offline_experiment.prepare_offline_data(tmp_path)[1] == tmp_path / "world_aux"
     (given,) = made
     families = set(given["families"])
     assert families and not families & set(pretrain_checks.VALIDATION_FAMILIES)
     assert not families & set(HELD_OUT_FAMILIES) and families <= set(PRETRAIN_FAMILIES)
     assert given["seed"] != pretrain_checks.VALIDATION_SEED and given["strength"] == 1.0
+    assert given == {**world.WORLD_AUX, "overwrite": False, "show_progress": False}
+    # a name the runs know, or a folder; anything else is one line naming both
+    assert offline_experiment.prepare_offline_data(tmp_path, aux=tmp_path)[1] == tmp_path
+    with pytest.raises(ValueError, match=r"aux must be one of world, synthetic or a canonical dataset "
+                                         r"folder; 'mvtec' is neither"):
+        offline_experiment.prepare_offline_data(tmp_path, aux="mvtec")

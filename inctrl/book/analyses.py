@@ -8,7 +8,7 @@
 3. **Normal classes**: on the 8 x 8 digits, n = 1, 2, 3, 5 digits together are normal.
 
 Every model is trained exactly as the package trains (:func:`inctrl.train.train_with_config`:
-the synthetic auxiliary set of chapters 5 and 6, its cached features and pair table), once
+the world-drawn auxiliary set of chapters 5 and 6, its cached features and pair table), once
 per head seed, and scored on ELPV, the digits and the held-out world families with several
 prompt draws. The backbone is frozen, so every image is encoded once (feature cache) and the
 patch distances of Eq. 1 are computed once per prompt draw; every model is then scored from
@@ -209,17 +209,17 @@ def score_episode(model, ep: Episode) -> dict[str, float]:
             for name, attr in SCORES.items()}
 
 
-def train_variants(synthetic: Path, encoder, variants: Sequence[str], head_seeds: Sequence[int],
+def train_variants(aux_root: Path, encoder, variants: Sequence[str], head_seeds: Sequence[int],
                    work_dir: Path, shots: int, epochs: int, steps: int, cache_dir, progress: bool):
     """(variant, head seed) -> the model trained as the package trains, on shared cached features."""
-    samples = auxiliary_samples([synthetic])
+    samples = auxiliary_samples([aux_root])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=cache_dir)
     table = None  # built for the first run that is not already in work_dir
     models = {}
     for variant in variants:
         components, feature = VARIANTS[variant]
         for seed in head_seeds:
-            config = TrainConfig([str(synthetic)], shots=shots, epochs=epochs, steps_per_epoch=steps,
+            config = TrainConfig([str(aux_root)], shots=shots, epochs=epochs, steps_per_epoch=steps,
                                  profile="mini", seed=int(seed), components=components,
                                  image_feature=feature)
             out = work_dir / f"{variant}-seed{seed}"
@@ -239,7 +239,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
     """Train every variant with every head seed and score it on every episode.
 
     Args:
-        data_dir: the book's data folder (ELPV, the synthetic set, the world and the digits
+        data_dir: the book's data folder (ELPV, the auxiliary set, the world and the digits
             are prepared there when missing).
         work_dir: training runs and the feature cache; None for a temporary folder.
         targets: evaluation groups among :data:`TARGETS` (the digits' n = 1 is ``digits_n1``).
@@ -268,7 +268,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
     cache = work_dir / "feature-cache"
     seconds, t0 = {}, time.perf_counter()
     encoder = load("mini", device="cpu")
-    elpv, synthetic = prepare_offline_data(data_dir, 40, 20, progress)  # chapters 5 and 6's data
+    elpv, aux = prepare_offline_data(data_dir, 40, 20, progress)  # chapters 5 and 6's data
     if phase != "train":
         episodes = _episodes(encoder, data_dir, elpv, work_dir / "episodes.pt", targets, n_values, shots,
                              draws, cache, progress)
@@ -277,7 +277,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
         return None
 
     t = time.perf_counter()
-    models = train_variants(synthetic, encoder, variants, head_seeds, work_dir / "runs", shots, epochs,
+    models = train_variants(aux, encoder, variants, head_seeds, work_dir / "runs", shots, epochs,
                             steps_per_epoch, cache, progress)
     seconds["train"] = time.perf_counter() - t
     if phase == "train":
@@ -300,7 +300,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
               "steps_per_epoch": int(steps_per_epoch), "variants": list(variants),
               "targets": list(targets), "n_values": [int(n) for n in n_values],
               "digit_sets": {str(n): DIGIT_SETS[n] for n in _digit_ns(targets, n_values)},
-              "digit_anomalies_per_class": DIGIT_ANOMALIES, "aux": "synthetic (40 + 20 per category, seed 0)",
+              "digit_anomalies_per_class": DIGIT_ANOMALIES, "aux": aux.name,
               "backbone_sha256": backbone_sha256(),
               "backbone_fingerprint": encoder.backbone.state_fingerprint()}
     return {"config": config, "seconds": {k: round(v, 1) for k, v in seconds.items()},

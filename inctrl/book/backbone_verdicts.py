@@ -21,7 +21,7 @@ def _elpv_gap(full: float, paper: float) -> str:
     if full < paper - FAR_BELOW_PAPER:
         return ("That is far below the paper's: the mini backbone is small, it was pretrained "
                 "offline on a procedural world without a single solar cell, and InCTRL's heads were "
-                "trained on a synthetic stand-in for MVTec AD (chapter 5).")
+                "trained on a stand-in for MVTec AD drawn from that world (chapter 5).")
     if full <= paper + FAR_BELOW_PAPER:
         return "That is close to the paper's, with a different backbone and training set."
     return "That is above the paper's, with a different backbone and training set."

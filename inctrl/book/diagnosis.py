@@ -1,6 +1,6 @@
 """The training diagnosis of chapter 6: does training make the full score beat s_p?
 
-:func:`run_training_diagnosis` trains one model longer on the synthetic categories minus one
+:func:`run_training_diagnosis` trains one model longer on the auxiliary categories minus one
 held out and measures each component after several epochs on the training categories
 (in-sample), on the held-out category and on ELPV. It caches features like
 :func:`~inctrl.book.offline_experiment.run_offline_elpv`; pointing its ``cache_dir`` at that
@@ -31,6 +31,7 @@ from ..train import auxiliary_samples, train
 from .offline_experiment import (
     FEATURE_CACHE,
     ExperimentResult,
+    aux_label,
     config_hash,
     prepare_offline_data,
     protocol_features,
@@ -47,7 +48,7 @@ DIAGNOSIS_SPLITS = {
     "train": "training categories: mean over categories of the per-category AUROC (the protocol)",
     "train_pooled": "training categories: one AUROC over all their test images, each scored "
                     "against its own category's prompts (what training optimises)",
-    "held_out": "the held-out synthetic category (never seen in training)",
+    "held_out": "the held-out auxiliary category (never seen in training)",
     "elpv": "ELPV (never seen in training)",
 }
 
@@ -183,17 +184,18 @@ def _diagnosis_table(draws: pd.DataFrame) -> pd.DataFrame:
     return table.loc[keys.sort_values(["epoch", "split", "score"]).index].reset_index(drop=True)
 
 
-def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: int = 4,
+def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "leather", shots: int = 4,
                            checkpoints: Sequence[int] = (10, 20, 30), seeds: Sequence[int] = (0, 1, 2),
                            steps_per_epoch: int = 100, profile: str = "tiny", pretrained: bool = True,
                            weights: str | None = None, device="auto", train_seed: int = 10,
                            synthetic_normal: int = 40, synthetic_anomalous: int = 20, cache_dir=None,
-                           force: bool = False, progress: bool = True) -> TrainingDiagnosisResult:
+                           force: bool = False, progress: bool = True,
+                           aux="world") -> TrainingDiagnosisResult:
     """Does training make the full score beat s_p, and does that carry over? Cached in ``out_dir``.
 
     Trains ONE model with K = ``shots`` (seed ``train_seed``, ``steps_per_epoch`` steps of
-    8 + 8 queries per epoch, the paper's optimiser) on the synthetic categories of
-    ``data_dir/synthetic`` except ``held_out``, for ``max(checkpoints)`` epochs, and scores
+    8 + 8 queries per epoch, the paper's optimiser) on the categories of the auxiliary set
+    ``aux`` except ``held_out``, for ``max(checkpoints)`` epochs, and scores
     the checkpoint of every epoch in ``checkpoints`` on three splits (see
     :data:`DIAGNOSIS_SPLITS`): the training categories (in-sample: their test images were
     training queries; per-category protocol mean and pooled), the held-out category and
@@ -202,7 +204,7 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
     measured alone: full, s_p, s_i, s_a and phi(M+) (:data:`DIAGNOSIS_SCORES`).
 
     Missing data are prepared as by :func:`~inctrl.book.offline_experiment.run_offline_elpv`
-    (same synthetic sizes), and
+    (same auxiliary set), and
     nothing is written under ``data_dir`` otherwise: the category filter is applied by
     :func:`~inctrl.train.train`. Every image is encoded once (features cached in
     ``cache_dir``, default ``out_dir/feature-cache``; give the offline experiment's
@@ -217,9 +219,9 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
     ``checkpoints=(1, 2), steps_per_epoch=3, seeds=(0,), shots=2``.
 
     Args:
-        data_dir: the data folder (``synthetic`` and ``elpv`` are prepared there when missing).
+        data_dir: the data folder (the auxiliary set and ``elpv`` are prepared there when missing).
         out_dir: the diagnosis folder (results and the training run).
-        held_out: the synthetic category kept out of training.
+        held_out: the auxiliary category kept out of training.
         shots: K.
         checkpoints: the epochs to score; training runs to the largest.
         seeds: the prompt-draw seeds.
@@ -234,13 +236,14 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
         cache_dir: the feature cache folder; default ``out_dir/feature-cache``.
         force: recompute (and retrain) even when stored results match.
         progress: show progress bars.
+        aux: the auxiliary set, as in :func:`~inctrl.book.offline_experiment.run_offline_elpv`.
 
     Returns:
         The :class:`TrainingDiagnosisResult`.
 
     Raises:
         ValueError: no checkpoint, a checkpoint below 1, no seed, or ``held_out`` not a
-            synthetic category (or the only one).
+            category of the auxiliary set (or its only one).
         RuntimeError: a checkpoint file is missing after training (rerun with ``force``).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -256,7 +259,7 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
                     "profile": profile, "pretrained": bool(pretrained), "device": dev.type,
                     "held_out": str(held_out), "shots": int(shots), "steps_per_epoch": int(steps_per_epoch),
                     "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
-                    "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": "synthetic"}
+                    "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8], "aux": aux_label(aux)}
     config = {**train_config, "version": DIAGNOSIS_VERSION, "epochs": epochs, "checkpoints": checkpoints,
               "seeds": [int(s) for s in seeds], "target": "elpv"}
     key = config_hash(config)
@@ -273,22 +276,22 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    elpv_root, synthetic = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
-    aux_data = CanonicalDataset(synthetic)
+    elpv_root, aux_root = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress, aux)
+    aux_data = CanonicalDataset(aux_root)
     elpv_data = CanonicalDataset(elpv_root, name="elpv")
     if held_out not in aux_data.categories:
-        raise ValueError(f"held_out={held_out!r} is not a category of {synthetic} "
+        raise ValueError(f"held_out={held_out!r} is not a category of {aux_root} "
                          f"({', '.join(aux_data.categories)})")
     train_categories = [c for c in aux_data.categories if c != held_out]
     if not train_categories:
-        raise ValueError(f"{synthetic} has no category left to train on besides {held_out!r}")
+        raise ValueError(f"{aux_root} has no category left to train on besides {held_out!r}")
     config["train_categories"] = train_categories
     seconds["prepare"] = time.perf_counter() - t0
 
-    # every synthetic image, held-out included, in one cached encode (the set the offline
+    # every auxiliary image, held-out included, in one cached encode (the set the offline
     # experiment encodes, so a shared cache_dir finds it); ELPV's test images + prompts
     t = time.perf_counter()
-    samples = auxiliary_samples([synthetic])
+    samples = auxiliary_samples([aux_root])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=paths["feature_cache"],
                        progress=progress)
     elpv_feats = protocol_features(encoder, elpv_data, [shots], seeds, cache_dir=paths["feature_cache"],
@@ -298,7 +301,7 @@ def run_training_diagnosis(data_dir, out_dir, *, held_out: str = "wood", shots: 
     t = time.perf_counter()
     files = [train_dir / f"epoch_{n}.pt" for n in checkpoints]
     if force or not all(f.is_file() for f in files):
-        train([synthetic], train_dir, shots=shots, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        train([aux_root], train_dir, shots=shots, epochs=epochs, steps_per_epoch=steps_per_epoch,
               profile=profile, device=dev, seed=train_seed, resume=not force, progress=progress,
               features=aux, pretrained=pretrained, weights=weights, categories=train_categories)
     missing = [f.name for f in files if not f.is_file()]

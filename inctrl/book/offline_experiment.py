@@ -1,15 +1,16 @@
 """The offline end-to-end experiment the book runs (chapters 5, 6 and the appendix).
 
-:func:`run_offline_elpv` trains InCTRL's heads on the synthetic auxiliary set (the stand-in
-for MVTec AD), one model per K as in the paper, and evaluates them on ELPV (the one benchmark
-that ships on PyPI) and on the in-world held-out families, with several prompt draws per K,
-reporting the full InCTRL score and each component alone from the same run.
+:func:`run_offline_elpv` trains InCTRL's heads on an auxiliary set (the stand-in for MVTec AD;
+by default the world-drawn one, :func:`~inctrl.data.world.make_world_aux`), one model per K as
+in the paper, and evaluates them on ELPV (the one benchmark that ships on PyPI) and on the
+in-world held-out families, with several prompt draws per K, reporting the full InCTRL score
+and each component alone from the same run.
 
 The protocol is the paper's (10 epochs x 100 steps, batches of 8 + 8, 3 draws); the backbone
-(the offline profile) and the auxiliary data (synthetic) differ, so the numbers demonstrate
-the pipeline and must not be compared with the paper's.
+(the offline profile) and the auxiliary data differ, so the numbers demonstrate the pipeline
+and must not be compared with the paper's.
 
-Backbone features of the synthetic set and of the test images are cached in
+Backbone features of the auxiliary set and of the test images are cached in
 ``<out_dir>/feature-cache`` (files keyed by backbone and image files); the training
 diagnosis (:mod:`inctrl.book.diagnosis`) can reuse that folder.
 """
@@ -32,7 +33,7 @@ from ..data.converters import prepare_elpv
 from ..data.fewshot import PromptSet
 from ..data.layout import CanonicalDataset
 from ..data.synthetic import make_synthetic_dataset
-from ..data.world import make_world_dataset
+from ..data.world import make_world_aux, make_world_dataset
 from ..device import resolve_device
 from ..evaluate import component_table, evaluate
 from ..features import CachedFeatures, encode_paths
@@ -42,6 +43,9 @@ RESULTS_VERSION = 2
 FEATURE_CACHE = "feature-cache"
 #: The in-world held-out target: its folder under the data folder and its name in tables.
 WORLD = "world"
+#: The auxiliary sets a run names (a canonical dataset's folder works too): the world-drawn
+#: one (the book's, under ``world_aux``) and the six synthetic categories (under ``synthetic``).
+AUX_SETS = {"world": "world_aux", "synthetic": "synthetic"}
 
 
 def prepare_world(data_dir, progress: bool = False) -> Path:
@@ -121,26 +125,45 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def prepare_offline_data(data_dir: Path, synthetic_normal: int, synthetic_anomalous: int,
-                          progress: bool) -> tuple[Path, Path]:
-    """``data_dir/elpv`` and ``data_dir/synthetic``, each prepared only when missing.
+def prepare_offline_data(data_dir: Path, synthetic_normal: int = 40, synthetic_anomalous: int = 20,
+                         progress: bool = False, aux="world") -> tuple[Path, Path]:
+    """``data_dir/elpv`` and the auxiliary set, each prepared only when missing.
 
     Args:
         data_dir: the data folder.
         synthetic_normal: normal images per synthetic category (seed 0).
         synthetic_anomalous: anomalous images per synthetic category.
         progress: show progress bars.
+        aux: ``"world"`` (``data_dir/world_aux``, :func:`~inctrl.data.world.make_world_aux`),
+            ``"synthetic"`` (``data_dir/synthetic``) or the folder of a canonical dataset.
 
     Returns:
-        ``(elpv root, synthetic root)``.
+        ``(elpv root, auxiliary root)``.
+
+    Raises:
+        ValueError: ``aux`` is neither a known name nor an existing folder.
     """
-    elpv, synthetic = data_dir / "elpv", data_dir / "synthetic"
+    data_dir = Path(data_dir)
+    elpv = data_dir / "elpv"
     if not elpv.exists():
         prepare_elpv(elpv, show_progress=progress)
-    if not synthetic.exists():
-        make_synthetic_dataset(synthetic, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
+    if str(aux) not in AUX_SETS:
+        if not Path(aux).is_dir():
+            raise ValueError(f"aux must be one of {', '.join(AUX_SETS)} or a canonical dataset folder; "
+                             f"{str(aux)!r} is neither")
+        return elpv, Path(aux)
+    root = data_dir / AUX_SETS[str(aux)]
+    if not root.exists() and aux == "world":
+        make_world_aux(root, show_progress=progress)
+    elif not root.exists():
+        make_synthetic_dataset(root, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
                                seed=0, show_progress=progress)
-    return elpv, synthetic
+    return elpv, root
+
+
+def aux_label(aux) -> str:
+    """How a run's configuration names its auxiliary set: the name, or ``"folder <name>"``."""
+    return str(aux) if str(aux) in AUX_SETS else f"folder {Path(aux).name}"
 
 
 def _merge_features(a: CachedFeatures, b: CachedFeatures) -> CachedFeatures:
@@ -184,16 +207,15 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
                      force: bool = False, progress: bool = True, train_seed: int = 10,
                      synthetic_normal: int = 40, synthetic_anomalous: int = 20, *,
                      pretrained: bool = True, weights: str | None = None,
-                     aux_root=None) -> OfflineELPVResult:
-    """Train on synthetic data (or ``aux_root``), evaluate on ELPV; cached in ``out_dir``.
+                     aux="world") -> OfflineELPVResult:
+    """Train on the auxiliary set ``aux``, evaluate on ELPV; cached in ``out_dir``.
 
-    ``data_dir/elpv`` (from the elpv-dataset package) and ``data_dir/synthetic`` (6
-    categories x (``synthetic_normal`` + ``synthetic_anomalous``) images, seed 0) are
-    prepared when missing. One model per K (seed ``train_seed``, ``epochs`` x
-    ``steps_per_epoch`` steps of 8 + 8 queries), each evaluated on ELPV with one prompt draw
-    per seed in ``seeds``. A second call with the same configuration loads the stored
-    results unless ``force``. For a quick smoke run: ``epochs=1, steps_per_epoch=5,
-    seeds=(0,), shots=(2,)``.
+    ``data_dir/elpv`` (from the elpv-dataset package) and the auxiliary set (see
+    :func:`prepare_offline_data`) are prepared when missing. One model per K (seed
+    ``train_seed``, ``epochs`` x ``steps_per_epoch`` steps of 8 + 8 queries), each evaluated
+    on ELPV with one prompt draw per seed in ``seeds``. A second call with the same
+    configuration loads the stored results unless ``force``. For a quick smoke run:
+    ``epochs=1, steps_per_epoch=5, seeds=(0,), shots=(2,)``.
 
     The same models are also evaluated on the in-world held-out families.
 
@@ -215,8 +237,10 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
             ``profile="paper", pretrained=False`` runs the paper architecture with random
             weights (no download).
         weights: ``"PATH"`` reads a local open_clip weights file, as in :func:`inctrl.load`.
-        aux_root: another auxiliary set (a canonical dataset root) to train the heads on in
-            place of ``data_dir/synthetic``, e.g. :func:`inctrl.book.heads_study.prepare_world_aux`.
+        aux: the auxiliary set the heads learn from: ``"world"`` (17 families of the world, 40
+            normal + 20 clear defects each), ``"synthetic"`` (6 categories x
+            (``synthetic_normal`` + ``synthetic_anomalous``) images, seed 0) or the folder of a
+            canonical dataset.
 
     Returns:
         The :class:`OfflineELPVResult`.
@@ -231,7 +255,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
               "pretrained": bool(pretrained),
               "device": dev.type, "train_seed": int(train_seed), "synthetic_normal": int(synthetic_normal),
               "synthetic_anomalous": int(synthetic_anomalous), "batch": [8, 8],
-              "aux": "synthetic" if aux_root is None else f"folder {Path(aux_root).name}",
+              "aux": aux_label(aux),
               "target": "elpv", "world": "held-out families, seed 0"}
     key = config_hash(config)
     paths = {"results_json": out_dir / "results.json", "results_csv": out_dir / "results.csv",
@@ -251,8 +275,7 @@ def run_offline_elpv(data_dir, out_dir, shots: Sequence[int] = (2, 4, 8), seeds:
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    elpv, synthetic = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress)
-    aux_root = synthetic if aux_root is None else Path(aux_root)
+    elpv, aux_root = prepare_offline_data(data_dir, synthetic_normal, synthetic_anomalous, progress, aux)
     seconds["prepare"] = time.perf_counter() - t0
 
     t = time.perf_counter()

@@ -12,8 +12,9 @@
 * :func:`patch_score_table`: the training-free patch score s_p (and the pixel AUROC of its map)
   of several backbones on a dataset, beside raw-pixel patch matching
   (:func:`inctrl.book.baselines.feature_free_baselines`).
-* :func:`validation_table`: InCTRL's heads trained on the synthetic auxiliary set, as in the
-  book, then every component on the in-world validation set: the ablation's measure.
+* :func:`validation_table`: InCTRL's heads trained on an auxiliary set (by default the
+  synthetic one, as every stored recipe study did), then every component on the in-world
+  validation set: the ablation's measure.
 
 Run ``python -m inctrl.book.pretrain_checks ablation --weights v1=... v2=... --data data`` to
 compare backbones (weights files exported by ``inctrl pretrain``).
@@ -176,7 +177,7 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
 
     Args:
         weights: the mini backbone's weights file (None: random weights).
-        data_dir: the data folder (the synthetic auxiliary set and the validation set).
+        data_dir: the data folder (the auxiliary set and the validation set).
         out_dir: where the heads' runs and the feature cache go.
         shots: the K values, one model each.
         seeds: the prompt-draw seeds.

@@ -77,15 +77,21 @@ def gpu_sentences(m: dict) -> bool:
 
 
 def heads_world_sentences(m: dict) -> bool:
-    """The world-drawn auxiliary set's sentences: validation's choice and the look's counts, as measured."""
+    """The world-drawn auxiliary set's sentences: validation's choice, the look's counts and the heads'
+    spread over seeds, as measured."""
     h = m["heads_world"]
-    chosen = h["validation"]["world-drawn"]["full"] > h["validation"]["synthetic (the book's)"]["full"]
+    validation = h["validation"]
+    chosen = validation["world-drawn (the book's)"]["full"] > validation["synthetic (first edition)"]["full"]
     where = {"ELPV": "on ELPV", "held-out world": "on the held-out families"}
-    up = {t: sum(h["full"][t][k] > h["book_full"][t][k] for k in h["full"][t]) for t in h["full"]}
+    up = {t: sum(h["full"][t][k] > h["first_full"][t][k] for k in h["full"][t]) for t in h["full"]}
     reach = {t: sum(h["full"][t][k] >= h["s_p"][t][k] for k in h["full"][t]) for t in h["full"]}
     counts = [f"at {up[t]} of {len(h['full'][t])} K {where[t]}" for t in up]
     reach_said = f"reaches $s_p$ at {reach['ELPV']} of {len(h['full']['ELPV'])} K on ELPV"
+    seeds = h["seeds"]
+    seeds_reach = sum(seeds["full"][k] >= seeds["s_p"][k] for k in seeds["full"])
+    seeds_said = (f"spread is at most {max(seeds['spread'].values()):.3f}" in seeds["sentence"]
+                  and f"reaches $s_p$ at {seeds_reach} of {len(seeds['full'])} K" in seeds["sentence"])
     return (("validation chooses it" in h["sentence"]) == chosen
             and up == h["up"] and reach == h["reach_sp"]
             and all(c in h[s] for c in counts for s in ("look_sentence", "summary_sentence"))
-            and reach_said in h["look_sentence"])
+            and reach_said in h["look_sentence"] and seeds_said)

@@ -19,7 +19,7 @@ __all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run",
 
 def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
                 steps_per_epoch: int, profile: str, device="auto", pretrained: bool = True,
-                weights: str | None = None, progress: bool = True):
+                weights: str | None = None, progress: bool = True, aux="world"):
     """:func:`inctrl.book.offline_experiment.run_offline_elpv`, cached in ``experiment_dir``.
 
     A cached run whose checkpoints no longer load with this package version is recomputed.
@@ -36,6 +36,7 @@ def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequen
         pretrained: False for random backbone weights.
         weights: a local backbone weights file.
         progress: show progress bars.
+        aux: the auxiliary set (``"world"``, ``"synthetic"`` or a canonical dataset folder).
 
     Returns:
         The :class:`~inctrl.book.offline_experiment.OfflineELPVResult`.
@@ -47,7 +48,7 @@ def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequen
         return run_offline_elpv(data_dir, experiment_dir, shots=tuple(shots), seeds=tuple(seeds),
                                 epochs=epochs, steps_per_epoch=steps_per_epoch, profile=profile,
                                 device=device, pretrained=pretrained, weights=weights, force=force,
-                                progress=progress)
+                                progress=progress, aux=aux)
 
     result = run(False)
     try:

@@ -13,9 +13,13 @@ when one is needed on disk. :func:`world_groups` draws the v2 recipe's batches: 
 groups (K normal prompts and a query of one product), some products being crops of real
 photographs (:mod:`.photos`), every photo with :func:`photometric_jitter`.
 
-Protocol hygiene: the families are disjoint from the six auxiliary categories of
+InCTRL's heads learn from an auxiliary set; offline it is :func:`make_world_aux`: one product
+of each of :data:`AUX_FAMILIES` with clear defects (:data:`WORLD_AUX`).
+
+Protocol hygiene: the families are disjoint from the six categories of
 ``inctrl.data.synthetic`` and none imitates an evaluation target; the four
-:data:`HELD_OUT_FAMILIES` are used neither in pretraining nor in the auxiliary set.
+:data:`HELD_OUT_FAMILIES` are used neither in pretraining nor in the auxiliary set, and the
+auxiliary set leaves out the validation families.
 """
 
 from __future__ import annotations
@@ -32,7 +36,14 @@ from .converters._common import progress, save_mask, save_png, staged_output
 from .photos import NATURAL, REAL_FAMILIES, REAL_HELD_OUT_FAMILIES, REAL_PRETRAIN_FAMILIES
 from .splits import split_normals
 from .world_defects import DEFECTS
-from .world_families import COLOURS, FAMILIES, HELD_OUT_FAMILIES, PRETRAIN_FAMILIES, Family
+from .world_families import (
+    COLOURS,
+    FAMILIES,
+    HELD_OUT_FAMILIES,
+    PRETRAIN_FAMILIES,
+    VALIDATION_FAMILIES,
+    Family,
+)
 
 __all__ = [
     "DEFECTS",
@@ -353,3 +364,29 @@ def make_world_dataset(
                 save_mask(shot.mask, tmp / product.family / "ground_truth" / folder / f"{i:03d}_mask.png")
             save_png(shot.image, tmp / product.family / split / folder / f"{i:03d}.png", compress_level=1)
     return Path(out)
+
+
+#: The families of the world-drawn auxiliary set: the pretraining families less the validation
+#: ones, so that validation judges heads trained on it on products of families they never saw.
+AUX_FAMILIES = tuple(sorted(set(PRETRAIN_FAMILIES) - set(VALIDATION_FAMILIES)))
+#: The world-drawn auxiliary set, the arguments of :func:`make_world_dataset`: 40 normal and 20
+#: clearly defective (strength 1.0, twice the evaluation sets' 0.5) photos of one product per
+#: family, as many per category as the synthetic set; seed 77 (the evaluation sets use 0 and 1234).
+WORLD_AUX = {"families": AUX_FAMILIES, "n_normal": 40, "n_anomalous": 20, "strength": 1.0, "seed": 77}
+
+
+def make_world_aux(out: str | os.PathLike, *, overwrite: bool = False, show_progress: bool = True) -> Path:
+    """Write the world-drawn auxiliary set (:data:`WORLD_AUX`) to ``out``.
+
+    InCTRL's heads train on it offline (the paper trains them on MVTec AD): 17 categories, each
+    one product of a pretraining family that in-world validation does not use, with exact masks.
+
+    Args:
+        out: output root (refused when non-empty unless ``overwrite``).
+        overwrite: replace an existing non-empty ``out``.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out`` as a :class:`~pathlib.Path`.
+    """
+    return make_world_dataset(out, **WORLD_AUX, overwrite=overwrite, show_progress=show_progress)
