@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     """``python -m inctrl.book.heads_study --data DIR --out DIR [--record FILE] [--weights FILE]``."""
     from ..pretrain import file_sha256
     from .analyses import versions
-    from .offline_experiment import prepare_offline_data, run_offline_elpv
+    from .offline_experiment import prepare_aux, run_offline_elpv
     from .pretrain_checks import HEAD_SEEDS, validation_table
 
     parser = argparse.ArgumentParser(prog="python -m inctrl.book.heads_study", description=__doc__,
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", default=str(MINI_WEIGHTS_FILE), help="the mini backbone's weights")
     parser.add_argument("--record", help="write the tables, the command and the versions to this JSON file")
     args = parser.parse_args(argv)
-    out, (_, aux) = Path(args.out), prepare_offline_data(args.data, progress=True, aux="world")
+    out, aux = Path(args.out), prepare_aux(args.data, "world", progress=True)
     validation = validation_table(args.weights, args.data, out / "validation", train_seeds=HEAD_SEEDS,
                                   aux_root=aux)
     print(f"in-world validation, heads trained on {aux}:\n{validation.to_string(index=False)}")

@@ -125,17 +125,48 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def prepare_aux(data_dir, aux="world", synthetic_normal: int = 40, synthetic_anomalous: int = 20,
+                progress: bool = False) -> Path:
+    """The auxiliary set's root, prepared under ``data_dir`` only when missing.
+
+    Args:
+        data_dir: the data folder.
+        aux: ``"world"`` (``data_dir/world_aux``, :func:`~inctrl.data.world.make_world_aux`),
+            ``"synthetic"`` (``data_dir/synthetic``) or the folder of a canonical dataset.
+        synthetic_normal: normal images per synthetic category (seed 0).
+        synthetic_anomalous: anomalous images per synthetic category.
+        progress: show a progress bar.
+
+    Returns:
+        The dataset root.
+
+    Raises:
+        ValueError: ``aux`` is neither a known name nor an existing folder.
+    """
+    if str(aux) not in AUX_SETS:
+        if not Path(aux).is_dir():
+            raise ValueError(f"aux must be one of {', '.join(AUX_SETS)} or a canonical dataset folder; "
+                             f"{str(aux)!r} is neither")
+        return Path(aux)
+    root = Path(data_dir) / AUX_SETS[str(aux)]
+    if not root.exists() and aux == "world":
+        make_world_aux(root, show_progress=progress)
+    elif not root.exists():
+        make_synthetic_dataset(root, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous, seed=0,
+                               show_progress=progress)
+    return root
+
+
 def prepare_offline_data(data_dir: Path, synthetic_normal: int = 40, synthetic_anomalous: int = 20,
                          progress: bool = False, aux="world") -> tuple[Path, Path]:
-    """``data_dir/elpv`` and the auxiliary set, each prepared only when missing.
+    """``data_dir/elpv`` and the auxiliary set (:func:`prepare_aux`), each prepared only when missing.
 
     Args:
         data_dir: the data folder.
         synthetic_normal: normal images per synthetic category (seed 0).
         synthetic_anomalous: anomalous images per synthetic category.
         progress: show progress bars.
-        aux: ``"world"`` (``data_dir/world_aux``, :func:`~inctrl.data.world.make_world_aux`),
-            ``"synthetic"`` (``data_dir/synthetic``) or the folder of a canonical dataset.
+        aux: the auxiliary set, as in :func:`prepare_aux`.
 
     Returns:
         ``(elpv root, auxiliary root)``.
@@ -143,22 +174,10 @@ def prepare_offline_data(data_dir: Path, synthetic_normal: int = 40, synthetic_a
     Raises:
         ValueError: ``aux`` is neither a known name nor an existing folder.
     """
-    data_dir = Path(data_dir)
-    elpv = data_dir / "elpv"
+    elpv = Path(data_dir) / "elpv"
     if not elpv.exists():
         prepare_elpv(elpv, show_progress=progress)
-    if str(aux) not in AUX_SETS:
-        if not Path(aux).is_dir():
-            raise ValueError(f"aux must be one of {', '.join(AUX_SETS)} or a canonical dataset folder; "
-                             f"{str(aux)!r} is neither")
-        return elpv, Path(aux)
-    root = data_dir / AUX_SETS[str(aux)]
-    if not root.exists() and aux == "world":
-        make_world_aux(root, show_progress=progress)
-    elif not root.exists():
-        make_synthetic_dataset(root, n_normal=synthetic_normal, n_anomalous=synthetic_anomalous,
-                               seed=0, show_progress=progress)
-    return elpv, root
+    return elpv, prepare_aux(data_dir, aux, synthetic_normal, synthetic_anomalous, progress)
 
 
 def aux_label(aux) -> str:

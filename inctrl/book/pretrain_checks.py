@@ -33,7 +33,6 @@ import pandas as pd
 from .. import atomic
 from ..checkpoint import load
 from ..data.photos import REAL_HELD_OUT_FAMILIES
-from ..data.synthetic import make_synthetic_dataset
 from ..data.world import make_world_dataset
 from ..data.world_families import VALIDATION_FAMILIES
 from ..eval_tables import component_table
@@ -41,6 +40,7 @@ from ..evaluate import evaluate
 from ..features import encode_paths
 from ..train import PairTable, auxiliary_samples, train
 from .baselines import feature_free_baselines
+from .offline_experiment import prepare_aux
 
 VALIDATION_SEED = 1234
 #: The heads' seeds of the ablation check: the spread over them is the heads' own.
@@ -191,10 +191,7 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         per heads' seed, in a ``head_seed`` column.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    synthetic = data_dir / "synthetic"
-    if aux_root is None and not synthetic.exists():
-        make_synthetic_dataset(synthetic, n_normal=40, n_anomalous=20, seed=0, show_progress=False)
-    aux_root = synthetic if aux_root is None else Path(aux_root)
+    aux_root = prepare_aux(data_dir, "synthetic" if aux_root is None else aux_root)
     encoder = _model(weights)
     extra = {"weights": str(weights)} if weights is not None else {"pretrained": False}
     samples = auxiliary_samples([aux_root])
