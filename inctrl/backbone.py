@@ -11,7 +11,8 @@ Three profiles ship with the package:
 * ``"mini"`` - the offline default: a small open_clip CLIP (``inctrl-mini-vit``, same
   geometry) pretrained by the project on its procedural world (``inctrl pretrain``), with
   its weights shipped in the package (fp16, SHA-256 checked at load). Features that mean
-  something, with nothing to download; still not the paper's numbers.
+  something, with nothing to download; still not the paper's numbers. The weights are v2 (v1
+  continued on its last block, ``weights/inctrl-mini-v2.json``); v1 ships as v2's start.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Blocks 7, 9 and 11 (counted from 1) of the 12-block paper backbone.
 PAPER_TAPS = (7, 9, 11)
-# The shipped weights of the mini profile (written by `inctrl pretrain` + export_weights).
+# The mini profile's weights (`inctrl pretrain` + export_weights): v2, and v1 that v2's recipes start from.
 MINI_WEIGHTS = "inctrl-world"
-MINI_WEIGHTS_FILE = Path(__file__).with_name("weights") / "inctrl-mini-vit-world.pt"
-MINI_WEIGHTS_SHA256 = "0bd281df1e4af36e225b7b9c2ba0174f8257e8eed2d9885fd25e2784743f489a"
+MINI_WEIGHTS_FILE = Path(__file__).with_name("weights") / "inctrl-mini-v2.pt"
+MINI_WEIGHTS_SHA256 = "5d99b3f7267d232d0812c4fb0c36a9a22de95bd45cb4db30eccd5b6f254b9549"
+MINI_V1_WEIGHTS_FILE = Path(__file__).with_name("weights") / "inctrl-mini-vit-world.pt"
 WEIGHTS_ENV = "INCTRL_CLIP_WEIGHTS"
 CPU_SIMILARITY_CAP = 2**22  # elements of one patch-similarity block on the CPU (cache-sized)
 

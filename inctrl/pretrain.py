@@ -110,13 +110,13 @@ class PretrainHeads(nn.Module):
 
 def _init_weights(init: str) -> dict:
     """The starting weights of ``init="mini-v1"`` (fp32), after checking their SHA-256."""
-    from .backbone import MINI_WEIGHTS_FILE
+    from .backbone import MINI_V1_WEIGHTS_FILE
 
-    if not MINI_WEIGHTS_FILE.is_file() or file_sha256(MINI_WEIGHTS_FILE) != V1_WEIGHTS_SHA256:
+    if not MINI_V1_WEIGHTS_FILE.is_file() or file_sha256(MINI_V1_WEIGHTS_FILE) != V1_WEIGHTS_SHA256:
         raise ValueError(f'init="{init}" continues from the v1 mini weights (SHA-256 '
-                         f"{V1_WEIGHTS_SHA256[:12]}...), but {MINI_WEIGHTS_FILE} is missing or "
+                         f"{V1_WEIGHTS_SHA256[:12]}...), but {MINI_V1_WEIGHTS_FILE} is missing or "
                          "holds other weights")
-    weights = torch.load(MINI_WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    weights = torch.load(MINI_V1_WEIGHTS_FILE, map_location="cpu", weights_only=True)
     return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
 
 

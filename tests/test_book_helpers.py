@@ -38,7 +38,7 @@ def test_profile_auto_is_the_offline_default_without_cuda():
 
 def test_profile_labels_name_the_weights():
     assert notebook.profile_label("tiny") == "tiny profile, random backbone"
-    assert notebook.profile_label("mini") == "mini profile, pretrained on the procedural world"
+    assert notebook.profile_label("mini") == "mini profile (v2), pretrained on the procedural world"
     assert notebook.profile_label("mini", pretrained=False) == "mini profile, random weights"
     assert notebook.profile_label("paper") == "paper profile, laion400m_e32"
     assert notebook.profile_label("paper", weights="/x/w.bin") == "paper profile, weights w.bin"

@@ -54,23 +54,23 @@ def test_stated_relations_hold_on_the_built_book(stem):
 def test_the_family_out_finding_fails_when_a_sentence_no_longer_matches():
     from inctrl.book.recipe_findings import family_out_sentences
 
-    summary = {"v1 (shipped)": {"full": 0.70}, "+image, low lr": {"full": 0.69},
+    summary = {"v1": {"full": 0.70}, "+image, low lr": {"full": 0.69},
                "+image, last block": {"full": 0.74}}
     deltas = {"held-out world|full|2": 0.01, "held-out world|full|4": -0.02, "ELPV|full|2": 0.03,
               "ELPV|full|4": 0.01, "ELPV|s_i|4": 0.2}
     metrics = {"family_out": {
         "chosen": "+image, last block", "twin": "+image, low lr", "summary": summary,
         "verdict": "The stricter split prefers \u201c+image, last block\u201d: ...",
-        "twin_sentence": "... The stricter split ranks it below the shipped weights, as ...",
+        "twin_sentence": "... The stricter split ranks it below v1, as ...",
         "look_deltas": deltas, "look_full_up": {"held-out world": 1, "ELPV": 2},
         "look_sentence": "... raises the full score at 1 of 2 K on the held-out families and at 2 of 2 on "
                          "ELPV ...",
-        "decision": "... This edition keeps the shipped weights as its default ...",
+        "decision": "... so the last section makes the choice again, on validation alone ...",
         "summary_sentence": "... higher at 1 of 2 K on the held-out families and at 2 of 2 on ELPV."}}
     assert family_out_sentences(metrics)
-    for key, value in [("chosen", "v1 (shipped)"), ("look_full_up", {"held-out world": 2, "ELPV": 2}),
-                       ("twin_sentence", "Even the stricter split ranks it above the shipped weights."),
-                       ("verdict", "The stricter split keeps the shipped weights."),
+    for key, value in [("chosen", "v1"), ("look_full_up", {"held-out world": 2, "ELPV": 2}),
+                       ("twin_sentence", "Even the stricter split ranks it above v1."),
+                       ("verdict", "The stricter split keeps v1."),
                        ("decision", "Validation on new families chose weights that are better on both ..."),
                        ("summary_sentence", "at 2 of 2 K on the held-out families and at 2 of 2 on ELPV")]:
         assert not family_out_sentences({"family_out": {**metrics["family_out"], key: value}}), key
@@ -82,7 +82,7 @@ def test_gpu_sentences_follow_the_table():
     def row(full, s_p, s_i, texture):
         return {"full": full, "s_p": s_p, "s_i": s_i, "real textures s_p": texture}
 
-    summary = {"v1 (shipped)": row(0.70, 0.74, 0.58, 0.67), "+image, last block": row(0.74, 0.74, 0.61, 0.68),
+    summary = {"v1": row(0.70, 0.74, 0.58, 0.67), "+image, last block": row(0.74, 0.74, 0.61, 0.68),
                "+image, last block, long": row(0.73, 0.74, 0.60, 0.70),
                "v2 from scratch": row(0.68, 0.68, 0.62, 0.59), "raw patches": {"real textures s_p": 0.63}}
     said = ("... Neither passes \u201c+image, last block\u201d (0.740), so the choice stands. Five times the "
@@ -147,3 +147,26 @@ def test_heads_world_sentences_follow_the_numbers():
                        ("summary_sentence", "... at 2 of 3 K on ELPV ..."), ("seeds", wrong_seeds),
                        ("seeds", wider)]:
         assert not heads_world_sentences({"heads_world": {**h, key: value}}), key
+
+
+def test_v2_sentences_follow_the_numbers():
+    from inctrl.book.recipe_findings import v2_sentences
+
+    spread = "heads' spread on ELPV (std of full over seeds)"
+    marks = {"s_i on the held-out families": {"v2": [0.66, 0.67, 0.68], "bar": 0.75},
+             "full - s_p on ELPV": {"v2": [0.01, 0.02, 0.00], "bar": 0.0},
+             spread: {"v2": [0.004, 0.02, 0.01], "bar": -0.03}}
+    v = {"validation": {"v1": {"full": 0.730}, "+image, last block": {"full": 0.735}},
+         "choice": "+image, last block",
+         "sentence": "... The rule chooses \u201c+image, last block\u201d ...",
+         "marks": marks, "short": ["s_i on the held-out families"],
+         "look_moves": {"ELPV": {"2": -0.06, "4": -0.02, "8": 0.01}},
+         "look_sentence": "... v2 meets 2 of these 3 marks: it misses "
+                          "\u201cs_i on the held-out families\u201d by 0.070."}
+    assert v2_sentences({"v2": v})
+    wider = {**marks, spread: {"v2": [0.004, 0.04, 0.01], "bar": -0.03}}
+    fewer = v["look_sentence"].replace("2 of these", "3 of these")
+    for key, value in [("choice", "v1"), ("validation", {**v["validation"], "v1": {"full": 0.74}}),
+                       ("marks", wider), ("look_sentence", fewer), ("sentence", "The rule keeps v1."),
+                       ("look_moves", {"ELPV": {"2": -0.06, "4": -0.02, "8": -0.01}})]:
+        assert not v2_sentences({"v2": {**v, key: value}}), key

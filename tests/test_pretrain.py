@@ -211,6 +211,27 @@ def test_shipped_weights_are_checked(tmp_path, monkeypatch):
         inctrl.load("mini", device="cpu")
 
 
+def test_the_shipped_v2_weights_are_what_their_record_says():
+    """v2's record names the shipped file, continues from the v1 file that ships beside it (the
+    start of every v2 recipe), and its per-step log has its steps."""
+    import csv
+    import json
+
+    from inctrl.pretrain import file_sha256
+    from inctrl.pretrain_config import V1_WEIGHTS_SHA256
+
+    v2, v1 = backbone_module.MINI_WEIGHTS_FILE, backbone_module.MINI_V1_WEIGHTS_FILE
+    record = json.loads(v2.with_suffix(".json").read_text())
+    assert record["weights"] == v2.name
+    assert record["sha256"] == backbone_module.MINI_WEIGHTS_SHA256 == file_sha256(v2)
+    assert record["continues_from"] == v1.name
+    assert record["continues_from_sha256"] == V1_WEIGHTS_SHA256 == file_sha256(v1)
+    with open(v2.with_name(record["log"])) as log:
+        steps = [int(row["step"]) for row in csv.DictReader(log)]
+    assert steps == list(range(1, record["steps"] + 1))
+    assert f"--steps {record['steps']}" in record["command"]
+
+
 # ---------------------------------------------------------------- the v2 recipe
 V2_SMALL = {**SMALL, "groups": 2, "high_res_groups": 1}
 

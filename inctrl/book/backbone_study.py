@@ -1,4 +1,4 @@
-"""Where the offline backbone comes from: targets, the ablation and the shipped record.
+"""Where the offline backbone comes from: targets, the ablation and the record of v1.
 
 Two evaluation targets measure whether a backbone transfers: ELPV (the real solar-cell
 benchmark) and the *in-world held-out set*, four families of the procedural world that were
@@ -8,7 +8,7 @@ used neither to pretrain the backbone nor to train InCTRL's heads, with faint de
 each pretraining objective alone, the full recipe) with the protocol of the book's offline
 experiment; :func:`write_record` keeps the ablation and the
 feature-free baselines (:mod:`inctrl.book.baselines`, what a backbone must beat) beside the
-shipped weights.
+v1 weights (the first mini backbone; the shipped v2 continues them).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
+from ..backbone import MINI_V1_WEIGHTS_FILE
 from ..evaluate import mask_in_model_frame
 from .offline_experiment import WORLD, prepare_world, run_offline_elpv
 
@@ -149,17 +150,17 @@ def ablation_backbones(runs="runs", budget: int = 500) -> dict[str, dict]:
             "profile": "mini",
             "weights": str(runs / "mini-full" / f"weights_step{budget}.pt"),
         },
-        "both, full recipe (shipped)": {"profile": "mini"},
+        "both, full recipe (v1)": {"profile": "mini", "weights": str(MINI_V1_WEIGHTS_FILE)},
     }
 
 
-# ------------------------------------------------------------------ the shipped record
+# ------------------------------------------------------------------ the record of v1
 RECORD = Path(__file__).resolve().parents[1] / "weights" / "pretraining.json"
 LOG = RECORD.with_name("pretrain_log.csv")
 
 
 def pretraining_record() -> dict:
-    """What the shipped mini weights are, as :func:`write_record` wrote it.
+    """What the v1 mini weights are, as :func:`write_record` wrote it.
 
     Returns:
         The record: recipe, model, size, SHA-256, wall time, machine, and the ablation and
@@ -171,7 +172,7 @@ def pretraining_record() -> dict:
 
 
 def pretraining_log() -> pd.DataFrame:
-    """The per-step log of the run that produced the shipped weights.
+    """The per-step log of the run that produced the v1 weights.
 
     Returns:
         One row per step: step, lr, image size, clip and patch loss, seconds.
@@ -197,11 +198,11 @@ def ablation_table() -> pd.DataFrame:
 
 
 def along_the_run() -> pd.DataFrame:
-    """InCTRL on the shipped run's own intermediate weights, from the record.
+    """InCTRL on the v1 run's own intermediate weights, from the record.
 
     Returns:
         One row per (step, target, score): AUROC at K = 4, mean and std over the prompt
-        draws; step 0 is the random initialisation, the last step the shipped weights;
+        draws; step 0 is the random initialisation, the last step the v1 weights;
         targets by their display names. Empty when the record holds no such rows.
     """
     rows = pd.DataFrame(pretraining_record().get("along_the_run", []))
@@ -232,11 +233,11 @@ def write_record(
     out=RECORD,
     along_the_run: pd.DataFrame | None = None,
 ) -> dict:
-    """Write the provenance of the shipped weights and copy the run's per-step log beside it.
+    """Write the provenance of a run's weights (v1's) and copy the run's per-step log beside it.
 
     Args:
         run_dir: the pretraining run (its ``last.pt`` holds the config and the log).
-        weights_file: the exported weights that ship.
+        weights_file: the exported weights the record describes.
         ablation: rows of :func:`run_backbone_ablation`.
         baselines: rows of :func:`inctrl.book.baselines.feature_free_baselines` with a
             ``target`` column

@@ -236,6 +236,22 @@ FINDINGS: list[Finding] = [
 ]
 
 
+def _v1_analyses(m: dict) -> bool:
+    """Chapter 6b's sentence on the same study with v1: its best combination and whether I added."""
+    v = m["v1"]
+    best = {g: max(means, key=means.get) for g, means in v["means"].items()}
+    adds = all(means[c + "I"] > means[c] for means in v["means"].values() for c in ("T", "P", "TP"))
+    named = "the full model T + P + I" if best["elpv"] == "TPI" else best["elpv"]
+    return (best == v["best"] and adds == v["i_adds"]
+            and f"found {named} the best combination" in v["sentence"]
+            and (", and I raising every combination" in v["sentence"]) == adds)
+
+
+FINDINGS.append(Finding("06b_what_makes_inctrl_work", "the sentence on the same study with v1 names its best "
+                        "combination and says whether I raised every combination as the stored results show",
+                        _v1_analyses))
+
+
 # ------------------------------------------------------------------ appendix: the offline backbone
 def _backbone_verdicts(m: dict) -> bool:
     v, stored, text = m["values"], m["stored"], m["verdicts"]
@@ -331,7 +347,7 @@ FINDINGS += [
             "when they did, and says the choice does not transfer exactly when the one look at the held-out "
             "targets finds it worse on both", recipe_findings.recipe_sentences),
     Finding("09_offline_backbone", "on families the new runs never drew, the verdict names the backbone "
-            "with the best full score, the earlier choice is said to rank below the shipped weights exactly "
+            "with the best full score, the earlier choice is said to rank below v1 exactly "
             "when it does, and the second look counts the K where the full score rose as its table shows",
             recipe_findings.family_out_sentences),
     Finding("09_offline_backbone", "the GPU arms' sentence says they do not pass the choice exactly when "
@@ -341,6 +357,9 @@ FINDINGS += [
             "its full score is higher, counts the K where the look's full score rose and reached s_p, and "
             "states the heads' largest spread over seeds on ELPV as its numbers show",
             recipe_findings.heads_world_sentences),
+    Finding("09_offline_backbone", "the choice made again with the book's heads names the backbone with the "
+            "best full score on validation, and the look counts and names the marks v2 misses as its table "
+            "shows", recipe_findings.v2_sentences),
 ]
 
 

@@ -100,7 +100,7 @@ def profile_label(profile: str, pretrained: bool = True, weights: str | None = N
         >>> profile_label("tiny")
         'tiny profile, random backbone'
         >>> profile_label("mini")
-        'mini profile, pretrained on the procedural world'
+        'mini profile (v2), pretrained on the procedural world'
         >>> profile_label("paper", pretrained=False)
         'paper profile, random weights'
     """
@@ -111,8 +111,8 @@ def profile_label(profile: str, pretrained: bool = True, weights: str | None = N
     if profile in ("paper", "mini") and not pretrained:
         return f"{profile} profile, random weights"
     if profile == "mini":
-        return "mini profile, " + (f"weights {Path(weights).name}" if weights
-                                   else "pretrained on the procedural world")
+        return (f"mini profile, weights {Path(weights).name}" if weights
+                else "mini profile (v2), pretrained on the procedural world")
     if profile == "paper":
         return f"paper profile, {'weights ' + Path(weights).name if weights else 'laion400m_e32'}"
     return f"{profile} profile"

@@ -25,7 +25,7 @@ def by_kind(m: dict) -> bool:
 
 def recipe_sentences(m: dict) -> bool:
     """The recipe verdict names the in-world choice; the image and patch sentences match their moves."""
-    r, shipped = m["recipes"], "v1 (shipped)"
+    r, shipped = m["recipes"], "v1"
     rows = {b: row for b, row in r["summary"].items() if "full" in row}
     chosen = max(rows, key=lambda b: rows[b]["full"])
     best_image = max((b for b in rows if b != shipped), key=lambda b: rows[b]["image residual"])
@@ -42,7 +42,7 @@ def recipe_sentences(m: dict) -> bool:
 
 def family_out_sentences(m: dict) -> bool:
     """The stricter split's sentences: its choice, the earlier choice's rank, and the second look."""
-    f, shipped = m["family_out"], "v1 (shipped)"
+    f, shipped = m["family_out"], "v1"
     rows = {b: row for b, row in f["summary"].items() if "full" in row}
     chosen = max(rows, key=lambda b: rows[b]["full"])
     twin_below = rows[f["twin"]]["full"] < rows[shipped]["full"]
@@ -53,15 +53,15 @@ def family_out_sentences(m: dict) -> bool:
     counts = [f"at {up[t]} of {len(full[t])} {said[t]}" for t in up]
     return (f["chosen"] == chosen
             and f["verdict"].startswith("The stricter split keeps") == (chosen == shipped)
-            and ("ranks it below the shipped weights" in f["twin_sentence"]) == twin_below
+            and ("ranks it below v1" in f["twin_sentence"]) == twin_below
             and up == f["look_full_up"]
             and all(c in f[s] for c in counts for s in ("look_sentence", "summary_sentence"))
-            and ("keeps the shipped weights" in f["decision"]) == any(up[t] < len(full[t]) for t in up))
+            and ("makes the choice again" in f["decision"]) == any(up[t] < len(full[t]) for t in up))
 
 
 def gpu_sentences(m: dict) -> bool:
     """The GPU arms' sentence: whether they pass the choice, and the moves it names, as the table shows."""
-    f, shipped = m["family_out"], "v1 (shipped)"
+    f, shipped = m["family_out"], "v1"
     rows, runs, said = f["summary"], f["gpu_runs"], f["gpu_sentence"]
     beaten = [n for n in runs if rows[n]["full"] < rows[f["chosen"]]["full"]]
     checks = [sorted(beaten) == sorted(f["gpu_beaten"]),
@@ -95,3 +95,19 @@ def heads_world_sentences(m: dict) -> bool:
             and up == h["up"] and reach == h["reach_sp"]
             and all(c in h[s] for c in counts for s in ("look_sentence", "summary_sentence"))
             and reach_said in h["look_sentence"] and seeds_said)
+
+
+def v2_sentences(m: dict) -> bool:
+    """The final choice, made again with the book's heads: the rule's pick, and the marks v2 misses."""
+    v = m["v2"]
+    chosen = max(v["validation"], key=lambda b: v["validation"][b]["full"])
+    short = {what: mark for what, mark in v["marks"].items()
+             if (max(mark["v2"]) > -mark["bar"] if mark["bar"] < 0 else min(mark["v2"]) < mark["bar"])}
+    met = len(v["marks"]) - len(short)
+    return (v["choice"] == chosen
+            and ("The rule chooses" in v["sentence"]) == (chosen == "+image, last block")
+            and sorted(short) == sorted(v["short"])
+            and f"meets {met} of these {len(v['marks'])} marks" in v["look_sentence"]
+            and all(f"\u201c{what}\u201d by" in v["look_sentence"] for what in short)
+            and ("v2 is worse at every K" in v["look_sentence"])
+            == all(d < 0 for d in v["look_moves"]["ELPV"].values()))
