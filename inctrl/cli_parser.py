@@ -23,11 +23,14 @@ TRAIN_EPILOG = """examples:
   inctrl train --aux data/synthetic --out runs/k2 --shots 2 --epochs 12 --resume
 """
 PRETRAIN_EPILOG = """examples:
-  inctrl pretrain --out runs/mini                     # the recipe of the shipped mini weights
+  inctrl pretrain --out runs/mini                     # the recipe of v1, the first mini weights
   inctrl pretrain --out runs/mini --resume            # continue after an interruption
   inctrl pretrain --out runs/mini --device cuda --workers 12 --export mini.pt  # 12 batch processes
   inctrl pretrain --out runs/clip-only --objectives clip --steps 500 --high-res-steps 0
-  inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # the v2 recipe
+  inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # all of the v2 recipe
+  inctrl pretrain --recipe v2-image --steps 400 --high-res-steps 40 --lr 2.5e-4 --frozen-blocks 5 \\
+      --leave-out knitted_fabric brushed_metal marble carpet screw capsule --out runs/v2 --export v2.pt
+                                                      # the shipped mini weights, v2 (from v1)
 
 --export writes the fp16 CLIP weights; use them with inctrl.load("mini", weights="mini.pt")
 or --profile mini --weights mini.pt. An existing --export file is refused before training
@@ -124,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=PRETRAIN_EPILOG, formatter_class=fmt)
     p.add_argument("--out", required=True, help="run folder: last.pt (resumable), log.csv")
     p.add_argument("--recipe", choices=["v1", "v2", "v2-image", "v2-texture"], default="v1",
-                   help="named recipe (default v1, the shipped weights); the options below override it")
+                   help="named recipe (default v1, the first weights; the shipped v2 is v2-image with "
+                        "the options of inctrl/weights/inctrl-mini-v2.json); the options below override it")
     p.add_argument("--steps", type=int, help="all steps (v1: 2600)")
     p.add_argument("--until", type=int, help="stop after this many steps of the --steps schedule")
     p.add_argument("--high-res-steps", type=int, help="last steps at 240 px (v1: 300)")

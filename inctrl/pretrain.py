@@ -3,7 +3,7 @@
 Pretrained CLIP weights cannot be downloaded everywhere the book is built, so the project
 makes its own: a small open_clip CLIP (image and text towers, the paper's geometry: 240 px,
 16 px patches, a 15 x 15 grid, a 640-d joint embedding) trained on :mod:`inctrl.data.world`
-with objectives from :mod:`inctrl.pretrain_objectives`. The shipped v1 recipe
+with objectives from :mod:`inctrl.pretrain_objectives`. The v1 recipe
 (:class:`PretrainConfig`'s defaults) uses two:
 
 * ``clip``: the image-caption contrastive loss of CLIP (symmetric InfoNCE; photos with the
@@ -163,7 +163,7 @@ def pretrain(
     ``out_dir/last.pt`` holds the model, the defect head, the optimizer and the step (one
     file, written atomically, so a resumed run continues from a consistent state);
     ``out_dir/log.csv`` one row per step. Every fifth checkpoint and the last also export
-    ``weights_step{n}.pt`` (for the ablation). Export the shipped weights with
+    ``weights_step{n}.pt`` (for the ablation). Export the weights to ship with
     :func:`export_weights`.
 
     Args:
