@@ -210,7 +210,8 @@ def score_episode(model, ep: Episode) -> dict[str, float]:
 
 
 def train_variants(aux_root: Path, encoder, variants: Sequence[str], head_seeds: Sequence[int],
-                   work_dir: Path, shots: int, epochs: int, steps: int, cache_dir, progress: bool):
+                   work_dir: Path, shots: int, epochs: int, steps: int, cache_dir, progress: bool,
+                   weights: str | None = None):
     """(variant, head seed) -> the model trained as the package trains, on shared cached features."""
     samples = auxiliary_samples([aux_root])
     aux = encode_paths(encoder, [s.path for s in samples], cache_dir=cache_dir)
@@ -220,7 +221,7 @@ def train_variants(aux_root: Path, encoder, variants: Sequence[str], head_seeds:
         components, feature = VARIANTS[variant]
         for seed in head_seeds:
             config = TrainConfig([str(aux_root)], shots=shots, epochs=epochs, steps_per_epoch=steps,
-                                 profile="mini", seed=int(seed), components=components,
+                                 profile="mini", weights=weights, seed=int(seed), components=components,
                                  image_feature=feature)
             out = work_dir / f"{variant}-seed{seed}"
             if table is None and not (out / "last.pt").is_file():
@@ -235,7 +236,8 @@ def train_variants(aux_root: Path, encoder, variants: Sequence[str], head_seeds:
 def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n_values=(1, 2, 3, 5),
                  variants: Sequence[str] = tuple(VARIANTS), draws: Sequence[int] = (0, 1, 2),
                  head_seeds: Sequence[int] = (10, 11, 12), shots: int = 4, epochs: int = 10,
-                 steps_per_epoch: int = 100, progress: bool = False, phase: str = "all") -> dict | None:
+                 steps_per_epoch: int = 100, progress: bool = False, phase: str = "all",
+                 weights=None) -> dict | None:
     """Train every variant with every head seed and score it on every episode.
 
     Args:
@@ -253,6 +255,8 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
         progress: show progress bars.
         phase: ``"all"``; or ``"episodes"`` / ``"train"`` to do only that part into
             ``work_dir`` (two processes), after which ``"all"`` reads both back.
+        weights: the mini backbone's weights file (None: the shipped v2); its SHA-256 is
+            recorded in the config.
 
     Returns:
         None for a single phase, else ``{"config", "seconds", "rows"}``: one row per (group,
@@ -263,11 +267,13 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
         with tempfile.TemporaryDirectory() as tmp:
             return run_analyses(data_dir, tmp, targets=targets, n_values=n_values, variants=variants,
                                 draws=draws, head_seeds=head_seeds, shots=shots, epochs=epochs,
-                                steps_per_epoch=steps_per_epoch, progress=progress, phase=phase)
+                                steps_per_epoch=steps_per_epoch, progress=progress, phase=phase,
+                                weights=weights)
     data_dir, work_dir = Path(data_dir), Path(work_dir)
     cache = work_dir / "feature-cache"
     seconds, t0 = {}, time.perf_counter()
-    encoder = load("mini", device="cpu")
+    weights = str(weights) if weights is not None else None
+    encoder = load("mini", weights=weights, device="cpu")
     elpv, aux = prepare_offline_data(data_dir, 40, 20, progress)  # chapters 5 and 6's data
     if phase != "train":
         episodes = _episodes(encoder, data_dir, elpv, work_dir / "episodes.pt", targets, n_values, shots,
@@ -278,7 +284,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
 
     t = time.perf_counter()
     models = train_variants(aux, encoder, variants, head_seeds, work_dir / "runs", shots, epochs,
-                            steps_per_epoch, cache, progress)
+                            steps_per_epoch, cache, progress, weights)
     seconds["train"] = time.perf_counter() - t
     if phase == "train":
         return None
@@ -301,7 +307,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
               "targets": list(targets), "n_values": [int(n) for n in n_values],
               "digit_sets": {str(n): DIGIT_SETS[n] for n in _digit_ns(targets, n_values)},
               "digit_anomalies_per_class": DIGIT_ANOMALIES, "aux": aux.name,
-              "backbone_sha256": backbone_sha256(),
+              "backbone_sha256": backbone_sha256(weights or MINI_WEIGHTS_FILE),
               "backbone_fingerprint": encoder.backbone.state_fingerprint()}
     return {"config": config, "seconds": {k: round(v, 1) for k, v in seconds.items()},
             "rows": rows.to_dict(orient="records")}
@@ -340,12 +346,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="training runs and feature cache (default: a temporary folder)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="the mini backbone's weights (default: the shipped v2; "
+                             "inctrl/weights/inctrl-mini-vit-world.pt gives v1)")
     parser.add_argument("--phase", choices=("all", "episodes", "train"), default="all",
                         help="only the episodes or only the training (two processes sharing --work-dir)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_analyses(args.data_dir, args.work_dir, progress=True, phase=args.phase)
+    result = run_analyses(args.data_dir, args.work_dir, progress=True, phase=args.phase, weights=args.weights)
     if result is None:
         return 0
     result = {"command": "python -m inctrl.book.analyses " + " ".join(sys.argv[1:] if argv is None else argv),
