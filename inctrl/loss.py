@@ -37,7 +37,7 @@ def focal_loss(scores: torch.Tensor, labels: torch.Tensor, gamma: float = 2.0, a
 
 
 def inctrl_loss(output, labels: torch.Tensor, form: str = "official", *, terms: bool = False,
-                image_term: bool = True):
+                image_weight: float = 1.0):
     """Eq. 9-10: the training loss FL(s(x), y) + FL(s_i(x), y).
 
     Args:
@@ -46,16 +46,17 @@ def inctrl_loss(output, labels: torch.Tensor, form: str = "official", *, terms: 
         labels: [B] 1 for anomalous, 0 for normal.
         form: the focal form, ``"official"`` (the released training) or ``"probability"``.
         terms: also return the two terms (training logs them).
-        image_term: False leaves FL(s_i(x), y) out (0), for a model trained without the image
-            residual (:mod:`inctrl.ablation`).
+        image_weight: the weight of FL(s_i(x), y) (the method: 1). 0 leaves it out, for a
+            model trained without the image residual (:mod:`inctrl.ablation`) or one whose
+            s_i learns only through the final score.
 
     Returns:
-        The loss (a scalar tensor); with ``terms``, ``(loss, FL(s(x), y), FL(s_i(x), y))``.
+        The loss (a scalar tensor); with ``terms``, ``(loss, FL(s(x), y), weighted FL(s_i(x), y))``.
     """
     final = focal_loss(output.score, labels, form=form)
-    if not image_term:
+    if image_weight == 0:
         image = final.new_zeros(())
         return (final, final, image) if terms else final
-    image = focal_loss(output.image_score, labels, form=form)
+    image = image_weight * focal_loss(output.image_score, labels, form=form)  # 1 * x is exact
     loss = final + image
     return (loss, final, image) if terms else loss

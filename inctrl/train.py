@@ -96,7 +96,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
           progress: bool = True, features: CachedFeatures | None = None,
           cache_dir=None, pair_table: bool | PairTable | None = None,
           pretrained: bool = True, weights: str | None = None,
-          categories=None, overwrite: bool = True) -> TrainResult:
+          categories=None, image_loss_weight: float = 1.0, overwrite: bool = True) -> TrainResult:
     """Train InCTRL with K = ``shots`` on the auxiliary dataset(s) ``aux_roots``.
 
     Same seed and device -> identical weights. The files written to ``out_dir`` are listed
@@ -130,6 +130,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
         weights: a local open_clip weights file for the backbone, as in :func:`inctrl.load`.
         categories: train only on these categories of ``aux_roots`` (None: all), e.g. to
             hold one out and test on it.
+        image_loss_weight: the weight of the image term in the loss (the method: 1).
         overwrite: without ``resume``, replace the files of an earlier run in ``out_dir``
             (True) or refuse them (False).
 
@@ -145,7 +146,7 @@ def train(aux_roots, out_dir, shots: int = 2, epochs: int = 10, steps_per_epoch:
     """
     config = TrainConfig(aux_roots, shots, epochs, steps_per_epoch, n_normal, n_anomalous, lr,
                          (0.9, 0.999), weight_decay, exclude_query, loss_form, profile, amp, seed,
-                         pretrained, weights, categories)
+                         pretrained, weights, categories, image_loss_weight=image_loss_weight)
     return train_with_config(config, out_dir, device=device, resume=resume, progress=progress,
                              features=features, cache_dir=cache_dir, pair_table=pair_table,
                              overwrite=overwrite)
@@ -299,8 +300,9 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                             out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
                                                          cat_text, query_tokens=tokens[:, q].float(),
                                                          prompt_tokens=prompt_tokens)
+                    image_weight = config.image_loss_weight if "I" in config.components else 0.0
                     loss, loss_final, loss_image = inctrl_loss(out, labels, config.loss_form, terms=True,
-                                                               image_term="I" in config.components)
+                                                               image_weight=image_weight)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()

@@ -57,11 +57,13 @@ class TrainConfig:
             (the method: all three; :mod:`inctrl.ablation`).
         image_feature: what the image head reads: ``"residual"`` (the method),
             ``"concatenation"`` or ``"average"`` (:mod:`inctrl.ablation`).
+        image_loss_weight: the weight of the image term FL(s_i(x), y) in the loss (the
+            method: 1; 0 trains s_i only through the final score).
 
     Raises:
         TypeError: ``categories`` is one string.
-        ValueError: ``categories`` or ``aux_roots`` is empty, or ``shots``, ``epochs`` or
-            ``steps_per_epoch`` is below 1.
+        ValueError: ``categories`` or ``aux_roots`` is empty, ``shots``, ``epochs`` or
+            ``steps_per_epoch`` is below 1, or ``image_loss_weight`` is negative.
     """
 
     aux_roots: list[str]
@@ -83,6 +85,7 @@ class TrainConfig:
     categories: list[str] | None = None
     components: str = ALL_COMPONENTS
     image_feature: str = "residual"
+    image_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         self.aux_roots = [str(r) for r in ([self.aux_roots] if isinstance(self.aux_roots, (str, Path))
@@ -98,6 +101,9 @@ class TrainConfig:
         self.weights = str(self.weights) if self.weights is not None else None
         self.components = check_components(self.components)
         self.image_feature = check_image_feature(self.image_feature)
+        self.image_loss_weight = float(self.image_loss_weight)
+        if not self.image_loss_weight >= 0:
+            raise ValueError(f"image_loss_weight must be at least 0, got {self.image_loss_weight}")
         if not self.aux_roots:
             raise ValueError("training needs at least one auxiliary dataset root")
         for name in ("shots", "epochs", "steps_per_epoch"):

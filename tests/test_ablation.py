@@ -94,7 +94,7 @@ def test_loss_without_the_image_term(tiny_model):
     labels = torch.tensor([0, 1] * (B // 2))
     with torch.no_grad():
         out = tiny_model.forward_episodes(query, prompts, text, layer_maps=maps)
-    loss, final, image = inctrl_loss(out, labels, terms=True, image_term=False)
+    loss, final, image = inctrl_loss(out, labels, terms=True, image_weight=0)
     assert torch.equal(loss, focal_loss(out.score, labels)) and torch.equal(final, loss) and image == 0
     both = focal_loss(out.score, labels) + focal_loss(out.image_score, labels)
     assert torch.equal(inctrl_loss(out, labels), both)

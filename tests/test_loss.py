@@ -46,3 +46,14 @@ def test_inctrl_loss_terms_are_what_training_logs():
     prob = inctrl_loss(out, y, form="probability")
     assert prob.item() == pytest.approx((focal_loss(s, y, form="probability")
                                          + focal_loss(s_i, y, form="probability")).item())
+
+
+def test_the_image_term_s_weight_scales_only_that_term():
+    s, s_i, y = torch.tensor([0.6, 0.3]), torch.tensor([0.8, 0.1]), torch.tensor([1.0, 0.0])
+    zeros = torch.zeros(2)
+    out = InCTRLOutput(s, s_i, zeros, zeros, zeros, zeros, zeros, zeros)
+    loss, final, image = inctrl_loss(out, y, terms=True, image_weight=0.25)
+    assert torch.equal(final, focal_loss(s, y))
+    assert image.item() == pytest.approx(0.25 * focal_loss(s_i, y).item())
+    assert torch.equal(loss, final + image)
+    assert torch.equal(inctrl_loss(out, y, image_weight=0), focal_loss(s, y))

@@ -161,3 +161,23 @@ def test_the_world_auxiliary_set_leaves_out_validation_and_targets(tmp_path, mon
     with pytest.raises(ValueError, match=r"aux must be one of world, synthetic or a canonical dataset "
                                          r"folder; 'mvtec' is neither"):
         offline_experiment.prepare_offline_data(tmp_path, aux="mvtec")
+
+
+def test_heads_training_rule_and_record():
+    from inctrl.book import heads_training as ht
+
+    def rows(full, draws=0.02):
+        return [{"k": k, "score": s, "head_seed": seed, "auroc": full + 0.001 * seed if s == "full" else 0.7,
+                 "auroc_std": draws} for k in (2, 4) for seed in (0, 1) for s in ("full", "s_p", "s_i")]
+
+    summary = ht.arm_summary({ht.BOOK: rows(0.70), "a": rows(0.715), "b": rows(0.73), "c": rows(0.725)})
+    assert summary.loc["a", "heads spread"] == pytest.approx(0.0005)
+    assert summary.loc[ht.BOOK, "draws spread"] == pytest.approx(0.02)
+    assert ht.adopted(summary) == "b"  # beats 0.7005 + 0.02, and is the best that does
+    assert ht.adopted(summary.drop(index=["b", "c"])) is None
+    record = json.loads(ht.HEADS_TRAINING_RECORD.read_text())
+    assert set(record["arms"]) == set(ht.ARMS)
+    assert record["command"].startswith("python -m inctrl.book.heads_training")
+    assert all(arm["options"] == ht.ARMS[name][0] for name, arm in record["arms"].items())
+    stored = ht.arm_summary({name: arm["validation"] for name, arm in record["arms"].items()})
+    assert ht.adopted(stored) is None  # what the note and the docstring say: the book keeps its training

@@ -280,6 +280,18 @@ def test_train_config_old_and_json_round_trip():
     assert not TrainConfig(["aux"]).same_run(TrainConfig(["aux"], weights="/clip/w.bin"))
 
 
+def test_image_loss_weight(aux, aux_features, tmp_path):
+    old = TrainConfig(["aux"]).to_dict()
+    del old["image_loss_weight"]  # a config saved before the weight existed: the method's 1
+    assert TrainConfig(**old).same_run(TrainConfig(["aux"]))
+    assert not TrainConfig(["aux"]).same_run(TrainConfig(["aux"], image_loss_weight=0.0))
+    with pytest.raises(ValueError, match="image_loss_weight must be at least 0, got -1"):
+        TrainConfig(["aux"], image_loss_weight=-1)
+    result = _run(aux, tmp_path, aux_features, epochs=1, image_loss_weight=0.0)
+    assert all(r["loss_image"] == 0 and r["loss"] == r["loss_final"] for r in result.history)
+    assert result.config.image_loss_weight == 0.0
+
+
 def test_category_filter(aux, aux_features, tmp_path, monkeypatch):
     assert {s.category for s in auxiliary_samples([aux], ["pill"])} == {"pill"}
     with pytest.raises(ValueError, match="wood"):
