@@ -279,6 +279,8 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
         # With the pair table a step is a few tiny matmuls: on a busy CPU, synchronising
         # threads for them costs more than it saves.
         step_threads = 1 if table is not None and device.type == "cpu" else threads
+        # a model trained without s_i has no image term to weigh
+        image_weight = config.image_loss_weight if "I" in config.components else 0.0
         try:
             for epoch in range(start_epoch + 1, config.epochs + 1):
                 torch.set_num_threads(step_threads)
@@ -300,7 +302,6 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
                             out = model.forward_episodes(embedding[q].float(), embedding[p].float(),
                                                          cat_text, query_tokens=tokens[:, q].float(),
                                                          prompt_tokens=prompt_tokens)
-                    image_weight = config.image_loss_weight if "I" in config.components else 0.0
                     loss, loss_final, loss_image = inctrl_loss(out, labels, config.loss_form, terms=True,
                                                                image_weight=image_weight)
                     optimizer.zero_grad(set_to_none=True)

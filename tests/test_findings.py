@@ -170,3 +170,49 @@ def test_v2_sentences_follow_the_numbers():
                        ("marks", wider), ("look_sentence", fewer), ("sentence", "The rule keeps v1."),
                        ("look_moves", {"ELPV": {"2": -0.06, "4": -0.02, "8": -0.01}})]:
         assert not v2_sentences({"v2": {**v, key: value}}), key
+
+
+def test_heads_training_sentences_follow_the_numbers():
+    from inctrl.book.recipe_findings import heads_training_sentences
+
+    arms = {"the book's": {"full": 0.733, "s_p": 0.742, "draws spread": 0.020},
+            "5 epochs": {"full": 0.722, "s_p": 0.742, "draws spread": 0.018},
+            "no image loss": {"full": 0.728, "s_p": 0.742, "draws spread": 0.020}}
+    h = {"arms": arms, "adopted": None, "best_other": "no image loss", "below_sp": 3,
+         "sentence": "... \u201cno image loss\u201d, reaches 0.728: no arm passes, ... "
+                     "In 3 of the 3 arms the full score is below $s_p$ ...",
+         "summary_sentence": "... The full score stays below $s_p$ in 3 of 3 arms."}
+    assert heads_training_sentences({"heads_training": h})
+    # an arm above the bar must be adopted and named; then "no arm passes" is wrong
+    passing = {**arms, "no image loss": {"full": 0.760, "s_p": 0.742, "draws spread": 0.020}}
+    assert not heads_training_sentences({"heads_training": {**h, "arms": passing}})
+    for key, value in [("adopted", "5 epochs"), ("best_other", "5 epochs"), ("below_sp", 2),
+                       ("sentence", h["sentence"].replace("In 3 of", "In 2 of")),
+                       ("summary_sentence", "The full score stays below $s_p$ in 2 of 3 arms.")]:
+        assert not heads_training_sentences({"heads_training": {**h, key: value}}), key
+
+
+def test_fusion_sentences_follow_the_numbers():
+    from inctrl.book.recipe_findings import fusion_sentences
+
+    means = {"in-world validation": {"full": 0.735, "s_p": 0.741, "phi": 0.639, "phi, cells shuffled": 0.633,
+                                     "phi, flat map": 0.637},
+             "ELPV": {"full": 0.680, "s_p": 0.750, "phi": 0.582, "phi, cells shuffled": 0.582,
+                      "phi, flat map": 0.581}}
+    f = {"means": means, "reads_level": True, "probe_gap": 0.639 - 0.633, "level_rho": 0.971, "sp_rho": 0.41,
+         "map_level": 0.0523, "in_steps": 0.951,
+         "sentence": "Alone, $\\varphi$ scores 0.639 on in-world validation (against 0.741 for $s_p$) "
+                     "and 0.582 on ELPV (against 0.750 for $s_p$) ... and lands below the strong one. ... "
+                     "$\\varphi$ reads the level of $M^+$ ... the rank correlation of $\\varphi$ with "
+                     "the level of its map is 0.97, with $s_p$ 0.41. ... average 0.052 ... for 95% of the "
+                     "images: the map's level falls into steps ...",
+         "summary_sentence": "... and it reads only the level of its map, so ..."}
+    assert fusion_sentences({"fusion": f})
+    # a probe that moves phi by more than the tolerance: phi uses the map's shape
+    shaped = {**means, "ELPV": {**means["ELPV"], "phi, cells shuffled": 0.52}}
+    assert not fusion_sentences({"fusion": {**f, "means": shaped, "probe_gap": 0.062}})
+    for key, value in [("reads_level", False), ("probe_gap", 0.01),
+                       ("sentence", f["sentence"].replace("0.582 on ELPV", "0.600 on ELPV")),
+                       ("summary_sentence", "... far below $s_p$."), ("level_rho", 0.5),
+                       ("map_level", 0.07), ("in_steps", 0.85)]:
+        assert not fusion_sentences({"fusion": {**f, key: value}}), key

@@ -360,6 +360,12 @@ FINDINGS += [
     Finding("09_offline_backbone", "the choice made again with the book's heads names the backbone with the "
             "best full score on validation, and the look counts and names the marks v2 misses as its table "
             "shows", recipe_findings.v2_sentences),
+    Finding("09_offline_backbone", "the heads-training study names the arm the rule adopts (none when no arm "
+            "beats the book's full score by more than the draws' spread), the best other arm and its score, "
+            "and counts the arms whose full score is below s_p", recipe_findings.heads_training_sentences),
+    Finding("09_offline_backbone", "the holistic head's own AUROC is stated beside s_p on each target, and "
+            "it is said to read only its map's level exactly when both probes stay within the tolerance",
+            recipe_findings.fusion_sentences),
 ]
 
 

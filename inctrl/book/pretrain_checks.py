@@ -170,6 +170,30 @@ def patch_score_table(backbones: Mapping[str, str | None], root, shots: Sequence
     return pd.DataFrame(rows)
 
 
+def trained_heads(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
+                  train_seeds: Sequence[int] = (10,), train_options: Mapping | None = None, aux_root=None):
+    """InCTRL's heads trained as in the book, one model per K, for each heads' seed in turn.
+
+    The auxiliary set is encoded once (cached under ``out_dir/feature-cache``) and shared by
+    every model. The arguments are :func:`validation_table`'s.
+
+    Yields:
+        ``(head_seed, {K: model})``.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    aux_root = prepare_aux(data_dir, "synthetic" if aux_root is None else aux_root)
+    encoder = _model(weights)
+    extra = {"weights": str(weights)} if weights is not None else {"pretrained": False}
+    samples = auxiliary_samples([aux_root])
+    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=out_dir / "feature-cache")
+    table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, False)
+    for head_seed in train_seeds:
+        yield head_seed, {k: train([aux_root], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
+                                   device="cpu", seed=head_seed, progress=False, features=aux,
+                                   pair_table=table, **extra, **(train_options or {})).model
+                          for k in shots}
+
+
 def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int] = (2, 4, 8),
                      seeds: Sequence[int] = (0, 1, 2), train_seeds: Sequence[int] = (10,),
                      train_options: Mapping | None = None, aux_root=None) -> pd.DataFrame:
@@ -191,18 +215,9 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         per heads' seed, in a ``head_seed`` column.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    aux_root = prepare_aux(data_dir, "synthetic" if aux_root is None else aux_root)
-    encoder = _model(weights)
-    extra = {"weights": str(weights)} if weights is not None else {"pretrained": False}
-    samples = auxiliary_samples([aux_root])
-    aux = encode_paths(encoder, [s.path for s in samples], cache_dir=out_dir / "feature-cache")
-    table = PairTable.build(samples, aux.rows([s.path for s in samples]), aux.features.tokens, False)
     tables = []
-    for head_seed in train_seeds:
-        models = {k: train([aux_root], out_dir / f"train_k{k}_s{head_seed}", shots=k, profile="mini",
-                           device="cpu", seed=head_seed, progress=False, features=aux, pair_table=table,
-                           **extra, **(train_options or {})).model
-                  for k in shots}
+    heads = trained_heads(weights, data_dir, out_dir, shots, train_seeds, train_options, aux_root)
+    for head_seed, models in heads:
         result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds,
                           progress=False, cache_dir=out_dir / "feature-cache")
         tables.append(component_table(result.summary).assign(head_seed=head_seed))

@@ -111,3 +111,44 @@ def v2_sentences(m: dict) -> bool:
             and all(f"\u201c{what}\u201d by" in v["look_sentence"] for what in short)
             and ("v2 is worse at every K" in v["look_sentence"])
             == all(d < 0 for d in v["look_moves"]["ELPV"].values()))
+
+
+def heads_training_sentences(m: dict) -> bool:
+    """Five other ways to train the heads: the rule's pick, the best other arm, and how many arms
+    leave the full score below s_p."""
+    h = m["heads_training"]
+    arms = h["arms"]
+    book = arms["the book's"]
+    bar = book["full"] + book["draws spread"]
+    others = {a: r["full"] for a, r in arms.items() if a != "the book's"}
+    passing = {a: f for a, f in others.items() if f > bar}
+    adopted = max(passing, key=passing.get) if passing else None
+    below = sum(r["full"] < r["s_p"] for r in arms.values())
+    best = max(others, key=others.get)
+    return (h["adopted"] == adopted and h["best_other"] == best and h["below_sp"] == below
+            and f"\u201c{best}\u201d, reaches {others[best]:.3f}" in h["sentence"]
+            and ("no arm passes" in h["sentence"]) == (adopted is None)
+            and f"In {below} of the {len(arms)} arms the full score is below $s_p$" in h["sentence"]
+            and f"below $s_p$ in {below} of {len(arms)} arms" in h["summary_sentence"])
+
+
+def fusion_sentences(m: dict) -> bool:
+    """What the holistic head reads: phi's own AUROC beside s_p, and 'reads the level' exactly when
+    both probes stay within the tolerance of phi on every target."""
+    from .fusion import LEVEL_TOLERANCE, PROBES
+
+    f = m["fusion"]
+    means = f["means"]
+    gap = max(abs(r[p] - r["phi"]) for r in means.values() for p in PROBES)
+    level = gap <= LEVEL_TOLERANCE
+    below = all(r["full"] < r["s_p"] for r in means.values())
+    return (f["reads_level"] == level and abs(f["probe_gap"] - gap) < 1e-12
+            and all(f"{r['phi']:.3f} on {t} (against {r['s_p']:.3f}" in f["sentence"]
+                    for t, r in means.items())
+            and ("reads the level of $M^+$" in f["sentence"]) == level
+            and ("reads only the level of its map" in f["summary_sentence"]) == level
+            and ("lands below the strong one" in f["sentence"]) == below
+            and f"the level of its map is {f['level_rho']:.2f}, with $s_p$ {f['sp_rho']:.2f}" in f["sentence"]
+            and f"average {f['map_level']:.3f}" in f["sentence"]
+            and f"{f['in_steps']:.0%} of the images" in f["sentence"]
+            and ("falls into steps" in f["sentence"]) == (f["in_steps"] >= 0.9))
