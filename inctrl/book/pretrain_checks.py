@@ -215,10 +215,10 @@ def validation_table(weights: str | None, data_dir, out_dir, shots: Sequence[int
         per heads' seed, in a ``head_seed`` column.
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    tables = []
+    tables, validation = [], prepare_world_validation(data_dir)
     heads = trained_heads(weights, data_dir, out_dir, shots, train_seeds, train_options, aux_root)
     for head_seed, models in heads:
-        result = evaluate(models, prepare_world_validation(data_dir), shots=shots, seeds=seeds,
+        result = evaluate(models, validation, shots=shots, seeds=seeds,
                           progress=False, cache_dir=out_dir / "feature-cache")
         tables.append(component_table(result.summary).assign(head_seed=head_seed))
     return pd.concat(tables, ignore_index=True)
