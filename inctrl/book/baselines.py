@@ -4,6 +4,10 @@ Eq. 1 on raw pixels (:func:`raw_patch_scores`: each 16 px query patch's distance
 nearest prompt patch) and a mean-colour image residual (:func:`mean_colour_score`), both in
 the model's input frame; :func:`feature_free_baselines` gives their AUROC on a canonical
 dataset (ELPV or the held-out world of :mod:`inctrl.book.backbone_study`) per K and seed.
+
+:func:`global_statistics` asks a narrower question, the one behind the image score s_i: can
+*any* whole-image statistic of the pixels (mean colour, colour histogram, edge energy and
+contrast, the mean of the raw patch residual) tell a defective query from its K prompts?
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from ..data.layout import CanonicalDataset
 from ..evaluate import mask_in_model_frame
 from ..frame import model_frame
 
-__all__ = ["feature_free_baselines", "mean_colour_score", "raw_patch_scores"]
+__all__ = [
+    "colour_histogram_score",
+    "edge_contrast_score",
+    "feature_free_baselines",
+    "global_statistics",
+    "mean_colour_score",
+    "raw_patch_scores",
+]
 
 #: The side of a patch in pixels, as the ViT grid's.
 PATCH = 16
@@ -72,6 +83,98 @@ def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
     """
     ref = np.mean([p.reshape(-1, 3).mean(0) for p in prompts], axis=0)
     return float(np.linalg.norm(query.reshape(-1, 3).mean(0) - ref))
+
+
+def _histogram(img: np.ndarray, bins: int = 16) -> np.ndarray:
+    """The per-channel colour histogram of ``img``, each channel's counts summing to 1."""
+    counts = [np.histogram(img[..., c], bins=bins, range=(0.0, 1.0))[0] for c in range(3)]
+    return np.concatenate(counts) / img[..., 0].size
+
+
+def colour_histogram_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
+    """Feature-free image residual: L1 distance of the query's colour histogram to the prompts' mean.
+
+    Unlike the mean colour it sees a small region changing colour even when the average does
+    not move, and unlike raw patches it ignores where things are (pose jitter costs nothing).
+
+    Args:
+        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
+        prompts: K prompt images like ``query``.
+
+    Returns:
+        The L1 distance of the two 3 x 16-bin histograms, in [0, 6].
+    """
+    ref = np.mean([_histogram(p) for p in prompts], axis=0)
+    return float(np.abs(_histogram(query) - ref).sum())
+
+
+def _edges_and_contrast(img: np.ndarray) -> np.ndarray:
+    grey = img.mean(axis=-1)
+    return np.array([np.abs(np.diff(grey, axis=0)).mean(), np.abs(np.diff(grey, axis=1)).mean(), grey.std()])
+
+
+def edge_contrast_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
+    """Feature-free image residual: distance of (vertical edge energy, horizontal, contrast) to the prompts'.
+
+    Edge energy is the mean absolute difference of neighbouring grey pixels, contrast the grey
+    standard deviation: what blur, scratches and added texture change over the whole image.
+
+    Args:
+        query: [S, S, 3] the query in the model's frame, floats in [0, 1].
+        prompts: K prompt images like ``query``.
+
+    Returns:
+        The L2 distance between the query's three numbers and the mean of the prompts'.
+    """
+    ref = np.mean([_edges_and_contrast(p) for p in prompts], axis=0)
+    return float(np.linalg.norm(_edges_and_contrast(query) - ref))
+
+
+#: The whole-image statistics of :func:`global_statistics`: name -> score(query, prompts).
+GLOBAL_STATISTICS = {
+    "mean colour": mean_colour_score,
+    "colour histogram": colour_histogram_score,
+    "edges and contrast": edge_contrast_score,
+    "raw patches, mean": lambda query, prompts: float(raw_patch_scores(query, prompts).mean()),
+}
+
+
+def global_statistics(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
+    """AUROC of each whole-image pixel statistic (:data:`GLOBAL_STATISTICS`), per (k, seed).
+
+    An upper reference for what an image-level residual can read without a network: if none of
+    them separates a dataset's defective queries, its defects are local, and only a patch
+    score (or a backbone that learned what a defect looks like) can find them.
+
+    Args:
+        root: the dataset's folder in the canonical layout.
+        shots: the K values.
+        seeds: the prompt-draw seeds.
+        name: the dataset's name; default the folder's.
+
+    Returns:
+        Rows: statistic, k, seed, auroc (mean over categories).
+    """
+    ds = CanonicalDataset(root, name=name)
+    cache: dict[str, np.ndarray] = {}
+
+    def pixels(path):
+        return cache.setdefault(str(path), _pixels(path))
+
+    rows = []
+    for k in shots:
+        for seed in seeds:
+            per_cat = {statistic: [] for statistic in GLOBAL_STATISTICS}
+            for cat in ds.categories:
+                prompts = [pixels(p) for p in PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)]
+                tests = ds.test_samples(cat)
+                labels = [s.label for s in tests]
+                for statistic, score in GLOBAL_STATISTICS.items():
+                    scores = [score(pixels(s.path), prompts) for s in tests]
+                    per_cat[statistic].append(roc_auc_score(labels, scores))
+            rows += [{"statistic": statistic, "k": int(k), "seed": int(seed), "auroc": float(np.mean(aurocs))}
+                     for statistic, aurocs in per_cat.items()]
+    return pd.DataFrame(rows)
 
 
 def feature_free_baselines(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
