@@ -216,3 +216,27 @@ def test_fusion_sentences_follow_the_numbers():
                        ("summary_sentence", "... far below $s_p$."), ("level_rho", 0.5),
                        ("map_level", 0.07), ("in_steps", 0.85)]:
         assert not fusion_sentences({"fusion": {**f, key: value}}), key
+
+
+def test_pixel_reference_sentence_follows_the_table():
+    from inctrl.book.recipe_findings import pixel_reference
+
+    kinds = ("colour shift", "missing", "misalignment", "warp", "scratch")
+    table = {k: {"s_i": 0.6, "pixels": p} for k, p in zip(kinds, (0.64, 0.68, 0.57, 0.67, 0.70))}
+    # global kinds: pixels average 0.64, s_i 0.6, within 0.05
+    sentence = ("It reaches at most 0.700 (scratch), and 0.640 on average over the global kinds, "
+                "where $s_i$ reaches 0.600: at their level. Even the global kinds move the whole photo "
+                "little on these families.")
+    m = {"by_kind": {"table": table, "pixel_sentence": sentence}}
+    assert pixel_reference(m)
+    table["scratch"]["pixels"] = 0.80  # now one kind moves the photo: "little" is wrong
+    moved = sentence.replace("0.700", "0.800")
+    assert not pixel_reference({"by_kind": {"table": table, "pixel_sentence": moved}})
+    table["scratch"]["pixels"] = 0.60  # the maximum moves to 'missing'
+    assert not pixel_reference(m)
+    table["scratch"]["pixels"] = 0.70
+    for k in kinds[:4]:
+        table[k]["s_i"] = 0.75  # now above them by 0.11
+    assert not pixel_reference(m)
+    m["by_kind"]["pixel_sentence"] = sentence.replace("0.600: at their level", "0.750: above them")
+    assert pixel_reference(m)

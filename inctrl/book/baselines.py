@@ -27,6 +27,7 @@ __all__ = [
     "colour_histogram_score",
     "edge_contrast_score",
     "feature_free_baselines",
+    "global_statistic_scores",
     "global_statistics",
     "mean_colour_score",
     "raw_patch_scores",
@@ -139,6 +140,24 @@ GLOBAL_STATISTICS = {
 }
 
 
+def global_statistic_scores(queries, prompts) -> dict[str, np.ndarray]:
+    """Every statistic of :data:`GLOBAL_STATISTICS` for each query against the same K prompts.
+
+    Args:
+        queries: image paths (read in the model's frame, as the network sees them).
+        prompts: the K prompt image paths.
+
+    Returns:
+        statistic name -> [len(queries)] scores, higher meaning farther from the prompts.
+    """
+    prompt_pixels = [_pixels(p) for p in prompts]
+    query_pixels = [_pixels(q) for q in queries]
+    return {
+        statistic: np.array([score(q, prompt_pixels) for q in query_pixels])
+        for statistic, score in GLOBAL_STATISTICS.items()
+    }
+
+
 def global_statistics(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
     """AUROC of each whole-image pixel statistic (:data:`GLOBAL_STATISTICS`), per (k, seed).
 
@@ -156,22 +175,16 @@ def global_statistics(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None =
         Rows: statistic, k, seed, auroc (mean over categories).
     """
     ds = CanonicalDataset(root, name=name)
-    cache: dict[str, np.ndarray] = {}
-
-    def pixels(path):
-        return cache.setdefault(str(path), _pixels(path))
-
     rows = []
     for k in shots:
         for seed in seeds:
             per_cat = {statistic: [] for statistic in GLOBAL_STATISTICS}
             for cat in ds.categories:
-                prompts = [pixels(p) for p in PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)]
                 tests = ds.test_samples(cat)
-                labels = [s.label for s in tests]
-                for statistic, score in GLOBAL_STATISTICS.items():
-                    scores = [score(pixels(s.path), prompts) for s in tests]
-                    per_cat[statistic].append(roc_auc_score(labels, scores))
+                prompts = PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)
+                scores = global_statistic_scores([s.path for s in tests], prompts)
+                for statistic, values in scores.items():
+                    per_cat[statistic].append(roc_auc_score([s.label for s in tests], values))
             rows += [{"statistic": statistic, "k": int(k), "seed": int(seed), "auroc": float(np.mean(aurocs))}
                      for statistic, aurocs in per_cat.items()]
     return pd.DataFrame(rows)

@@ -342,6 +342,10 @@ FINDINGS += [
     Finding("09_offline_backbone", "the per-kind sentence counts the global kinds where s_i beats s_p and "
             "the local kinds where s_p beats s_i as the table shows, and calls the paper's division of "
             "labour kept exactly when s_i wins every global kind", recipe_findings.by_kind),
+    Finding("09_offline_backbone", "the pixels sentence gives the largest per-kind AUROC of the whole-image "
+            "pixel statistics and its kind, their mean and s_i's over the global kinds, and calls s_i at "
+            "their level (within 0.05), above or below them as those means are",
+            recipe_findings.pixel_reference),
     Finding("09_offline_backbone", "the second recipe's verdict names the backbone with the best full score "
             "on in-world validation, says the image residual rose and the patch residual fell exactly "
             "when they did, and says the choice does not transfer exactly when the one look at the held-out "

@@ -23,6 +23,21 @@ def by_kind(m: dict) -> bool:
             and ("catches even the global defects better" in k["sentence"]) == (si_wins == 0))
 
 
+def pixel_reference(m: dict) -> bool:
+    """The pixels sentence: its maximum, its kind, the global-kind means and their comparison."""
+    k, global_kinds = m["by_kind"], {kind.replace("_", " ") for kind in GLOBAL_KINDS}
+    table, sentence = k["table"], k["pixel_sentence"]
+    best = max(table, key=lambda name: table[name]["pixels"])
+    pixels = sum(table[n]["pixels"] for n in global_kinds) / len(global_kinds)
+    s_i = sum(table[n]["s_i"] for n in global_kinds) / len(global_kinds)
+    relation = ("at their level" if abs(s_i - pixels) <= 0.05
+                else "above them" if s_i > pixels else "below them")
+    return (f"at most {table[best]['pixels']:.3f} ({best})" in sentence
+            and f"{pixels:.3f} on average over the global kinds, where $s_i$ reaches {s_i:.3f}: {relation}."
+            in sentence
+            and ("move the whole photo little" in sentence) == (table[best]["pixels"] < 0.75))
+
+
 def recipe_sentences(m: dict) -> bool:
     """The recipe verdict names the in-world choice; the image and patch sentences match their moves."""
     r, shipped = m["recipes"], "v1"
