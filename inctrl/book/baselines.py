@@ -72,6 +72,37 @@ def raw_patch_scores(query: np.ndarray, prompts: list[np.ndarray]) -> np.ndarray
     return np.sqrt(np.clip(d2.min(axis=1), 0, None))
 
 
+def _mean_colour(img: np.ndarray) -> np.ndarray:
+    return img.reshape(-1, 3).mean(0)
+
+
+def _histogram(img: np.ndarray, bins: int = 16) -> np.ndarray:
+    """The per-channel colour histogram of ``img``, each channel's counts summing to 1."""
+    counts = [np.histogram(img[..., c], bins=bins, range=(0.0, 1.0))[0] for c in range(3)]
+    return np.concatenate(counts) / img[..., 0].size
+
+
+def _edges_and_contrast(img: np.ndarray) -> np.ndarray:
+    grey = img.mean(axis=-1)
+    return np.array([np.abs(np.diff(grey, axis=0)).mean(), np.abs(np.diff(grey, axis=1)).mean(), grey.std()])
+
+
+#: Whole-image descriptors: name -> (describe(image) -> vector, the norm order of the distance).
+#: Each score is the distance of the query's vector to the mean of its K prompts' vectors.
+_DESCRIPTORS = {
+    "mean colour": (_mean_colour, 2),
+    "colour histogram": (_histogram, 1),
+    "edges and contrast": (_edges_and_contrast, 2),
+}
+
+
+def _distances(name: str, queries: list[np.ndarray], prompts: list[np.ndarray]) -> np.ndarray:
+    """Descriptor ``name``'s distance of each query to the prompts' mean (the mean computed once)."""
+    describe, order = _DESCRIPTORS[name]
+    ref = np.mean([describe(p) for p in prompts], axis=0)
+    return np.array([np.linalg.norm(describe(q) - ref, ord=order) for q in queries])
+
+
 def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
     """Feature-free image residual: distance of the query's mean colour to the prompts' mean colour.
 
@@ -82,14 +113,7 @@ def mean_colour_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
     Returns:
         The L2 distance between the two mean RGB colours.
     """
-    ref = np.mean([p.reshape(-1, 3).mean(0) for p in prompts], axis=0)
-    return float(np.linalg.norm(query.reshape(-1, 3).mean(0) - ref))
-
-
-def _histogram(img: np.ndarray, bins: int = 16) -> np.ndarray:
-    """The per-channel colour histogram of ``img``, each channel's counts summing to 1."""
-    counts = [np.histogram(img[..., c], bins=bins, range=(0.0, 1.0))[0] for c in range(3)]
-    return np.concatenate(counts) / img[..., 0].size
+    return float(_distances("mean colour", [query], prompts)[0])
 
 
 def colour_histogram_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
@@ -105,13 +129,7 @@ def colour_histogram_score(query: np.ndarray, prompts: list[np.ndarray]) -> floa
     Returns:
         The L1 distance of the two 3 x 16-bin histograms, in [0, 6].
     """
-    ref = np.mean([_histogram(p) for p in prompts], axis=0)
-    return float(np.abs(_histogram(query) - ref).sum())
-
-
-def _edges_and_contrast(img: np.ndarray) -> np.ndarray:
-    grey = img.mean(axis=-1)
-    return np.array([np.abs(np.diff(grey, axis=0)).mean(), np.abs(np.diff(grey, axis=1)).mean(), grey.std()])
+    return float(_distances("colour histogram", [query], prompts)[0])
 
 
 def edge_contrast_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
@@ -127,17 +145,18 @@ def edge_contrast_score(query: np.ndarray, prompts: list[np.ndarray]) -> float:
     Returns:
         The L2 distance between the query's three numbers and the mean of the prompts'.
     """
-    ref = np.mean([_edges_and_contrast(p) for p in prompts], axis=0)
-    return float(np.linalg.norm(_edges_and_contrast(query) - ref))
+    return float(_distances("edges and contrast", [query], prompts)[0])
 
 
-#: The whole-image statistics of :func:`global_statistics`: name -> score(query, prompts).
-GLOBAL_STATISTICS = {
-    "mean colour": mean_colour_score,
-    "colour histogram": colour_histogram_score,
-    "edges and contrast": edge_contrast_score,
-    "raw patches, mean": lambda query, prompts: float(raw_patch_scores(query, prompts).mean()),
-}
+#: The whole-image statistics of :func:`global_statistics`, in table order: the three
+#: descriptors, then the level (mean) of the raw patch residual.
+GLOBAL_STATISTICS = (*_DESCRIPTORS, "raw patches, mean")
+
+
+def _statistic_scores(queries: list[np.ndarray], prompts: list[np.ndarray]) -> dict[str, np.ndarray]:
+    scores = {name: _distances(name, queries, prompts) for name in _DESCRIPTORS}
+    scores["raw patches, mean"] = np.array([raw_patch_scores(q, prompts).mean() for q in queries])
+    return scores
 
 
 def global_statistic_scores(queries, prompts) -> dict[str, np.ndarray]:
@@ -150,12 +169,7 @@ def global_statistic_scores(queries, prompts) -> dict[str, np.ndarray]:
     Returns:
         statistic name -> [len(queries)] scores, higher meaning farther from the prompts.
     """
-    prompt_pixels = [_pixels(p) for p in prompts]
-    query_pixels = [_pixels(q) for q in queries]
-    return {
-        statistic: np.array([score(q, prompt_pixels) for q in query_pixels])
-        for statistic, score in GLOBAL_STATISTICS.items()
-    }
+    return _statistic_scores([_pixels(q) for q in queries], [_pixels(p) for p in prompts])
 
 
 def global_statistics(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
@@ -175,19 +189,19 @@ def global_statistics(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None =
         Rows: statistic, k, seed, auroc (mean over categories).
     """
     ds = CanonicalDataset(root, name=name)
-    rows = []
-    for k in shots:
-        for seed in seeds:
-            per_cat = {statistic: [] for statistic in GLOBAL_STATISTICS}
-            for cat in ds.categories:
-                tests = ds.test_samples(cat)
-                prompts = PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)
-                scores = global_statistic_scores([s.path for s in tests], prompts)
-                for statistic, values in scores.items():
-                    per_cat[statistic].append(roc_auc_score([s.label for s in tests], values))
-            rows += [{"statistic": statistic, "k": int(k), "seed": int(seed), "auroc": float(np.mean(aurocs))}
-                     for statistic, aurocs in per_cat.items()]
-    return pd.DataFrame(rows)
+    per_cat: dict[tuple, list[float]] = {}  # (k, seed, statistic) -> one AUROC per category
+    for cat in ds.categories:
+        tests = ds.test_samples(cat)
+        labels = [s.label for s in tests]
+        queries = [_pixels(s.path) for s in tests]  # read once, scored against every draw
+        for k in shots:
+            for seed in seeds:
+                prompts = [_pixels(p) for p in PromptSet.draw(ds, cat, int(k), int(seed)).resolve(ds.root)]
+                for statistic, values in _statistic_scores(queries, prompts).items():
+                    auroc = roc_auc_score(labels, values)
+                    per_cat.setdefault((int(k), int(seed), statistic), []).append(auroc)
+    return pd.DataFrame([{"statistic": statistic, "k": k, "seed": seed, "auroc": float(np.mean(aurocs))}
+                         for (k, seed, statistic), aurocs in per_cat.items()])
 
 
 def feature_free_baselines(root, shots=(2, 4, 8), seeds=(0, 1, 2), name: str | None = None) -> pd.DataFrame:
