@@ -33,11 +33,13 @@ class DeviceDefaults:
     official_every_k: bool
 
 
-CPU_DEFAULTS = DeviceDefaults({"paper": (1, 8), "tiny": (1, 8, 32)}, ("fp32",), warmup=1, repeats=5,
+CPU_DEFAULTS = DeviceDefaults({"paper": (1, 8), "tiny": (1, 8, 32), "mini": (1, 8, 32),
+                               "mini-v2": (1, 8, 32)}, ("fp32",), warmup=1, repeats=5,
                               # each official-style query re-encodes 242 text prompts, which is
                               # slow on a CPU for the paper text tower: only the largest K
                               official_queries=1, official_every_k=False)
-GPU_DEFAULTS = DeviceDefaults({"paper": (1, 32, 256), "tiny": (1, 32, 256)}, ("fp32", "bf16"),
+GPU_DEFAULTS = DeviceDefaults({"paper": (1, 32, 256), "tiny": (1, 32, 256), "mini": (1, 32, 256),
+                               "mini-v2": (1, 32, 256)}, ("fp32", "bf16"),
                               warmup=3, repeats=10, official_queries=5, official_every_k=True)
 
 
@@ -50,7 +52,8 @@ class BenchConfig:
 
     Attributes:
         device: ``"auto"`` or a torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
-        profiles: the backbone profiles timed (``"tiny"``, ``"paper"``).
+        profiles: the backbone profiles timed (``"tiny"``, ``"paper"``, ``"mini"``, and
+            ``"mini-v2"``: the architecture of the earlier mini backbone, a small ViT).
         shots: the prompt counts K, one prompt bank each.
         batch_sizes: the query batch sizes B; None: the device's defaults per profile.
         precision: the precisions timed (``"fp32"``, ``"bf16"``).

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gc
+import json
 import os
 import platform
 import statistics
@@ -74,7 +75,9 @@ def parse_args(argv=None) -> BenchConfig:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--profiles", nargs="+", default=["tiny", "paper"], choices=["tiny", "paper"])
+    parser.add_argument("--profiles", nargs="+", default=["tiny", "paper"],
+                        choices=["tiny", "paper", "mini", "mini-v2"],
+                        help="mini-v2: the earlier mini backbone's architecture (a small ViT), for speed")
     parser.add_argument("--shots", nargs="+", type=int, default=[2, 4, 8])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=None,
                         help="default: CPU paper 1 8, tiny 1 8 32; GPU 1 32 256")
@@ -258,6 +261,25 @@ def precision_check(model, bank, x: torch.Tensor) -> dict:
             "method": how}
 
 
+#: The architecture of mini v2, the earlier offline backbone (an open_clip ViT); speed needs no weights.
+MINI_V2_CONFIG = Path(__file__).with_name("mini_v2_vit.json")
+
+
+def bench_model(profile: str, device):
+    """A randomly initialised model of ``profile`` (throughput does not depend on the weights).
+
+    ``"mini-v2"`` builds the earlier mini backbone's architecture from :data:`MINI_V2_CONFIG`.
+    """
+    import inctrl
+    from inctrl.containers import InCTRLConfig
+
+    if profile == "mini-v2":
+        config = InCTRLConfig(profile="mini-v2", model_name="inctrl-mini-vit",
+                              model_cfg=json.loads(MINI_V2_CONFIG.read_text()))
+        return inctrl.InCTRL(config).to(device)
+    return inctrl.load(profile, pretrained=False, device=device)
+
+
 def benchmark_profile(profile: str, config: BenchConfig, memory: PeakMemory,
                       log=print) -> tuple[list[dict], dict]:
     """Time one profile: a randomly initialised model, random prompts and queries.
@@ -272,10 +294,9 @@ def benchmark_profile(profile: str, config: BenchConfig, memory: PeakMemory,
         The measurement rows and the profile's entry (:func:`profile_info`, the bank build
         time per K and the :func:`precision_check`).
     """
-    import inctrl
 
     device = torch.device(config.device)
-    model = inctrl.load(profile, pretrained=False, device=device)
+    model = bench_model(profile, device)
     size = model.backbone.image_size
     gen = torch.Generator().manual_seed(0)
     prompts = torch.randn(max(config.shots), 3, size, size, generator=gen).to(device)

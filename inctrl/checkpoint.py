@@ -17,6 +17,7 @@ and :func:`load` accept either format. Reading torch files safely and exact stat
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from . import atomic
 from .backbone import PROFILES, WEIGHTS_ENV, WeightsUnavailableError
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
-from .official import import_official
+from .official import import_official, read_model_config
 from .official import model_config_beside as official_config_beside
 from .torch_files import EMBEDDED, CheckpointError, check_weights, key_list, load_exact, read_torch_file
 
@@ -197,13 +198,20 @@ def load_checkpoint(path: str | Path, device="auto", weights: str | None = None,
 
     Raises:
         CheckpointError: the file is unreadable, of neither format, or inconsistent (the
-            message starts with the path and says what is wrong).
+            message starts with the path and says what is wrong); ``model_config`` is
+            missing, not an open_clip config, does not fit the weights, or is given for an
+            inctrl checkpoint.
         WeightsUnavailableError: the CLIP weights the checkpoint names cannot be found.
     """
+    if model_config is not None:  # it exists, parses and is an open_clip config: before anything is built
+        read_model_config(model_config)
     data = read_torch_file(path)
     device = resolve_device(device)
     try:
         if data.get("format") == FORMAT:
+            if model_config is not None:
+                raise CheckpointError("model_config applies to an official InCTRL checkpoint; this is an "
+                                      "inctrl checkpoint, which stores its own config: drop model_config")
             return _load_own(data, device, weights)
         if "model_state" in data or "adapter.fc.0.weight" in data:
             if model_config is None:
@@ -213,6 +221,23 @@ def load_checkpoint(path: str | Path, device="auto", weights: str | None = None,
         raise CheckpointError(f"{path}: {error}") from error
     raise CheckpointError(f"{path} is neither an inctrl checkpoint nor an official InCTRL checkpoint "
                           f"(top-level keys: {key_list(data)})")
+
+
+def _refuse_checkpoint_as_weights(weights) -> None:
+    """Refuse an InCTRL checkpoint given as CLIP weights (loading it would list every CLIP key as missing)."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        return  # an open_clip tag, or a missing file the backbone reports
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # tensors not read
+    except Exception:  # noqa: BLE001 - not a torch zip file: the backbone's loader says what is wrong
+        return
+    if isinstance(data, Mapping) and (data.get("format") == FORMAT or "model_state" in data
+                                      or any(str(k).startswith(("adapter.", "diff_head")) for k in data)):
+        raise CheckpointError(f"weights {weights} is an InCTRL checkpoint, not CLIP weights; load it as the "
+                              f"checkpoint (inctrl.load({str(weights)!r}), or --checkpoint {weights})")
 
 
 def load(source: str | Path = "tiny", *, device="auto", weights: str | None = None,
@@ -240,8 +265,10 @@ def load(source: str | Path = "tiny", *, device="auto", weights: str | None = No
 
     Raises:
         ValueError: ``source`` is neither a profile nor an existing file.
-        CheckpointError: as :func:`load_checkpoint`.
+        CheckpointError: as :func:`load_checkpoint`, or ``weights`` is an InCTRL checkpoint.
     """
+    if weights is not None:
+        _refuse_checkpoint_as_weights(weights)
     if str(source) in PROFILES:
         if model_config is not None:
             raise ValueError("model_config applies to an official checkpoint file, not to a profile; "

@@ -1,4 +1,4 @@
-"""Command line: ``inctrl`` / ``python -m inctrl`` with prepare, pretrain, train, eval and detect.
+"""Command line: ``inctrl`` / ``python -m inctrl`` with prepare, train, eval and detect.
 
 Every failure the user can cause (bad argument, missing folder, corrupt image, K larger
 than the images available, unreadable checkpoint, unusable output path) ends with one line
@@ -8,7 +8,9 @@ than the images available, unreadable checkpoint, unusable output path) ends wit
 starts. Outputs are written atomically (:mod:`inctrl.atomic`: a folder or FIFO is refused,
 new files get the user's umask), and never inside the input folders. An existing result
 file is replaced only with ``--overwrite``, and a symlink there is then replaced itself,
-never written through.
+never written through. Every output folder follows one rule (:mod:`inctrl.paths`):
+``--overwrite`` replaces only what inctrl wrote, never the working directory or a folder
+holding files of the user's.
 
 The argument parser is in :mod:`inctrl.cli_parser`, the checks of options and paths in
 :mod:`inctrl.cli_checks`; the commands and :func:`main` are here.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from .cli_checks import (
     CLIError,
+    _at_least,
     _at_least_one,
     _check_checkpoints,
     _check_device,
@@ -33,6 +36,7 @@ from .cli_checks import (
     _check_results_folder,
     _expand,
     _no_duplicates,
+    _once_each,
     _refuse_inside,
     _threshold,
     _weights_kwargs,
@@ -40,12 +44,12 @@ from .cli_checks import (
 from .cli_parser import DETECT_EPILOG as DETECT_EPILOG  # the epilogs: re-exported, their old home
 from .cli_parser import EVAL_EPILOG as EVAL_EPILOG
 from .cli_parser import PREPARE_EPILOG as PREPARE_EPILOG
-from .cli_parser import PRETRAIN_EPILOG as PRETRAIN_EPILOG
 from .cli_parser import TRAIN_EPILOG as TRAIN_EPILOG
 from .cli_parser import build_parser
 
 EXIT_ERROR = 1  # runtime errors; argparse uses 2 for malformed command lines
 EXIT_INTERRUPTED = 130
+MESSAGE_LIMIT = 1500  # characters of one error line
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
@@ -67,10 +71,32 @@ def _message(error: BaseException) -> str:
         text = f"{error.filename}: {error.strerror}"
     else:
         text = str(error) or type(error).__name__
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_LIMIT:  # a library's list of every key, say: the start says what is wrong
+        text = f"{text[:MESSAGE_LIMIT]} ... ({len(text) - MESSAGE_LIMIT} more characters; --debug shows all)"
+    return text
 
 
 # ---------------------------------------------------------------------------- commands
+#: The options of ``prepare synthetic`` (and no other dataset), with their defaults.
+SYNTHETIC_OPTIONS = {"seed": 0, "n_normal": 80, "n_anomalous": 40, "size": 240}
+
+
+def _prepare_options(args) -> dict:
+    """The synthetic options given, checked: refused for another dataset, in range for synthetic."""
+    given = {k: getattr(args, k) for k in SYNTHETIC_OPTIONS if getattr(args, k) is not None}
+    if given and args.dataset != "synthetic":
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise CLIError(f"{names} {'applies' if len(given) == 1 else 'apply'} to prepare synthetic only, not "
+                       f"to {args.dataset}; drop {'it' if len(given) == 1 else 'them'}")
+    if args.raw is not None and args.dataset in ("world-aux", "synthetic"):
+        raise CLIError(f"--raw applies to the converted datasets, not to {args.dataset} (it is generated); "
+                       "drop it")
+    for option, low in (("seed", 0), ("n_normal", 2), ("n_anomalous", 1), ("size", 64)):
+        _at_least(low, "--" + option.replace("_", "-"), given.get(option))
+    return {**SYNTHETIC_OPTIONS, **given}
+
+
 def cmd_prepare(args) -> None:
     """``inctrl prepare``: write a dataset in the canonical layout (generated, or converted).
 
@@ -80,8 +106,21 @@ def cmd_prepare(args) -> None:
     Raises:
         CLIError: an option or path the user can fix (the message names it).
     """
+    from .data.converters import CONVERTERS
+
+    if args.dataset not in ("world-aux", "synthetic", *CONVERTERS):
+        raise CLIError(f"unknown dataset {args.dataset!r}; choose world-aux, synthetic or one of "
+                       f"{', '.join(sorted(CONVERTERS))}")
+    options = _prepare_options(args)
+    if args.raw is None and args.dataset not in ("elpv", "digits", "world-aux", "synthetic"):
+        raise CLIError(f"prepare {args.dataset} needs --raw (the folder of the raw download)")
+    if args.raw is not None:
+        from .data.converters._common import check_raw
+
+        check_raw(args.raw, args.dataset)  # a folder: a FIFO or a file is refused before anything reads it
+        _refuse_inside([args.out], [args.raw])
+    _check_out_folder(args.out, "--out", overwrite=args.overwrite, whole=True)
     out = Path(args.out)
-    _check_out_folder(args.out, "--out")
     if args.dataset == "world-aux":
         from .data.world import make_world_aux
 
@@ -89,18 +128,8 @@ def cmd_prepare(args) -> None:
     elif args.dataset == "synthetic":
         from .data.synthetic import make_synthetic_dataset
 
-        make_synthetic_dataset(out, n_normal=args.n_normal, n_anomalous=args.n_anomalous, size=args.size,
-                               seed=args.seed, overwrite=args.overwrite, show_progress=not args.quiet)
+        make_synthetic_dataset(out, **options, overwrite=args.overwrite, show_progress=not args.quiet)
     else:
-        from .data.converters import CONVERTERS
-
-        if args.dataset not in CONVERTERS:
-            raise CLIError(f"unknown dataset {args.dataset!r}; choose world-aux, synthetic or one of "
-                           f"{', '.join(sorted(CONVERTERS))}")
-        if args.raw is None and args.dataset not in ("elpv", "digits"):  # both ship in packages
-            raise CLIError(f"prepare {args.dataset} needs --raw (the folder of the raw download)")
-        if args.raw is not None:
-            _refuse_inside([out], [args.raw])
         CONVERTERS[args.dataset](args.raw, out, overwrite=args.overwrite, show_progress=not args.quiet)
     print(f"prepared {args.dataset} in {out}")
 
@@ -119,6 +148,7 @@ def cmd_train(args) -> None:
     _at_least_one("--shots", args.shots)
     _at_least_one("--epochs", args.epochs)
     _at_least_one("--steps", args.steps)
+    _at_least(0, "--seed", args.seed)
     _refuse_inside([args.out], args.aux)
     _check_out_folder(args.out, "--out")
     out = Path(args.out).expanduser()
@@ -139,30 +169,6 @@ def cmd_train(args) -> None:
           f"loss log {result.log_csv}")
 
 
-def cmd_pretrain(args) -> None:
-    """``inctrl pretrain``: pretrain the mini backbone on the procedural world.
-
-    Args:
-        args: the parsed command line (``--out``, ``--steps``, ``--export`` ...).
-    """
-    from .pretrain import RECIPES, export_weights, leaving_out, pretrain
-
-    if args.export:  # refused before hours of training, not after
-        _check_out_file(args.export, "--export", args.overwrite)
-    given = {"steps": args.steps, "high_res_steps": args.high_res_steps, "low_res": args.low_res,
-             "groups": args.groups, "lr": args.lr, "objectives": args.objectives and tuple(args.objectives),
-             "families": args.leave_out and leaving_out(args.leave_out), "frozen_blocks": args.frozen_blocks,
-             "init": "" if args.from_scratch else None}
-    config = RECIPES[args.recipe](seed=args.seed, **{k: v for k, v in given.items() if v is not None})
-    last = pretrain(args.out, config, device=args.device, resume=args.resume, progress=not args.quiet,
-                    threads=args.threads, until=args.until, workers=args.workers)
-    reached = min(config.steps, args.until or config.steps)  # where pretrain() stops
-    print(f"pretrained {reached} of {config.steps} steps: {last}; log {Path(args.out) / 'log.csv'}")
-    if args.export:
-        digest = export_weights(last, args.export, follow_symlinks=False)  # a link is replaced itself
-        print(f"weights {args.export} (sha256 {digest})")
-
-
 def cmd_eval(args) -> None:
     """``inctrl eval``: the evaluation protocol on a canonical dataset, tables printed and written.
 
@@ -174,10 +180,14 @@ def cmd_eval(args) -> None:
     """
     from . import load
     from .data.fewshot import PromptSet
+    from .data.images import check_image_files
     from .data.layout import CanonicalDataset
     from .evaluate import RESULT_FILES, evaluate, require_test_images
 
     _at_least_one("--shots", *args.shots)
+    _at_least(0, "--seeds", *args.seeds)
+    _once_each("--shots", args.shots)
+    _once_each("--seeds", args.seeds)
     if args.object_name is not None and not args.object_name.strip():
         raise CLIError("--object-name must be the object the text prior reads, e.g. 'solar cell'; leave it "
                        "out to use the dataset's own category names")
@@ -191,6 +201,7 @@ def cmd_eval(args) -> None:
     _check_device(args.device)
     dataset = CanonicalDataset(args.data, name=args.name)  # the data, before any model is built
     require_test_images(dataset)
+    check_image_files(s.path for s in dataset.samples())  # every image, whichever a draw reads
     for category in dataset.categories:  # K out of range: draws are nested, the largest K decides
         try:
             PromptSet.draw(dataset, category, max(args.shots), args.seeds[0])
@@ -202,6 +213,9 @@ def cmd_eval(args) -> None:
         models = load(args.checkpoint[0], device=args.device, **weights)
     else:
         models = {k: load(c, device=args.device, **weights) for k, c in zip(args.shots, args.checkpoint)}
+    if args.object_name is not None:  # before any image is encoded
+        for model in models.values() if isinstance(models, dict) else [models]:
+            _check_name_fits(model, args.object_name, "--object-name")
     result = evaluate(models, args.data, shots=args.shots, seeds=args.seeds, out_dir=args.out,
                       name=args.name, pixel=not args.no_pixel, progress=not args.quiet,
                       object_name=args.object_name)
@@ -221,6 +235,7 @@ def cmd_detect(args) -> None:
     import numpy as np
 
     from . import load
+    from .data.images import check_image_files
     from .threshold import apply_threshold, normal_threshold
 
     _refuse_inside([args.out, args.heatmaps], list(args.normal) + list(args.query))
@@ -235,6 +250,7 @@ def cmd_detect(args) -> None:
     threshold = _threshold(args.threshold)
     if not 0 <= args.percentile <= 100:  # also refuses NaN
         raise CLIError(f"--percentile must be between 0 and 100, got {args.percentile}")
+    _at_least(0, "--seed", args.seed)
     _check_device(args.device)
     (normals, skipped), (queries, _) = _expand(args.normal, "--normal"), _expand(args.query, "--query")
     if not normals:
@@ -242,6 +258,7 @@ def cmd_detect(args) -> None:
     if not queries:
         raise CLIError("--query holds no image")
     _no_duplicates(normals, "--normal")
+    check_image_files([*normals, *queries])  # empty, not an image or too small: before any model is built
     heat_targets = _heatmap_paths(queries, Path(args.heatmaps)) if args.heatmaps else None
     taken = [p for p in heat_targets or () if p.exists() or p.is_symlink()]
     if taken and not args.overwrite:
@@ -262,6 +279,7 @@ def cmd_detect(args) -> None:
     held_out = [normals[i] for i in sorted(order[k:])]
 
     model = load(args.checkpoint or args.profile, device=args.device, **weights)
+    _check_name_fits(model, args.name, "--name")
     bank = model.prompt_bank(prompts, name=args.name)
     out = model.score(queries, bank, progress=not args.quiet).cpu()
     if auto:
@@ -286,6 +304,14 @@ def cmd_detect(args) -> None:
     flagged = f"; {int(decisions.sum())} of {len(rows)} anomalous at threshold {threshold:.4f}" \
         if decisions is not None else ""
     print(f"scored {len(rows)} images with K={k} prompts -> {args.out}{flagged}")
+
+
+def _check_name_fits(model, name: str, option: str) -> None:
+    """Refuse a name whose prompts the model's text encoder would cut (:meth:`InCTRL.check_text_fits`)."""
+    try:
+        model.check_text_fits(name)
+    except ValueError as error:
+        raise CLIError(f"{option}: {error}") from None
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -344,16 +370,20 @@ def _write_heatmaps(model, queries, out, targets: list[Path]) -> list[Path]:
     return targets
 
 
-COMMANDS = {"prepare": cmd_prepare, "pretrain": cmd_pretrain, "train": cmd_train, "eval": cmd_eval,
+COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "eval": cmd_eval,
             "detect": cmd_detect}
 
 
+_WARNED: set[str] = set()  # the warnings shown in this run: each once
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """Skipped images are reported as one ``inctrl: warning:`` line; other warnings as Python shows them."""
-    if category.__name__ == "SkippedImageWarning":  # by name: importing it would load PIL here
-        print(f"inctrl: warning: {message}", file=sys.stderr)
-    else:
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+    """Every warning as one ``inctrl: warning: ...`` line, once, never a library's raw lines (--debug
+    shows them as Python does)."""
+    text = " ".join(str(message).split())
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"inctrl: warning: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:  # the commands import torch & co. here, inside the guard: Ctrl-C while they load is caught
         with warnings.catch_warnings():  # restores showwarning afterwards
-            warnings.showwarning = _warning_line
+            if not args.debug:
+                _WARNED.clear()
+                warnings.showwarning = _warning_line
             COMMANDS[args.command](args)
     except KeyboardInterrupt:
         if args.debug:

@@ -31,8 +31,15 @@ def _weights_kwargs(args) -> dict:
     elif args.profile not in ("paper", "mini"):
         raise CLIError(f"{option} applies to --profile paper or mini only (the {args.profile} profile has "
                        "fixed random weights)")
-    if weights and not Path(weights).expanduser().is_file():
-        raise CLIError(f"--weights: no such file: {weights}")
+    if weights:
+        from .paths import regular_file
+
+        try:
+            regular_file(Path(weights).expanduser(), "--weights")
+        except FileNotFoundError:
+            raise CLIError(f"--weights: no such file: {weights}") from None
+        except (ValueError, OSError) as error:
+            raise CLIError(str(error)) from None
     return {"pretrained": not random_weights,
             "weights": str(Path(weights).expanduser()) if weights else None}
 
@@ -102,9 +109,23 @@ def _no_duplicates(paths: list[Path], option: str) -> None:
 
 
 def _at_least_one(option: str, *values) -> None:
+    _at_least(1, option, *values)
+
+
+def _at_least(low: int, option: str, *values) -> None:
+    """Refuse a number of ``option`` below ``low`` (None: not given)."""
     for value in values:
-        if value is not None and value < 1:
-            raise CLIError(f"{option} must be at least 1, got {value}")
+        if value is not None and value < low:
+            raise CLIError(f"{option} must be at least {low}, got {value}")
+
+
+def _once_each(option: str, values) -> None:
+    """Refuse a value that ``option`` lists twice (it would be run, and counted, once)."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise CLIError(f"{option} lists {value} twice; give each value once")
+        seen.add(value)
 
 
 def _check_device(device: str) -> None:
@@ -125,6 +146,8 @@ def _check_out_file(value: str, option: str, overwrite: bool) -> None:
     """
     from .atomic import output_target
 
+    if not value.strip():
+        raise CLIError(f"{option} is empty ({value!r}); give a file path, e.g. scores.csv")
     path = Path(value).expanduser()
     if path.is_symlink():
         if not overwrite:
@@ -153,33 +176,39 @@ def _check_results_folder(value: str, option: str, names, overwrite: bool) -> No
                        "them, or choose another folder")
 
 
-def _check_out_folder(value: str, option: str) -> None:
-    """An output folder: it may exist (as a folder) or be created, and must be writable."""
-    path = Path(value).expanduser()
-    if path.is_symlink() and not path.exists():
-        raise CLIError(f"{option} {value} is a broken symlink (to {os.readlink(path)}); create its "
-                       "target or give another folder")
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"{option} {value} is a file, not a folder; give a folder path")
-    _check_writable(path, option, value)
+def _check_out_folder(value: str, option: str, overwrite: bool = False, whole: bool = False) -> None:
+    """An output folder, by the one rule of every writer (:func:`inctrl.paths.check_output_folder`)."""
+    from .paths import check_output_folder
+
+    try:
+        check_output_folder(value, overwrite=overwrite, whole=whole, what=option)
+    except (ValueError, OSError) as error:
+        raise CLIError(str(error)) from None
 
 
 def _check_writable(folder: Path, option: str, value: str) -> None:
     """``folder``, or the first existing folder above it (the rest is created), takes new files."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise CLIError(f"{option} {value}: {existing} is a file, so no folder can be made there")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {value}: no permission to write in {existing}; choose another location")
+    from .paths import check_writable
+
+    try:
+        check_writable(folder, option, value)
+    except (ValueError, OSError) as error:
+        raise CLIError(str(error)) from None
 
 
 def _check_checkpoints(paths) -> None:
+    from .paths import regular_file
+
     for path in paths or ():
-        if not Path(path).expanduser().is_file():
-            raise CLIError(f"--checkpoint {path}: no such file" if not Path(path).exists() else
-                           f"--checkpoint {path} is not a checkpoint file")
+        if not Path(path).expanduser().exists():
+            raise CLIError(f"--checkpoint {path}: no such file")
+        try:
+            regular_file(Path(path).expanduser(), "--checkpoint")
+        except IsADirectoryError:
+            raise CLIError(f"--checkpoint {path} is not a checkpoint file but a folder; give the .pt file "
+                           "in it") from None
+        except (ValueError, OSError) as error:  # a FIFO would block forever
+            raise CLIError(str(error)) from None
 
 
 def _threshold(value: str | None) -> float | None:

@@ -13,6 +13,10 @@ PREPARE_EPILOG = """examples:
   inctrl prepare synthetic --out data/synthetic --seed 0
   inctrl prepare mvtec --raw ~/downloads/mvtec_anomaly_detection --out data/mvtec
   inctrl prepare visa --raw ~/downloads/VisA --out data/visa
+
+--overwrite replaces a folder that inctrl prepared, never one holding other files (nor the
+working directory, a folder above it, the home folder, or the folder a symlink points to).
+--seed, --n-normal, --n-anomalous and --size apply to synthetic only.
 """
 TRAIN_EPILOG = """examples:
   inctrl train --aux data/world_aux --out runs/k2 --shots 2
@@ -21,20 +25,6 @@ TRAIN_EPILOG = """examples:
                --weights ~/clip/open_clip_pytorch_model.bin     # local CLIP weights, no download
   inctrl train --aux data/synthetic --out runs/smoke --profile paper --random-weights
   inctrl train --aux data/synthetic --out runs/k2 --shots 2 --epochs 12 --resume
-"""
-PRETRAIN_EPILOG = """examples:
-  inctrl pretrain --out runs/mini                     # the recipe of v1, the first mini weights
-  inctrl pretrain --out runs/mini --resume            # continue after an interruption
-  inctrl pretrain --out runs/mini --device cuda --workers 12 --export mini.pt  # 12 batch processes
-  inctrl pretrain --out runs/clip-only --objectives clip --steps 500 --high-res-steps 0
-  inctrl pretrain --recipe v2 --out runs/mini_v2 --threads 2 --quiet   # all of the v2 recipe
-  inctrl pretrain --recipe v2-image --steps 400 --high-res-steps 40 --lr 2.5e-4 --frozen-blocks 5 \\
-      --leave-out knitted_fabric brushed_metal marble carpet screw capsule --out runs/v2 --export v2.pt
-                                                      # the shipped mini weights, v2 (from v1)
-
---export writes the fp16 CLIP weights; use them with inctrl.load("mini", weights="mini.pt")
-or --profile mini --weights mini.pt. An existing --export file is refused before training
-starts unless --overwrite is given.
 """
 EVAL_EPILOG = """examples:
   inctrl eval --checkpoint runs/k2/last.pt --data data/elpv --shots 2 --out results/elpv
@@ -77,7 +67,7 @@ def _add_weights_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``inctrl`` parser: the commands prepare, train, pretrain, eval and detect.
+    """The ``inctrl`` parser: the commands prepare, train, eval and detect.
 
     Returns:
         The parser; its ``command`` is the chosen command's name.
@@ -94,13 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=PREPARE_EPILOG, formatter_class=fmt)
     p.add_argument("dataset", help="elpv, world-aux, synthetic, mvtec, visa, aitex, sdd, brainmri, "
                    "headct, mnist or cifar10")
-    p.add_argument("--out", required=True, help="output folder (created; must be empty)")
-    p.add_argument("--raw", help="raw download folder (not needed for elpv, digits, world-aux and synthetic)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic: generator seed")
-    p.add_argument("--n-normal", type=int, default=80, help="synthetic: normal images per category")
-    p.add_argument("--n-anomalous", type=int, default=40, help="synthetic: anomalies per category")
-    p.add_argument("--size", type=int, default=240, help="synthetic: image side in pixels")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--out", required=True, help="output folder (created; must be new or empty)")
+    p.add_argument("--raw", help="raw download folder (optional for elpv and digits; world-aux and synthetic "
+                   "take none)")
+    p.add_argument("--seed", type=int, help="synthetic only: generator seed (default 0)")
+    p.add_argument("--n-normal", type=int, help="synthetic only: normal images per category (default 80)")
+    p.add_argument("--n-anomalous", type=int, help="synthetic only: anomalies per category (default 40)")
+    p.add_argument("--size", type=int, help="synthetic only: image side in pixels (default 240)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an --out that inctrl prepared before (never a folder holding other files)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train", help="train InCTRL on auxiliary dataset(s)", epilog=TRAIN_EPILOG,
@@ -121,39 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true", help="continue from OUT/last_state.pt")
     again.add_argument("--overwrite", action="store_true",
                        help="replace the run in a non-empty --out (its checkpoints, state, log, summary)")
-    p.add_argument("--quiet", action="store_true")
-
-    p = sub.add_parser("pretrain", help="pretrain the mini CLIP backbone on the procedural world",
-                       epilog=PRETRAIN_EPILOG, formatter_class=fmt)
-    p.add_argument("--out", required=True, help="run folder: last.pt (resumable), log.csv")
-    p.add_argument("--recipe", choices=["v1", "v2", "v2-image", "v2-texture"], default="v1",
-                   help="named recipe (default v1, the first weights; the shipped v2 is v2-image with "
-                        "the options of inctrl/weights/inctrl-mini-v2.json); the options below override it")
-    p.add_argument("--steps", type=int, help="all steps (v1: 2600)")
-    p.add_argument("--until", type=int, help="stop after this many steps of the --steps schedule")
-    p.add_argument("--high-res-steps", type=int, help="last steps at 240 px (v1: 300)")
-    p.add_argument("--objectives", nargs="+", choices=["clip", "patch", "image", "pixel"],
-                   help="v1: clip patch")
-    p.add_argument("--low-res", type=int, help="image side of the low-resolution steps (v1: 128)")
-    p.add_argument("--groups", type=int, help="(prompts, query) groups per low-resolution batch (v1: 32)")
-    p.add_argument("--lr", type=float, help="peak learning rate (v1: 5e-4, v2: 2.5e-4)")
-    p.add_argument("--leave-out", nargs="+", metavar="FAMILY",
-                   help="pretraining families this run never draws (e.g. the validation families, "
-                        "so that in-world validation sees families new to the run)")
-    p.add_argument("--frozen-blocks", type=int,
-                   help="keep the image tower's first N blocks (and its embeddings) as they are (default 0)")
-    p.add_argument("--from-scratch", action="store_true",
-                   help="start from random weights (the v2 recipes continue from the v1 weights)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="processes that make batches ahead of the steps (default 0: none); the run is "
-                        "the same for any number")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--export", metavar="PATH", help="write the fp16 CLIP weights here at the end")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --export file (a symlink there is replaced itself)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("eval", help="benchmark a model on a canonical dataset", epilog=EVAL_EPILOG,

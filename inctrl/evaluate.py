@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import atomic
 from .data.fewshot import PromptSet
-from .data.images import load_mask
+from .data.images import check_image_files, load_mask
 from .data.layout import CanonicalDataset
 from .eval_tables import COMPONENTS, markdown_tables
 from .eval_tables import PAPER_AUROC as PAPER_AUROC  # re-exported: their old home
@@ -47,6 +47,7 @@ from .eval_tables import paper_key as paper_key
 from .features import CachedFeatures, encode_paths
 from .frame import InterpolationMode, model_frame
 from .inputs import check_name
+from .paths import check_output_folder, file_name
 
 #: The files :func:`evaluate` writes into ``out_dir`` (besides the prompt sets in ``prompts/``).
 RESULT_FILES = {"draws": "eval_draws.csv", "categories": "eval_categories.csv",
@@ -240,17 +241,25 @@ def evaluate(models, data_root, shots: Sequence[int] = (2, 4, 8), seeds: Sequenc
         The EvalResult (with the written paths when ``out_dir`` is given).
 
     Raises:
-        ValueError: a category has no test images or lacks one class, a K has no model, or
-            ``object_name`` is blank.
+        ValueError: a category has no test images or lacks one class, a K has no model,
+            ``object_name`` is blank or too long for the text encoder, ``out_dir`` is refused
+            (:func:`inctrl.paths.check_output_folder`), or an image is empty, not an image or
+            too small (:func:`inctrl.data.images.check_image_files`).
     """
     dataset = CanonicalDataset(data_root, name=name)
     require_test_images(dataset)
     if object_name is not None:
         check_name(object_name)
+    if out_dir is not None:
+        check_output_folder(out_dir, what="out_dir")
+    check_image_files(s.path for s in dataset.samples())  # every image, whichever a draw reads
     models = dict(models) if isinstance(models, Mapping) else {int(k): models for k in shots}
     missing = [k for k in shots if int(k) not in models]
     if missing:
         raise ValueError(f"no model given for K={missing}")
+    for model in {id(m): m for m in models.values()}.values():  # a name the text encoder would cut
+        for category in dataset.categories:
+            model.check_text_fits(object_name or dataset.object_name(category))
     first = models[int(shots[0])]
     profile = profile or first.config.profile
     draws = {(c, int(k), int(s)): PromptSet.draw(dataset, c, int(k), int(s))
@@ -311,8 +320,9 @@ def _write(result: EvalResult, out: Path, prompt_sets) -> dict[str, Path]:
                                  "draws": _records(result.draws)}, indent=2) + "\n"}
     for key, path in paths.items():  # a symlink left there is replaced, never written through
         atomic.write_text(path, texts[key], follow_symlinks=False)
-    for ps in prompt_sets:
-        ps.save(out / "prompts" / f"{ps.dataset}_{ps.category}_k{ps.k}_seed{ps.seed}.json")
+    for ps in prompt_sets:  # the names are data: they never decide the folder
+        stem = f"{file_name(ps.dataset)}_{file_name(ps.category)}"
+        ps.save(out / "prompts" / f"{stem}_k{ps.k}_seed{ps.seed}.json")
     return paths
 
 

@@ -72,23 +72,25 @@ def to_pixels(images, transform) -> torch.Tensor:
         [B, 3, S, S] float pixels, normalised as the backbone expects.
 
     Raises:
-        ValueError: no image was given, pixels of the wrong shape, or pixels holding NaN or
-            infinite values (they would give NaN scores).
+        ValueError: no image was given, an image smaller than
+            :data:`~inctrl.data.images.MIN_IMAGE_SIDE` on a side, pixels of the wrong shape, or
+            pixels holding NaN or infinite values (they would give NaN scores).
         InputTypeError: ``images`` (or one of them) is not an image, e.g. an int.
     """
     if isinstance(images, torch.Tensor):
         return check_pixels(images.unsqueeze(0) if images.ndim == 3 else images)
-    from .data.images import load_image
+    from .data.images import check_image_size, load_image
 
     items = as_image_list(images)
     if not items:
         raise ValueError("no images were given")
     pixels = []
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, torch.Tensor):
             pixels.append(item)
             continue
         image = item.convert("RGB") if isinstance(item, Image.Image) else load_image(item)
+        check_image_size(image.size, item if not isinstance(item, Image.Image) else f"{index} (a PIL image)")
         pixels.append(transform(image))
     return check_pixels(torch.stack(pixels))
 

@@ -39,6 +39,11 @@ from .prompts import object_name, prompt_ensemble
 TEXT_TEMPERATURE = 100.0  # fixed in the official code; CLIP's logit_scale is not used
 
 
+def _shown(name: str, limit: int = 40) -> str:
+    """``name`` for a message: quoted, a long one cut with its length."""
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r}... ({len(name)} characters)"
+
+
 class InCTRL(nn.Module):
     """The InCTRL model: a frozen CLIP backbone, the adapter psi and the heads eta and phi."""
 
@@ -119,6 +124,7 @@ class InCTRL(nn.Module):
         """
         key = object_name(name)
         if key not in self._text_cache:
+            self.check_text_fits(name)
             normal, anomalous = prompt_ensemble(key)
             states = []
             for sentences in (normal, anomalous):
@@ -126,6 +132,34 @@ class InCTRL(nn.Module):
                 states.append(F.normalize(emb.mean(dim=0), dim=-1))
             self._text_cache[key] = torch.stack(states)
         return self._text_cache[key]
+
+    def check_text_fits(self, name: str) -> None:
+        """Refuse a name whose prompts the text encoder would cut short.
+
+        The encoder reads a fixed number of tokens (its context length); a longer sentence
+        is silently truncated, so the anomalous prompts of a long name would read like the
+        normal ones.
+
+        Args:
+            name: the category / object name (as :meth:`text_features` takes it).
+
+        Raises:
+            ValueError: the longest prompt of ``name`` has more tokens than fit.
+        """
+        check_name(name)
+        tokenizer = self.backbone.tokenizer
+        fit = int(getattr(tokenizer, "context_length", None) or self.backbone.clip.context_length)
+        if not hasattr(tokenizer, "encode"):  # a tokenizer that cannot count: a full row was cut
+            rows = tokenizer(sum(prompt_ensemble(name), []))
+            if bool((rows[:, -1] != 0).any()):
+                raise ValueError(f"the name {_shown(name)} is too long: its prompts fill all {fit} tokens "
+                                 "the text encoder reads and are cut short; give a shorter name")
+            return
+        tokens = max(len(tokenizer.encode(s)) for s in sum(prompt_ensemble(name), [])) + 2  # start, end
+        if tokens > fit:
+            raise ValueError(f"the name {_shown(name)} is too long: its longest prompt has {tokens} tokens "
+                             f"and the text encoder reads {fit} (the rest would be cut, silently); give a "
+                             "shorter name")
 
     def clear_text_cache(self) -> None:
         """Forget the cached text embeddings: the next ``text_features`` call re-encodes its
@@ -150,7 +184,7 @@ class InCTRL(nn.Module):
         Raises:
             ValueError: no image, a duplicate image or an empty name.
         """
-        check_name(name)
+        self.check_text_fits(name)  # before any image is encoded
         items = images if isinstance(images, torch.Tensor) else as_image_list(images)
         if len(items) == 0:
             raise ValueError("a prompt bank needs at least one normal image (K >= 1), got none")

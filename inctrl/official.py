@@ -11,17 +11,20 @@ format lives in :mod:`inctrl.checkpoint`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import open_clip
 import torch
 
-from .backbone import PROFILES
+from .backbone import PROFILES, WeightsUnavailableError
 from .device import resolve_device
 from .model import InCTRL, InCTRLConfig
+from .paths import regular_file
 from .torch_files import EMBEDDED, CheckpointError, check_weights, load_exact, read_torch_file
 
 OPTIONAL_OFFICIAL_KEYS = {"logit_scale"}
@@ -159,20 +162,31 @@ def read_model_config(source: str | Path | Mapping) -> dict:
         ``{"embed_dim", "vision_cfg", "text_cfg"}`` (and ``quick_gelu`` when given).
 
     Raises:
-        CheckpointError: an unreadable file, or no ``vision_cfg`` / ``text_cfg``.
+        CheckpointError: a missing, special or unreadable file, not JSON, no ``vision_cfg`` /
+            ``text_cfg`` dictionaries, or keys open_clip does not know in them; the message
+            names the file.
     """
-    if isinstance(source, (str, Path)):
+    where = f"the model config {source}" if isinstance(source, (str, os.PathLike)) else "model_config"
+    if isinstance(source, (str, os.PathLike)):
         try:
-            raw = json.loads(Path(source).read_text())
-        except (OSError, ValueError) as error:
-            raise CheckpointError(f"cannot read the model config {source}: {error}") from error
+            raw = json.loads(regular_file(source, "model config").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"{where} is not JSON ({error}); give an open_clip model config (JSON)") \
+                from None
+        except (OSError, ValueError) as error:  # missing, a folder or a FIFO (never opened), unreadable
+            raise CheckpointError(str(error)) from None
     else:
         raw = source
     raw = raw.get("model_cfg", raw) if isinstance(raw, Mapping) else raw
-    towers = ("vision_cfg", "text_cfg")
+    towers = {"vision_cfg": open_clip.model.CLIPVisionCfg, "text_cfg": open_clip.model.CLIPTextCfg}
     if not isinstance(raw, Mapping) or not all(isinstance(raw.get(k), Mapping) for k in towers):
-        raise CheckpointError("a model config must hold 'vision_cfg' and 'text_cfg' dictionaries "
-                              "(an open_clip model config)")
+        raise CheckpointError(f"{where} must hold 'vision_cfg' and 'text_cfg' dictionaries (an open_clip "
+                              f"model config), not a {type(raw).__name__} without them")
+    for tower, fields in towers.items():
+        unknown = sorted(set(raw[tower]) - {f.name for f in dataclasses.fields(fields)})
+        if unknown:
+            raise CheckpointError(f"{where}: its {tower} has keys open_clip {open_clip.__version__} does not "
+                                  f"know: {', '.join(map(str, unknown))}; remove them or update open_clip")
     return {k: copy.deepcopy(raw[k]) for k in _OPEN_CLIP_KEYS if k in raw}
 
 
@@ -282,7 +296,13 @@ def import_official(source: str | Path | Mapping, profile: str | None = None, de
     if base.model_name != model_name:
         raise CheckpointError(f"checkpoint is for {model_name}, not the {profile!r} profile "
                               f"({base.model_name})")
-    model = InCTRL(base)
+    try:
+        model = InCTRL(base)
+    except WeightsUnavailableError:
+        raise
+    except (TypeError, ValueError, RuntimeError) as error:  # a config open_clip cannot build
+        raise CheckpointError(f"its model config does not describe a model open_clip can build "
+                              f"({type(error).__name__}: {' '.join(str(error).split())})") from None
     mapped = {}
     for key, value in state.items():
         prefix = next((p for p in OFFICIAL_PREFIXES if key.startswith(p)), None)

@@ -40,7 +40,8 @@ def read_torch_file(path: str | Path, what: str = "checkpoint") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path}" if not path.exists() else
-                              f"{what} {path} is not a regular file")
+                              f"{what} {path} is not a regular file (a folder, FIFO, socket or device); "
+                              f"give a {what} file")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
             warnings.simplefilter("ignore")

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .ablation import with_ablation
 from .checkpoint import CheckpointError, load, load_checkpoint, load_trainable, read_torch_file
+from .data.images import check_image_files
 from .data.layout import CanonicalDataset
 from .data.sampler import TrainingSampler
 from .device import autocast, resolve_device
@@ -227,6 +228,7 @@ def train_with_config(config: TrainConfig, out_dir, device="auto", resume: bool 
     # resume without a state: at most a half-saved first epoch is there, replaced like a new run
     _check_out_dir(out_dir, overwrite or resume)
     samples = auxiliary_samples(config.aux_roots, config.categories)
+    check_image_files(s.path for s in samples)  # a broken or tiny image fails now, not at some step
     sampler = TrainingSampler(samples, config.shots, config.n_normal, config.n_anomalous,
                               config.exclude_query, seed=config.seed)
     start_epoch, elapsed, history = 0, 0.0, []

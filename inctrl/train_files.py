@@ -18,6 +18,7 @@ import numpy as np
 
 from . import atomic
 from .checkpoint import CheckpointError, read_torch_file, save_checkpoint
+from .paths import check_output_folder
 from .train_config import LOG_COLUMNS, TrainConfig
 
 #: The files a run writes besides ``epoch_{n}.pt`` (what ``overwrite`` replaces).
@@ -53,9 +54,11 @@ def run_files(out_dir: Path) -> list[Path]:
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Before any work: a fresh run never mixes its files with an earlier run's."""
+    """Before any work: the folder rule of every writer, and a fresh run never mixes its files with an
+    earlier run's (which ``overwrite`` replaces, and nothing else)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} is a file, expected a run folder")
+    check_output_folder(out_dir, what="out_dir")
     found = run_files(out_dir)
     if found and not overwrite:
         raise FileExistsError(f"{out_dir} holds an earlier run ({', '.join(p.name for p in found[:4])}"

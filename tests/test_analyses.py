@@ -41,14 +41,6 @@ def test_committed_results_are_complete_and_current(committed):
     assert rows[list(SCORES)].apply(lambda c: c.between(0, 1)).all().all()
 
 
-def test_the_stored_v1_results_were_computed_on_the_v1_weights():
-    from inctrl.backbone import MINI_V1_WEIGHTS_FILE
-
-    v1 = json.loads(DEFAULT_RESULTS.with_name("analyses_v1.json").read_text())
-    assert v1["config"]["backbone_sha256"] == backbone_sha256(MINI_V1_WEIGHTS_FILE) != backbone_sha256()
-    assert "--weights inctrl/weights/inctrl-mini-vit-world.pt" in v1["note"]  # how to recompute it
-
-
 def test_summary_is_mean_and_population_std():
     rows = [{"group": "g", "variant": "v", "seed": s, "draw": d,
              **{k: 0.5 + 0.1 * s + 0.01 * d for k in SCORES}} for s in (0, 1) for d in (0, 1)]

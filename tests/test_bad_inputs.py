@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import struct
 import subprocess
@@ -38,9 +39,11 @@ from inctrl import atomic
 from inctrl.checkpoint import CheckpointError, save_checkpoint
 from inctrl.cli import main
 from inctrl.data.converters import CONVERTERS
-from inctrl.data.images import ImageLoadError, SkippedImageWarning, load_image
+from inctrl.data.converters.digits import read_digits
+from inctrl.data.images import ImageLoadError, SkippedImageWarning, check_image_files, load_image
 from inctrl.data.layout import CanonicalDataset
-from inctrl.data.synthetic import make_synthetic_dataset
+from inctrl.data.synthetic import SYNTHETIC_CATEGORIES, make_synthetic_dataset
+from inctrl.data.world import make_world_aux
 from inctrl.evaluate import evaluate
 from inctrl.model import InCTRLOutput
 from inctrl.official import to_official_state_dict
@@ -159,6 +162,10 @@ def _image(kind: str, folder: Path) -> Path:
         exif = Image.Exif()
         exif[0x0112] = 6  # rotate 90 degrees to display
         Image.fromarray(rgb[:, :40]).save(path, exif=exif.tobytes(), quality=95)
+    elif kind == "1x1":
+        Image.new("RGB", (1, 1)).save(path)
+    elif kind == "huge":  # 10000 x 10000: above Pillow's warning limit, below its error limit
+        path.write_bytes(_bomb_png(10000, 10000))
     return path
 
 
@@ -280,15 +287,19 @@ def detect(w: World, t: Tmp, *extra, query=None, normal=None, checkpoint=None, o
             "--out", str(out or t.out / "scores.csv"), "--device", "cpu", "--quiet", *map(str, extra)]
 
 
-def evaluate_cli(w: World, t: Tmp, *extra, data=None, checkpoint=None) -> list[str]:
+def evaluate_cli(w: World, t: Tmp, *extra, data=None, checkpoint=None, out=None) -> list[str]:
     source = ["--checkpoint", str(checkpoint)] if checkpoint else ["--profile", "tiny"]
     return ["eval", *source, "--data", str(data or w.target), "--shots", "2", "--seeds", "0",
-            "--out", str(t.out / "results"), "--device", "cpu", "--quiet", *map(str, extra)]
+            "--out", str(t.out / "results" if out is None else out), "--device", "cpu", "--quiet",
+            *map(str, extra)]
 
 
-def pretrain_cli(t: Tmp, out: Path) -> list[str]:
-    return ["pretrain", "--out", str(t.out / "pretrain"), "--steps", "1", "--high-res-steps", "0",
-            "--export", str(out), "--device", "cpu", "--quiet"]
+def prepare_cli(t: Tmp, dataset: str, *extra, out=None) -> list[str]:
+    return ["prepare", dataset, "--out", str(t.out / "data" if out is None else out), "--quiet",
+            *map(str, extra)]
+
+
+SMALL_SYNTHETIC = ("--n-normal", 2, "--n-anomalous", 1, "--size", 64)
 
 
 def train_cli(w: World, t: Tmp, *extra, aux=None, out=None) -> list[str]:
@@ -484,6 +495,114 @@ def _interrupt(monkeypatch, w: World, t: Tmp) -> None:
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr("inctrl.train._save_epoch", stop)
+
+
+# ---------------------------------------------------------------------------- issue 34: nothing the user made
+# is deleted, nothing written outside --out
+MINE = "the user's own\n"
+
+
+def _user_file(folder: Path, name: str = "mine.txt") -> Path:
+    """``folder`` holding a file of the user's; every data-loss case proves it survives."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(MINE)
+    return folder
+
+
+def _survives(path: Callable[[Tmp], Path]):
+    def check(w: World, t: Tmp) -> None:
+        assert path(t).read_text() == MINE
+    return check
+
+
+def _chdir(folder: Callable[[Tmp], Path]):
+    """Run the command from ``folder``, which holds a file of the user's."""
+    def patch(monkeypatch, w: World, t: Tmp) -> None:
+        monkeypatch.chdir(_user_file(folder(t)))
+    return patch
+
+
+def _home(monkeypatch, w: World, t: Tmp) -> None:
+    _user_file(t.inp)
+    monkeypatch.setenv("HOME", str(t.inp))
+
+
+def _linked_folder(t: Tmp) -> Path:
+    """``in/link`` -> ``in/mine``, a folder holding a file of the user's."""
+    return _link(t.inp / "link", _user_file(t.inp / "mine"))
+
+
+def _link_and_target_kept(w: World, t: Tmp) -> None:
+    assert (t.inp / "link").is_symlink() and os.readlink(t.inp / "link") == str(t.inp / "mine")
+    assert (t.inp / "mine" / "mine.txt").read_text() == MINE and len(list((t.inp / "mine").iterdir())) == 1
+
+
+def _prepared(t: Tmp, notes: bool = False) -> Path:
+    """A dataset inctrl prepared in ``out/data`` (with a file of the user's added to it)."""
+    make_synthetic_dataset(t.out / "data", categories=["wood"], n_normal=2, n_anomalous=1, size=64,
+                           show_progress=False)
+    if notes:
+        _user_file(t.out / "data", "notes.txt")
+    return t.out / "data"
+
+
+def _replaced_by_synthetic(w: World, t: Tmp) -> None:
+    assert CanonicalDataset(t.out / "data").categories == sorted(SYNTHETIC_CATEGORIES)
+
+
+def _into_empty_link_target(w: World, t: Tmp) -> None:
+    assert (t.out / "link").is_symlink() and (t.out / "empty" / "wood" / "train" / "good").is_dir()
+
+
+def _empty_link_target(w: World, t: Tmp) -> list[str]:
+    (t.out / "empty").mkdir(parents=True)
+    return prepare_cli(t, "synthetic", *SMALL_SYNTHETIC, out=_link(t.out / "link", t.out / "empty"))
+
+
+def _set_option(argv: list[str], option: str, value) -> list[str]:
+    argv = list(argv)
+    argv[argv.index(option) + 1] = str(value)
+    return argv
+
+
+def _paper(argv: list[str]) -> list[str]:
+    return _set_option(argv, "--profile", "paper")
+
+
+def _raw_digits(t: Tmp, content: bytes | None) -> Path:
+    """A --raw folder whose digits.csv.gz holds ``content`` (None: a FIFO)."""
+    file = t.inp / "raw" / "digits.csv.gz"
+    if content is None:
+        _fifo(file)
+    else:
+        file.parent.mkdir(parents=True)
+        file.write_bytes(content)
+    return file.parent
+
+
+def _with_empty_prompt(w: World, t: Tmp) -> Path:
+    """A copy of the target dataset with a 0-byte image among its train/good images."""
+    shutil.copytree(w.target, t.inp / "data")
+    (t.inp / "data" / "wood" / "train" / "good" / "zz_empty.png").write_bytes(b"")
+    return t.inp / "data"
+
+
+def _nothing_outside_results(w: World, t: Tmp) -> None:
+    written = [p for p in t.out.parent.rglob("*") if p.is_file() and t.inp not in p.parents]
+    assert written and all(t.out / "results" in p.parents for p in written), written
+    assert (t.out / "results" / "prompts" / "_._.._.._x_wood_k2_seed0.json").is_file()
+
+
+def _official_with_config(w: World, t: Tmp, config: dict) -> Path:
+    """An official checkpoint with an ``open_clip_config.json`` beside it."""
+    path = t.inp / "official" / "checkpoint.pyth"
+    path.parent.mkdir()
+    torch.save(_official(w), path)
+    (path.parent / "open_clip_config.json").write_text(json.dumps(config))
+    return path
+
+
+LONG_NAME = "word " * 1300  # 6,500 characters: hundreds of tokens past the text encoder's 77
 
 
 IMAGE_ERRORS = {  # kind -> what the message says after the file name
@@ -696,12 +815,6 @@ CASES = [
     Case("eval-out-holds-results-overwrite", lambda w, t: (_earlier_results(w, t),
                                                            evaluate_cli(w, t, "--overwrite"))[-1], 0,
          r"results written to", check=_results_replaced),
-    Case("pretrain-export-exists", lambda w, t: pretrain_cli(t, out=_existing_out(w, t)), 1,
-         r"--export .*scores\.csv already exists; pass --overwrite to replace it", early=True,
-         check=_out_kept),
-    Case("pretrain-export-is-a-symlink", lambda w, t: pretrain_cli(t, out=_symlinked_out(w, t)), 1,
-         r"--export .*scores\.csv is a symlink \(to .*real\.csv\); pass --overwrite", early=True,
-         check=_link_untouched),
     Case("eval-object-name-blank", lambda w, t: evaluate_cli(w, t, "--object-name", " "), 1,
          r"--object-name must be the object the text prior reads", early=True),
     # --- folders with entries that are no readable images
@@ -730,6 +843,114 @@ CASES = [
     Case("out-unwritable-after-scoring", lambda w, t: detect(w, t, out="/proc/inctrl_bad_inputs.csv"), 1,
          r"^inctrl: error: (--out )?/proc/inctrl_bad_inputs\.csv: "
          r"(cannot be written|no permission)(?!.*tmp)"),
+    # --- issue 34: --overwrite replaces only what inctrl wrote; the user's files survive
+    Case("prepare-overwrite-cwd", lambda w, t: prepare_cli(t, "digits", "--overwrite", out="."), 1,
+         r"^inctrl: error: --out \. is the working directory; inctrl writes into a folder of its own only, "
+         r"give a new folder", early=True, patch=_chdir(lambda t: t.inp)),
+    Case("prepare-overwrite-empty-out", lambda w, t: prepare_cli(t, "digits", "--overwrite", out=""), 1,
+         r"^inctrl: error: --out is empty \(''\); give a folder path", early=True,
+         patch=_chdir(lambda t: t.inp)),
+    Case("prepare-overwrite-home", lambda w, t: prepare_cli(t, "digits", "--overwrite", out=t.inp), 1,
+         r"--out .*in is the home folder", early=True, patch=_home),
+    Case("prepare-overwrite-ancestor-of-cwd",
+         lambda w, t: prepare_cli(t, "world-aux", "--overwrite", out=t.inp), 1,
+         r"--out .*in is a folder holding the working directory .*in/a/b", early=True,
+         patch=_chdir(lambda t: t.inp / "a" / "b")),
+    Case("prepare-overwrite-root", lambda w, t: prepare_cli(t, "digits", "--overwrite", out="/"), 1,
+         r"--out / is (the root folder|a folder holding the working directory)", early=True),
+    *[Case(f"prepare-overwrite-symlink-{dataset}", lambda w, t, d=dataset: prepare_cli(
+        t, d, "--overwrite", out=_linked_folder(t)), 1,
+        r"--out .*link is a symlink to .*mine, which is not empty; inctrl never empties the folder a link "
+        r"points to", early=True, check=_link_and_target_kept) for dataset in ("digits", "world-aux")],
+    Case("prepare-overwrite-user-folder", lambda w, t: prepare_cli(
+        t, "digits", "--overwrite", out=_user_file(t.inp / "mine")), 1,
+        r"--out .*mine holds mine\.txt that inctrl did not write; refusing to replace it, even to "
+        r"overwrite: move your files out or choose a new folder", early=True),
+    Case("prepare-overwrite-prepared-with-a-user-file", lambda w, t: prepare_cli(
+        t, "synthetic", "--overwrite", out=_prepared(t, notes=True)), 1,
+        r"--out .*data holds notes\.txt that inctrl did not write", early=True,
+        check=_survives(lambda t: t.out / "data" / "notes.txt")),
+    Case("prepare-overwrite-prepared", lambda w, t: prepare_cli(
+        t, "synthetic", "--overwrite", *SMALL_SYNTHETIC, out=_prepared(t)), 0, r"prepared synthetic in",
+        check=_replaced_by_synthetic),
+    Case("prepare-into-an-empty-link-target", _empty_link_target, 0, r"prepared synthetic in",
+         check=_into_empty_link_target),
+    Case("prepare-without-overwrite", lambda w, t: prepare_cli(t, "synthetic", out=_prepared(t)), 1,
+         r"--out .*data exists and is not empty; pass --overwrite to replace a folder inctrl wrote"),
+    Case("eval-out-cwd", lambda w, t: evaluate_cli(w, t, "--overwrite", out="."), 1,
+         r"--out \. is the working directory", early=True, patch=_chdir(lambda t: t.inp)),
+    Case("train-out-home", lambda w, t: train_cli(w, t, "--overwrite", out=t.inp), 1,
+         r"--out .*in is the home folder", early=True, patch=_home),
+    Case("heatmaps-cwd", lambda w, t: detect(w, t, "--heatmaps", ".", "--overwrite"), 1,
+         r"--heatmaps \. is the working directory", early=True, patch=_chdir(lambda t: t.inp)),
+    Case("detect-out-empty", lambda w, t: _set_option(detect(w, t), "--out", ""), 1,
+         r"--out is empty \(''\); give a file path", early=True),
+    # --- issue 34: FIFOs, sockets and devices are refused before anything opens them
+    Case("prepare-raw-fifo", lambda w, t: prepare_cli(t, "digits", "--raw", _fifo(t.inp / "pipe")), 1,
+         r"raw digits path .*pipe is not a folder \(a FIFO, socket or device\); pass the folder of the "
+         r"extracted download", early=True),
+    Case("prepare-raw-holds-a-fifo", lambda w, t: prepare_cli(t, "digits", "--raw", _raw_digits(t, None)), 1,
+         r"raw digits file .*raw/digits\.csv\.gz is a FIFO \(named pipe\), not a regular file; give a "
+         r"regular file", early=True, api=(ValueError, lambda w, t: read_digits(t.inp / "raw"))),
+    Case("prepare-raw-not-gzip", lambda w, t: prepare_cli(t, "digits", "--raw", _raw_digits(t, b"\xaa&junk")),
+         1, r"^inctrl: error: .*raw/digits\.csv\.gz is not scikit-learn's digits file \(a gzipped CSV .*\): "
+         r"Not a gzipped file .*; give the folder holding the digits\.csv\.gz of scikit-learn, or leave "
+         r"--raw out$", early=True, api=(ValueError, lambda w, t: read_digits(t.inp / "raw"))),
+    Case("ckpt-a-fifo", lambda w, t: detect(w, t, checkpoint=_fifo(t.inp / "m.pt")), 1,
+         r"--checkpoint .*m\.pt is a FIFO \(named pipe\), not a regular file; give a regular file",
+         early=True),
+    Case("ckpt-a-device", lambda w, t: detect(w, t, checkpoint="/dev/null"), 1,
+         r"--checkpoint /dev/null is a device, not a regular file", early=True),
+    Case("weights-a-fifo", lambda w, t: _paper(detect(w, t)) + ["--weights", str(_fifo(t.inp / "w.bin"))], 1,
+         r"--weights .*w\.bin is a FIFO \(named pipe\), not a regular file", early=True),
+    Case("weights-a-checkpoint", lambda w, t: _paper(detect(w, t)) + ["--weights", str(w.ckpt)], 1,
+         r"^inctrl: error: weights .*model\.pt is an InCTRL checkpoint, not CLIP weights; load it as the "
+         r"checkpoint \(inctrl\.load\(.*\), or --checkpoint .*model\.pt\)$"),
+    # --- issue 34: images a run could not score, found before any model is built
+    Case("image-1x1", lambda w, t: detect(w, t, query=_image("1x1", t.inp / "q").parent), 1,
+         r"image .*1x1\.png is 1 x 1 pixels, smaller than the 8 x 8 the model takes; give a larger image",
+         early=True, api=(ImageLoadError, lambda w, t: check_image_files([t.inp / "q" / "1x1.png"]))),
+    Case("image-huge", lambda w, t: detect(w, t, query=_image("huge", t.inp / "q").parent), 1,
+         r"cannot read image .*huge\.png: it is too large to decode safely \(Image size \(100000000 pixels\) "
+         r"exceeds limit of \d+ pixels.*\); downscale it below \d+ pixels$", early=True,
+         api=(ImageLoadError, lambda w, t: load_image(t.inp / "q" / "huge.png"))),
+    Case("eval-empty-image-in-train-good", lambda w, t: evaluate_cli(w, t, data=_with_empty_prompt(w, t)), 1,
+         r"cannot read image .*train/good/zz_empty\.png: expected a complete image file", early=True,
+         api=(ImageLoadError, _api_evaluate(lambda w, t: t.inp / "data"))),
+    # --- issue 34: names are data, never paths; a name the text encoder would cut is refused
+    Case("eval-name-a-path", lambda w, t: evaluate_cli(w, t, "--name", "../../../x"), 0,
+         r"results written to", check=_nothing_outside_results),
+    Case("eval-object-name-too-long", lambda w, t: evaluate_cli(w, t, "--object-name", LONG_NAME), 1,
+         r"--object-name: the name 'word word word word word word word word '\.\.\. \(6500 characters\) is "
+         r"too long: its longest prompt has \d{4} tokens and the text encoder reads 77 \(the rest would be "
+         r"cut, silently\); give a shorter name$", check=_no_file("results")),
+    Case("detect-name-too-long", lambda w, t: _set_option(detect(w, t), "--name", LONG_NAME), 1,
+         r"--name: the name .* is too long: its longest prompt has \d{4} tokens",
+         check=_no_file("scores.csv")),
+    Case("ckpt-official-config-unknown-key", lambda w, t: detect(w, t, checkpoint=_official_with_config(
+        w, t, {"model_cfg": {"vision_cfg": {"patch_dropout_rate": 0.1}, "text_cfg": {}}})), 1,
+         r"checkpoint\.pyth: the model config .*open_clip_config\.json: its vision_cfg has keys open_clip "
+         r"\S+ does not know: patch_dropout_rate; remove them or update open_clip",
+         api=(CheckpointError, _load(lambda w, t: t.inp / "official" / "checkpoint.pyth"))),
+    # --- issue 34: options that do not apply, and numbers out of range, are refused
+    Case("prepare-size-not-synthetic", lambda w, t: prepare_cli(t, "digits", "--size", 64), 1,
+         r"^inctrl: error: --size applies to prepare synthetic only, not to digits; drop it$", early=True),
+    Case("prepare-options-not-world-aux",
+         lambda w, t: prepare_cli(t, "world-aux", "--seed", 3, "--n-anomalous", 5), 1,
+         r"--seed, --n-anomalous apply to prepare synthetic only, not to world-aux; drop them", early=True),
+    Case("prepare-raw-not-synthetic", lambda w, t: prepare_cli(t, "synthetic", "--raw", t.inp), 1,
+         r"--raw applies to the converted datasets, not to synthetic \(it is generated\); drop it",
+         early=True),
+    Case("prepare-n-normal-one", lambda w, t: prepare_cli(t, "synthetic", "--n-normal", 1), 1,
+         r"--n-normal must be at least 2, got 1", early=True),
+    Case("eval-seeds-negative", lambda w, t: evaluate_cli(w, t, "--seeds", -1), 1,
+         r"--seeds must be at least 0, got -1", early=True),
+    Case("eval-shots-twice", lambda w, t: evaluate_cli(w, t, "--shots", 2, 2), 1,
+         r"--shots lists 2 twice; give each value once", early=True),
+    Case("detect-seed-negative", lambda w, t: detect(w, t, "--seed", -5), 1,
+         r"--seed must be at least 0, got -5", early=True),
+    Case("train-seed-negative", lambda w, t: train_cli(w, t, "--seed", -1), 1, r"--seed must be at least 0",
+         early=True),
     # --- command lines argparse refuses
     Case("usage-no-name", lambda w, t: [a for a in detect(w, t) if a not in ("--name", "wood")], 2,
          r"the following arguments are required: --name"),
@@ -753,7 +974,6 @@ def test_cli(case: Case, world: World, tmp: Tmp, capsys, monkeypatch):
     if case.early:  # reaching a model build fails the case ("unexpected Built")
         monkeypatch.setattr("inctrl.load", refuse_build)
         monkeypatch.setattr("inctrl.train.train", refuse_build)
-        monkeypatch.setattr("inctrl.pretrain.pretrain", refuse_build)
     before = _snapshot(world.root, tmp.inp)
     code = _exit_code(argv)
     out, err = capsys.readouterr()
@@ -800,7 +1020,17 @@ def test_every_case_of_the_issue_is_in_the_matrix():
               # the third pass: silent successes that are refusals now
               "eval-one-class-normal-only", "eval-one-class-in-one-category", "out-exists",
               "out-is-a-symlink-overwrite", "query-unreadable-entries", "normal-unreadable-entries-too-few",
-              "out-unwritable-after-scoring"}
+              "out-unwritable-after-scoring",
+              # the fourth pass (issue 34): nothing the user made is deleted, nothing written outside --out
+              "prepare-overwrite-cwd", "prepare-overwrite-empty-out", "prepare-overwrite-symlink-digits",
+              "prepare-overwrite-symlink-world-aux", "prepare-overwrite-user-folder",
+              "prepare-overwrite-home", "prepare-overwrite-ancestor-of-cwd",
+              "prepare-overwrite-prepared-with-a-user-file", "eval-out-cwd", "train-out-home", "heatmaps-cwd",
+              "eval-name-a-path", "eval-object-name-too-long",
+              "image-1x1", "eval-empty-image-in-train-good", "image-huge", "weights-a-checkpoint",
+              "prepare-raw-fifo", "prepare-raw-holds-a-fifo", "prepare-raw-not-gzip", "ckpt-a-fifo",
+              "prepare-size-not-synthetic", "prepare-options-not-world-aux", "eval-seeds-negative",
+              "ckpt-official-config-unknown-key"}
     assert wanted <= names, sorted(wanted - names)
     assert len(names) == len(CASES)
 
@@ -820,6 +1050,17 @@ def test_an_unexpected_error_is_still_one_line(world, tmp, capsys, monkeypatch):
     assert main(detect(world, tmp)) == 1
     err = capsys.readouterr().err.strip()
     assert err == "inctrl: error: unexpected TypeError: a bug (rerun with --debug for the traceback)"
+
+
+def test_a_library_message_of_kilobytes_is_cut(world, tmp, capsys, monkeypatch):
+    def listing(*args, **kwargs):  # as torch lists every key of a state dict that does not fit
+        raise ValueError("Missing key(s): " + ", ".join(f'"visual.block.{i}.weight"' for i in range(400)))
+    monkeypatch.setattr("inctrl.load", listing)
+    assert main(detect(world, tmp)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 1600, len(err)
+    assert re.fullmatch(r'inctrl: error: Missing key\(s\): "visual\.block\.0\.weight", .* \.\.\. \(\d+ more '
+                        r'characters; --debug shows all\)\n', err)
 
 
 # ---------------------------------------------------------------------------- the API
@@ -885,7 +1126,49 @@ API_CASES = [
                                                         overwrite=False), FileExistsError,
      r"holds an earlier run \(last\.pt, last_state\.pt, loss_log\.csv, train_summary\.json \.\.\.\); "
      r"resume it"),
+    # --- issue 34: model_config is checked (it exists, parses, is a dict, applies, open_clip knows its keys)
+    ("model-config-missing", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config=t.out / "c.json"),
+     CheckpointError, r"^model config .*c\.json does not exist$"),
+    ("model-config-not-json", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config=_text(
+        t.out / "c.json", "{vision_cfg")), CheckpointError,
+     r"^the model config .*c\.json is not JSON \(Expecting property name .*\); give an open_clip model "
+     r"config"),
+    ("model-config-a-fifo", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config=_fifo(
+        t.out / "c.json")), CheckpointError, r"^model config .*c\.json is a FIFO \(named pipe\), not a "),
+    ("model-config-a-list", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config=[1, 2]),
+     CheckpointError, r"^model_config must hold 'vision_cfg' and 'text_cfg' dictionaries \(an open_clip "
+     r"model config\), not a list without them$"),
+    ("model-config-unknown-key", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config={
+        "vision_cfg": {"colour": "red"}, "text_cfg": {}}), CheckpointError,
+     r"^model_config: its vision_cfg has keys open_clip \S+ does not know: colour; remove them"),
+    ("model-config-for-an-inctrl-checkpoint", lambda m, w, t: inctrl.load(w.ckpt, device="cpu", model_config={
+        "vision_cfg": {"width": 64}, "text_cfg": {}}), CheckpointError,
+     r"model\.pt: model_config applies to an official InCTRL checkpoint; this is an inctrl checkpoint, which "
+     r"stores its own config: drop model_config$"),
+    # --- issue 34: a name the text encoder would cut, images too small to score
+    ("bank-name-too-long", lambda m, w, t: m.prompt_bank(w.normal, "word " * 100), ValueError,
+     r"^the name 'word word word word word word word word '\.\.\. \(500 characters\) is too long: its "
+     r"longest prompt has \d+ tokens and the text encoder reads 77 \(the rest would be cut, silently\); give "
+     r"a shorter name$"),
+    ("evaluate-object-name-too-long", lambda m, w, t: evaluate(
+        m, w.target, shots=[2], seeds=[0], progress=False, object_name="word " * 100), ValueError,
+     r"too long: its longest prompt has \d+ tokens"),
+    ("score-a-1x1-pil-image",
+     lambda m, w, t: m.score([Image.new("RGB", (1, 1))], m.prompt_bank(w.normal, "wood")), ImageLoadError,
+     r"^image 0 \(a PIL image\) is 1 x 1 pixels, smaller than the 8 x 8 the model takes"),
+    ("evaluate-out-dir-cwd", lambda m, w, t: evaluate(
+        m, w.target, shots=[2], seeds=[0], progress=False, out_dir=os.getcwd()), ValueError,
+     r"^out_dir .* is the working directory; inctrl writes into a folder of its own only"),
+    ("world-aux-into-a-linked-folder", lambda m, w, t: make_world_aux(
+        _link(t.out / "link", _user_file(t.out / "mine")), overwrite=True, show_progress=False), ValueError,
+     r"^output folder .*link is a symlink to .*mine, which is not empty; inctrl never empties"),
 ]
+
+
+def _text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def _pixels(model, n: int, nan=(), inf=()) -> torch.Tensor:
@@ -1114,3 +1397,117 @@ def test_prepare_refuses_another_layout_in_one_line(raw_layouts, tmp_path, capsy
                    "train/good/ with images; expected <category>/train/good/, test/good/, test/<defect>/ and "
                    "ground_truth/ in every category; is --raw the extracted mvtec_anomaly_detection folder? "
                    "(see data/README.md)\n")
+
+
+# ---------------------------------------------------------------------------- issue 34: no litter, no escape
+def _dead_pid() -> int:
+    """The id of no running process."""
+    pid = 3_999_999
+    while True:
+        pid += 1
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except OSError:
+            pass
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tmp_path):
+    dead = _dead_pid()
+    left = [tmp_path / f".data.tmp-{dead}-0123abcd",  # killed (SIGKILL) while writing
+            tmp_path / f".data.old-{dead}-0123abcd",  # killed between its two renames
+            tmp_path / ".data.tmp-89abcdef"]  # left by an inctrl before this rule
+    running = tmp_path / f".data.tmp-{os.getpid()}-fedcba98"  # a run still going: never touched
+    for folder in [*left, running]:
+        write_png(folder / "wood" / "train" / "good" / "000.png", np.zeros((8, 8)))
+    _user_file(tmp_path / ".data.tmp-notes")  # a name inctrl never makes
+    argv = ["prepare", "synthetic", "--out", str(tmp_path / "data"), "--quiet", *map(str, SMALL_SYNTHETIC)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".data.tmp-notes", running.name, "data"])
+    assert (tmp_path / ".data.tmp-notes" / "mine.txt").read_text() == MINE
+    assert (running / "wood" / "train" / "good" / "000.png").is_file()
+
+
+def test_a_second_ctrl_c_during_clean_up_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import inctrl.data.synthetic as synthetic
+
+    written = []
+
+    def save_then_ctrl_c(image, dst, **kwargs):  # the first Ctrl-C: while writing the images
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(dst)
+        real_save(image, dst, **kwargs)
+
+    def rmtree_then_ctrl_c(path, *args, **kwargs):  # the second: half-way through the clean-up
+        calls.append(path)
+        if len(calls) == 1:
+            next(Path(path).rglob("*.png")).unlink()
+            raise KeyboardInterrupt
+        real_rmtree(path, *args, **kwargs)
+
+    real_save, real_rmtree, calls = synthetic.save_png, shutil.rmtree, []
+    monkeypatch.setattr(synthetic, "save_png", save_then_ctrl_c)
+    monkeypatch.setattr(shutil, "rmtree", rmtree_then_ctrl_c)
+    _user_file(tmp_path / "mine")
+    argv = ["prepare", "synthetic", "--out", str(tmp_path / "data"), "--quiet", *map(str, SMALL_SYNTHETIC)]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "inctrl: error: interrupted\n"
+    assert len(calls) == 2 and written[0].is_relative_to(calls[0])  # the staging folder, removed at last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert (tmp_path / "mine" / "mine.txt").read_text() == MINE
+
+
+def test_a_category_name_from_data_is_never_a_path(tmp_path):
+    raw = tmp_path / "raw"
+    _raw_visa(raw)
+    table = raw / "split_csv" / "1cls.csv"
+    table.write_text(table.read_text().replace("\ncandle,", "\n../escaped,", 1))
+    before = tree_checksum(raw)
+    with pytest.raises(ValueError, match=r"1cls\.csv:2: object '\.\./escaped' is not a plain name .*names "
+                                         r"are data, never paths"):
+        CONVERTERS["visa"](raw, tmp_path / "out", show_progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"] and tree_checksum(raw) == before
+
+
+@pytest.mark.parametrize("name, expected", [("../../x", "_._.._x"), ("a/b\\c", "a_b_c"), ("..", "_."),
+                                            ("", "_"), (".hidden", "_hidden"), ("solar cell", "solar cell"),
+                                            ("x" * 300, "x" * 100)])
+def test_a_name_becomes_one_safe_file_name(name, expected):
+    from inctrl.paths import file_name
+
+    assert file_name(name) == expected
+
+
+def test_the_output_folder_rule(tmp_path, monkeypatch):
+    """The one function every writer calls, as the other commands will call it."""
+    from inctrl.paths import MARKER, check_output_folder, mark_output_folder, regular_file
+
+    monkeypatch.chdir(_user_file(tmp_path / "cwd"))
+    monkeypatch.setenv("HOME", str(_user_file(tmp_path / "home")))
+    assert check_output_folder("new", whole=True) == Path("new")  # a new folder: fine, nothing made yet
+    assert not Path("new").exists()
+    for refused, why in ((".", "is the working directory"), ("", "is empty"), ("~", "is the home folder"),
+                         (str(tmp_path), "is a folder holding the working directory"),
+                         ("/", "is a folder holding")):
+        for whole in (True, False):
+            with pytest.raises(ValueError, match=why):
+                check_output_folder(refused, whole=whole, overwrite=True)
+    ours = _prepared(Tmp(tmp_path, tmp_path / "ours"))
+    assert (ours / MARKER).is_file() and check_output_folder(ours, whole=True, overwrite=True) == ours
+    with pytest.raises(FileExistsError, match=r"^out .*ours/data exists and is not empty; pass "
+                                              r"overwrite=True"):
+        check_output_folder(ours, whole=True, what="out")
+    (ours / "wood" / "test" / "good" / "mine.png").write_bytes(b"x")  # deep inside: still the user's
+    with pytest.raises(ValueError, match=r"holds wood/test/good/mine\.png that inctrl did not write"):
+        check_output_folder(ours, whole=True, overwrite=True)
+    mark_output_folder(ours)  # now listed: inctrl's to replace
+    assert check_output_folder(ours, whole=True, overwrite=True) == ours
+    assert check_output_folder(_user_file(tmp_path / "results"), overwrite=True) == tmp_path / "results"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    with pytest.raises(ValueError, match=r"^image .*sock is a socket, not a regular file; give a regular "
+                                         r"file$"):
+        regular_file(tmp_path / "sock", "image")
+    server.close()

@@ -38,7 +38,7 @@ def test_profile_auto_is_the_offline_default_without_cuda():
 
 def test_profile_labels_name_the_weights():
     assert notebook.profile_label("tiny") == "tiny profile, random backbone"
-    assert notebook.profile_label("mini") == "mini profile (v2), pretrained on the procedural world"
+    assert notebook.profile_label("mini") == "mini profile (v3), ImageNet CNN with a LiT text tower"
     assert notebook.profile_label("mini", pretrained=False) == "mini profile, random weights"
     assert notebook.profile_label("paper") == "paper profile, laion400m_e32"
     assert notebook.profile_label("paper", weights="/x/w.bin") == "paper profile, weights w.bin"
@@ -266,23 +266,3 @@ def test_heatmaps_use_the_one_colormap_with_a_colour_bar():
     assert ax.images[-1].get_cmap().name == viz.ANOMALY_CMAP
     assert len(fig.axes) == 2, "a heatmap gets a colour bar"
     plt.close(fig)
-
-
-def test_backbone_verdicts_follow_the_numbers():
-    from inctrl.book.backbone_verdicts import verdicts
-
-    stored = {"random_sp_world": 0.62, "random_pixel_world": 0.70, "random_sp_elpv": 0.80,
-              "colour_elpv": 0.76}
-    values = {"full_elpv": 0.66, "sp_elpv": 0.75, "sa_elpv": 0.45, "full_world": 0.80, "sp_world": 0.83,
-              "sa_world": 0.56, "pixel_world": 0.84}
-    v = verdicts(values, stored, paper_auroc=0.846)
-    assert "far below the paper's" in v["elpv_gap"]
-    assert "has learned patch features" in v["world_verdict"] and "does not add" in v["world_verdict"]
-    assert "does worse than the random one" in v["elpv_verdict"] and "below chance" in v["elpv_verdict"]
-    assert "mainly darker" in v["elpv_verdict"]                      # mean colour 0.76 > s_p 0.75
-    better = verdicts({**values, "full_world": 0.90, "sp_elpv": 0.85, "full_elpv": 0.85, "sa_elpv": 0.6},
-                      stored, paper_auroc=0.846)
-    assert "adds to them" in better["world_verdict"]
-    assert "the learned heads add to it" in better["summary_world"]
-    assert "above the random backbone's" in better["elpv_verdict"]
-    assert "close to the paper's" in better["elpv_gap"]

@@ -69,9 +69,13 @@ def test_mvtec_copy_refusals_and_overwrite(tmp_path):
     assert not (raw / "converted").exists()
     with pytest.raises(FileExistsError, match="not empty"):
         convert_mvtec(raw, tmp_path / "out", show_progress=False)
-    (tmp_path / "out" / "stale.txt").write_text("old")
-    convert_mvtec(raw, tmp_path / "out", overwrite=True, show_progress=False)
-    assert not (tmp_path / "out" / "stale.txt").exists()
+    (tmp_path / "out" / "stale.txt").write_text("old")  # a file of the user's: never deleted
+    with pytest.raises(ValueError, match="holds stale.txt that inctrl did not write"):
+        convert_mvtec(raw, tmp_path / "out", overwrite=True, show_progress=False)
+    assert (tmp_path / "out" / "stale.txt").read_text() == "old"
+    (tmp_path / "out" / "stale.txt").unlink()
+    convert_mvtec(raw, tmp_path / "out", overwrite=True, show_progress=False)  # all of it inctrl's
+    assert CanonicalDataset(tmp_path / "out").counts()["bottle"]["train_good"] == 4
     with pytest.raises(ValueError, match="train/good"):
         convert_mvtec(tmp_path / "out" / "bottle" / "test", tmp_path / "o2", show_progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):

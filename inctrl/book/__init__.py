@@ -13,8 +13,7 @@ it may use pandas, Matplotlib and seaborn):
 * :mod:`~inctrl.book.toy`, :mod:`~inctrl.book.patches` - chapter 1's toy, chapter 2's lookups;
 * :mod:`~inctrl.book.offline_experiment` - the offline run chapters 5, 6 and the appendix share;
 * :mod:`~inctrl.book.diagnosis` - chapter 6's training diagnosis;
-* :mod:`~inctrl.book.backbone_study` - the appendix's world, ablation and shipped record;
-* :mod:`~inctrl.book.baselines` - the appendix's feature-free baselines;
+* :mod:`~inctrl.book.mini_study` - the appendix: how the offline backbone was chosen, and its record;
 * :mod:`~inctrl.book.runs` - the trained runs chapters 5-7 share, finding checkpoints;
 * :mod:`~inctrl.book.tables` - chapter 6's tables and findings, chapter 7's decisions;
 * :mod:`~inctrl.book.speed` - chapter 8's live timing and benchmark tables;

@@ -47,8 +47,7 @@ from ..features import encode_paths
 from ..prompts import prompt_ensemble
 from ..train import PairTable, auxiliary_samples, train_with_config
 from ..train_config import TrainConfig
-from .backbone_study import prepare_world
-from .offline_experiment import prepare_offline_data, protocol_features
+from .offline_experiment import prepare_offline_data, prepare_world, protocol_features
 
 __all__ = ["DEFAULT_RESULTS", "DIGIT_SETS", "SCORES", "TARGETS", "VARIANTS", "Episode", "backbone_sha256",
            "run_analyses", "summary"]
@@ -255,7 +254,7 @@ def run_analyses(data_dir, work_dir=None, *, targets: Sequence[str] = TARGETS, n
         progress: show progress bars.
         phase: ``"all"``; or ``"episodes"`` / ``"train"`` to do only that part into
             ``work_dir`` (two processes), after which ``"all"`` reads both back.
-        weights: the mini backbone's weights file (None: the shipped v2); its SHA-256 is
+        weights: a LiT text-tower file of the mini profile (None: the shipped one); its SHA-256 is
             recorded in the config.
 
     Returns:
@@ -347,8 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="training runs and feature cache (default: a temporary folder)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--weights", type=Path, default=None,
-                        help="the mini backbone's weights (default: the shipped v2; "
-                             "inctrl/weights/inctrl-mini-vit-world.pt gives v1)")
+                        help="a LiT text tower for the mini profile (default: the shipped one)")
     parser.add_argument("--phase", choices=("all", "episodes", "train"), default="all",
                         help="only the episodes or only the training (two processes sharing --work-dir)")
     args = parser.parse_args(argv)

@@ -50,56 +50,50 @@ def _sp(m: dict, group: str) -> float:
     return _mean(m, group, "P", "s_p")
 
 
-def _ordered(values: dict[str, float], *names: str) -> bool:
-    """True when ``values`` of ``names`` are strictly decreasing in the order given."""
-    return all(values[a] > values[b] for a, b in zip(names, names[1:]))
-
-
 INDUSTRIAL = ("elpv", "world")
 
+def _construction_tie(m: dict, group: str) -> bool:
+    """The residual's final score is the lowest of the three, by less than the largest spread."""
+    full = _constructions(m, group, "full")
+    spread = max(_auroc(m, group, v)[1] for v in full)
+    return min(full, key=full.get) == "TPI" and max(full.values()) - full["TPI"] < spread
+
+
 ANALYSES_FINDINGS: list[Finding] = [
-    Finding(CHAPTER, "on ELPV and the held-out world every model trained with P beats every model "
-            "trained without it",
-            lambda m: all(min(_combos(m, g, True)) > max(_combos(m, g, False)) for g in INDUSTRIAL)),
-    Finding(CHAPTER, "adding I to P or to T + P lowers the final score on ELPV; on the held-out world it "
-            "raises P's and lowers T + P's",
-            lambda m: _mean(m, "elpv", "PI") < _mean(m, "elpv", "P")
-            and _mean(m, "elpv", "TPI") < _mean(m, "elpv", "TP")
-            and _mean(m, "world", "PI") > _mean(m, "world", "P")
-            and _mean(m, "world", "TPI") < _mean(m, "world", "TP")),
-    Finding(CHAPTER, "T + P beats P + I on both industrial targets",
-            lambda m: all(_mean(m, g, "TP") > _mean(m, g, "PI") for g in INDUSTRIAL)),
-    Finding(CHAPTER, "the best combination on both industrial targets is T + P",
-            lambda m: all(_best(m, g) == "TP" for g in INDUSTRIAL)),
+    Finding(CHAPTER, "adding I raises the final score of the model trained with P on both industrial "
+            "targets",
+            lambda m: all(_mean(m, g, "PI") > _mean(m, g, "P") for g in INDUSTRIAL)),
+    Finding(CHAPTER, "P + I is the best combination on ELPV, and on the held-out world it is within 0.01 "
+            "of the best, T + P",
+            lambda m: _best(m, "elpv") == "PI" and _best(m, "world") == "TP"
+            and _mean(m, "world", "TP") - _mean(m, "world", "PI") < 0.01),
+    Finding(CHAPTER, "adding T to P + I lowers the final score on ELPV",
+            lambda m: _mean(m, "elpv", "TPI") < _mean(m, "elpv", "PI")),
+    Finding(CHAPTER, "the model trained with T alone scores what s_a scores (within 0.01) on both "
+            "industrial targets",
+            lambda m: all(abs(_mean(m, g, "T") - _mean(m, g, "T", "s_a")) < 0.01 for g in INDUSTRIAL)),
+    Finding(CHAPTER, "on ELPV every model trained with P beats every model trained without it",
+            lambda m: min(_combos(m, "elpv", True)) > max(_combos(m, "elpv", False))),
     Finding(CHAPTER, "on both industrial targets every combination, the full model included, stays below "
             "the parameter-free s_p",
             lambda m: all(_mean(m, g, v) < _sp(m, g) for g in INDUSTRIAL for v in combinations())),
     Finding(CHAPTER, "the model trained with P alone scores below its own s_p on both industrial targets",
             lambda m: all(_mean(m, g, "P") < _mean(m, g, "P", "s_p") for g in INDUSTRIAL)),
-    Finding(CHAPTER, "on the digits every combination stays close to chance (below 0.6)",
-            lambda m: max(_combos(m, "digits_n1", True) + _combos(m, "digits_n1", False)) < 0.6),
-    Finding(CHAPTER, "on both industrial targets the average gives the highest final score and the "
-            "residual the lowest, the concatenation between; on ELPV the gap is larger than their spread",
-            lambda m: all(_ordered(_constructions(m, g, "full"), "average", "concatenation", "TPI")
-                          for g in INDUSTRIAL)
-            and (_constructions(m, "elpv", "full")["average"] - _constructions(m, "elpv", "full")["TPI"]
-                 > max(_auroc(m, "elpv", v)[1] for v in ("TPI", "concatenation", "average")))),
-    Finding(CHAPTER, "on ELPV the average's final score is level with s_p (within 0.01) and the residual's "
-            "and the concatenation's are below it",
-            lambda m: abs(_constructions(m, "elpv", "full")["average"] - _sp(m, "elpv")) < 0.01
-            and max(_constructions(m, "elpv", "full")[v] for v in ("TPI", "concatenation")) < _sp(m, "elpv")),
-    Finding(CHAPTER, "on ELPV the concatenation's s_i is the highest and the average's the lowest, below "
-            "chance, the residual's between; on the held-out world the residual's s_i is the lowest",
-            lambda m: _ordered(_constructions(m, "elpv", "s_i"), "concatenation", "TPI", "average")
-            and _constructions(m, "elpv", "s_i")["average"] < 0.5
-            and min(_constructions(m, "world", "s_i"), key=_constructions(m, "world", "s_i").get) == "TPI"),
+    Finding(CHAPTER, "on the digits every combination stays below 0.7",
+            lambda m: max(_combos(m, "digits_n1", True) + _combos(m, "digits_n1", False)) < 0.7),
+    Finding(CHAPTER, "on both industrial targets the residual's final score is the lowest of the three "
+            "constructions, by less than the largest spread over head seeds and draws (a tie)",
+            lambda m: all(_construction_tie(m, g) for g in INDUSTRIAL)),
+    Finding(CHAPTER, "on both industrial targets the residual's s_i is the lowest of the three",
+            lambda m: all(min(_constructions(m, g, "s_i"), key=_constructions(m, g, "s_i").get) == "TPI"
+                          for g in INDUSTRIAL)),
     Finding(CHAPTER, "on the digits the three constructions' s_i stay near chance (0.45 to 0.55)",
             lambda m: all(0.45 <= x <= 0.55 for x in _constructions(m, "digits_n1", "s_i").values())),
     Finding(CHAPTER, "the full model's final score and its s_p fall from one to five normal digits, and "
-            "with five every signal is below 0.55",
+            "with five every signal is below 0.6",
             lambda m: _n_curve(m, "full")[-1] < _n_curve(m, "full")[0]
             and _n_curve(m, "s_p")[-1] < _n_curve(m, "s_p")[0]
-            and all(_n_curve(m, s)[-1] < 0.55 for s in ("full", "s_p", "s_i", "s_a"))),
+            and all(_n_curve(m, s)[-1] < 0.6 for s in ("full", "s_p", "s_i", "s_a"))),
 ]
 
 

@@ -1,8 +1,8 @@
 """The InCTRL pipeline as a diagram: the book's map of Eq. 1-8 (index chapter).
 
 :func:`pipeline_figure` draws query, prompts and object name through the frozen CLIP
-encoders, the three residuals and the final score, with the tapped blocks of every profile
-(:func:`profile_taps`, read from the open_clip configs).
+encoders, the three residuals and the final score, with the tapped layers of every profile
+(:func:`profile_taps`: blocks of a ViT, stages of a CNN).
 """
 
 from __future__ import annotations
@@ -16,20 +16,27 @@ from .viz import subplots
 __all__ = ["pipeline_figure", "profile_taps"]
 
 
-def profile_taps() -> dict[str, tuple[tuple[int, ...], int]]:
-    """The tapped blocks of every profile, from the open_clip configs (no model is built).
+def profile_taps() -> dict[str, tuple[tuple[int, ...], int, str]]:
+    """The tapped layers of every profile, from the open_clip configs (no weights are loaded).
 
     Returns:
-        ``{profile: (tapped blocks, depth)}``.
+        ``{profile: (tapped layers, depth, "blocks" or "stages")}``: a ViT's blocks, or the stages
+        of a timm tower's trunk (built without weights to count them).
     """
     import open_clip
+    import timm
 
-    from ..backbone import PROFILES, default_taps
+    from ..backbone import PROFILES, default_taps, trunk_stages
 
     out = {}
     for name, spec in PROFILES.items():
-        depth = int(open_clip.get_model_config(spec.model_name)["vision_cfg"]["layers"])
-        out[name] = (tuple(spec.taps or default_taps(depth)), depth)
+        vision = open_clip.get_model_config(spec.model_name)["vision_cfg"]
+        if "timm_model_name" in vision:
+            depth = len(trunk_stages(timm.create_model(vision["timm_model_name"], pretrained=False)))
+            out[name] = (tuple(spec.taps), depth, "stages")
+        else:
+            depth = int(vision["layers"])
+            out[name] = (tuple(spec.taps or default_taps(depth)), depth, "blocks")
     return out
 
 
@@ -46,7 +53,7 @@ def _arrow(ax, start, end, color="0.35"):
                                  color=color, shrinkA=2, shrinkB=2))
 
 
-def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int]] | None = None):
+def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int, str]] | None = None):
     """The InCTRL pipeline as a diagram (paper Eq. 1-8), one page wide.
 
     Query and prompts go through the frozen CLIP encoder; the patch level (Eq. 1-2), the
@@ -55,7 +62,7 @@ def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int]] | N
 
     Args:
         ax: the axes to draw in; created one page wide when None.
-        taps: the tapped blocks of each profile (default :func:`profile_taps`).
+        taps: the tapped layers of each profile (default :func:`profile_taps`).
 
     Returns:
         The axes.
@@ -76,7 +83,7 @@ def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int]] | N
         _arrow(ax, (1.75, y), (2.15, 4.0))
     _arrow(ax, (1.75, 1.2), (2.15, 1.2))
     # the three residuals
-    _box(ax, (5.75, 5.7), "patch tokens of the tapped blocks\n"
+    _box(ax, (5.75, 5.7), "patch tokens of the tapped layers\n"
          "$M^l$: nearest prompt patch (Eq. 1)\n$M$, $s_p = \\max M$ (Eq. 2)", op, 3.1, 1.05)
     _box(ax, (5.75, 3.55), "adapter $\\psi$, prototype (Eq. 3)\n$F_x = F_P - \\psi(g(x))$ (Eq. 4)\n"
          "head $\\eta$: $s_i$ (Eq. 5)", train, 3.1, 1.05)
@@ -96,8 +103,9 @@ def pipeline_figure(ax=None, taps: Mapping[str, tuple[tuple[int, ...], int]] | N
     ax.annotate("", xy=(9.7, 1.75), xytext=(9.7, 5.85),
                 arrowprops={"arrowstyle": "-|>", "color": "0.35", "lw": 1.0, "mutation_scale": 10})
     ax.text(9.75, 5.95, "$s_p$", fontsize=9, ha="left")
-    tap_text = "tapped blocks: " + ";  ".join(
-        f"{name} {', '.join(str(t) for t in blocks)} of {depth}" for name, (blocks, depth) in taps.items())
+    tap_text = "tapped: " + ";  ".join(
+        f"{name} {unit} {', '.join(str(t) for t in layers)} of {depth}"
+        for name, (layers, depth, unit) in taps.items())
     ax.text(5.0, 6.45, tap_text, ha="center", va="center", fontsize=9)
     handles = [FancyBboxPatch((0, 0), 1, 1, facecolor=c + "22", edgecolor=c) for c in
                (data, frozen, train, op)]

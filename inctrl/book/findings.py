@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import recipe_findings
 from .tables import within_spread
 
 __all__ = ["FINDINGS", "Finding", "check_chapter"]
@@ -236,140 +235,39 @@ FINDINGS: list[Finding] = [
 ]
 
 
-def _v1_analyses(m: dict) -> bool:
-    """Chapter 6b's sentence on the same study with v1: its best combination and whether I added."""
-    v = m["v1"]
-    best = {g: max(means, key=means.get) for g, means in v["means"].items()}
-    adds = all(means[c + "I"] > means[c] for means in v["means"].values() for c in ("T", "P", "TP"))
-    named = "the full model T + P + I" if best["elpv"] == "TPI" else best["elpv"]
-    return (best == v["best"] and adds == v["i_adds"]
-            and f"found {named} the best combination" in v["sentence"]
-            and (", and I raising every combination" in v["sentence"]) == adds)
-
-
-FINDINGS.append(Finding("06b_what_makes_inctrl_work", "the sentence on the same study with v1 names its best "
-                        "combination and says whether I raised every combination as the stored results show",
-                        _v1_analyses))
-
-
 # ------------------------------------------------------------------ appendix: the offline backbone
-def _backbone_verdicts(m: dict) -> bool:
-    v, stored, text = m["values"], m["stored"], m["verdicts"]
-    transfers = v["sp_world"] > stored["random_sp_world"] and v["pixel_world"] > stored["random_pixel_world"]
-    return (("has learned patch features" in text["world_verdict"]) == transfers
-            and ("does not add" in text["world_verdict"]) == (v["full_world"] < v["sp_world"])
-            and ("does worse" in text["elpv_verdict"]) == (v["sp_elpv"] < stored["random_sp_elpv"])
-            and ("do not add" in text["summary_world"]) == (v["full_world"] < v["sp_world"]))
+def _tap_rule(m: dict) -> bool:
+    """The tap sentence: the rule's verdict recomputed from the table, and the stages kept."""
+    from .mini_study import tap_choice
+
+    t = m["taps"]
+    choice = tap_choice(t["rows"], t["shipped"])
+    kept = "keeps three stages" in t["sentence"]
+    named = kept or choice["best"] in t["sentence"]
+    return choice == t["choice"] and kept == (not choice["replace"]) and named
 
 
-def _ablation(m: dict, target: str, backbone: str, score: str) -> float:
-    return next(
-        r["auroc"]
-        for r in m["ablation"]
-        if r["target"] == target and r["backbone"].startswith(backbone) and r["score"] == score
-    )
+def _prefers_v3(m: dict) -> bool:
+    full = m["validation_full"]
+    prefers = all(full["v3"][k] > max(full["v1"][k], full["v2"][k]) for k in full["v3"])
+    return m["choice"]["prefers_v3"] == prefers and m["choice"]["sentence"].startswith(
+        "Validation prefers v3" if prefers else "Validation does not prefer v3")
 
 
-def _pretrained_rows(m: dict) -> list[str]:
-    return list(
-        dict.fromkeys(
-            r["backbone"] for r in m["ablation"] if r["backbone"].startswith(("CLIP", "defect", "both"))
-        )
-    )
-
-
-def _ablation_bullets(m: dict) -> bool:
-    """The three ablation bullets, each against the stored ablation it reads."""
-    w, e = "held-out world", "ELPV"
-    rows = _pretrained_rows(m)
-    text = m["ablation_bullets"]
-    beats_raw = all(_ablation(m, t, b, "s_p") > _ablation(m, t, "raw patches", "feature-free")
-                    for t in (e, w) for b in rows)
-    beats_random = all(_ablation(m, w, b, "s_p") > _ablation(m, w, "random", "s_p") for b in rows)
-    short = [b for b in rows if "500 steps" in b]
-    best = {s: max(short, key=lambda b, s=s: _ablation(m, w, b, s)) for s in ("full", "pixel (M)", "s_a")}
-    recipe = next(b for b in rows if "full recipe" in b)
-    recipe_best = all(_ablation(m, w, recipe, s) >= _ablation(m, w, b, s)
-                      for b in rows for s in ("s_p", "pixel (M)"))
-    below_random = all(_ablation(m, e, b, "s_p") < _ablation(m, e, "random", "s_p") for b in rows)
-    return (text["raw"].startswith("Every") == beats_raw
-            and ("every one beats the random" in text["raw"]) == beats_random
-            and all(f"\u201c{best[s]}\u201d" in text["at_500"] for s in best)
-            and ("has the best $s_p$" in text["at_500"]) == recipe_best
-            and text["elpv"].startswith("On ELPV no pretrained") == below_random)
+def _target_marks(m: dict) -> bool:
+    marks, text = m["targets"]["marks"], m["targets"]["sentence"]
+    said = [f"{r['mark']}: {r['value']:.3f} ({'met' if r['met'] else 'missed'}" for r in marks]
+    each = all(r["met"] == (r["by"] >= 0) and words in text for r, words in zip(marks, said))
+    return each and f"meets {sum(r['met'] for r in marks)} of them" in text
 
 
 FINDINGS += [
-    Finding("09_offline_backbone", "the sentences on the held-out families (transfer, what the learned part "
-            "adds) and on ELPV (worse or better than a random backbone) match the numbers",
-            _backbone_verdicts),
-    Finding("09_offline_backbone", "the ablation's bullets (against raw pixels and the random backbone, the "
-            "best backbone per score after 500 steps, ELPV against the random backbone) match the stored "
-            "ablation", _ablation_bullets),
-]
-
-
-def _patch_level_climbs(m: dict) -> bool:
-    """s_p and pixel AUROC on the world: every step up to 1000 below the next, the end highest."""
-    run = m["along_the_run"]
-    for key in ("run_sp_world", "run_pixel_world"):
-        line = {int(step): v for step, v in run[key].items()}
-        early = [line[s] for s in sorted(line) if s <= 1000]
-        if early != sorted(early) or len(set(early)) != len(early) or line[max(line)] <= max(early):
-            return False
-    return True
-
-
-FINDINGS += [
-    Finding(
-        "09_offline_backbone",
-        "along the run, s_p and the pixel AUROC on the held-out families climb with every "
-        "checkpoint up to 1,000 steps and end higher still",
-        _patch_level_climbs,
-    ),
-    Finding(
-        "09_offline_backbone",
-        "along the run, the image-level scores jump: s_i on the held-out families moves by more "
-        "than 0.05 between the last two points, and ELPV's full score spans more than 0.1",
-        lambda m: (
-            m["along_the_run"]["run_si_world_jump"] > 0.05 and m["along_the_run"]["run_elpv_full_range"] > 0.1
-        ),
-    ),
-]
-
-
-FINDINGS += [
-    Finding("09_offline_backbone", "the per-kind sentence counts the global kinds where s_i beats s_p and "
-            "the local kinds where s_p beats s_i as the table shows, and calls the paper's division of "
-            "labour kept exactly when s_i wins every global kind", recipe_findings.by_kind),
-    Finding("09_offline_backbone", "the pixels sentence gives the largest per-kind AUROC of the whole-image "
-            "pixel statistics and its kind, their mean and s_i's over the global kinds, and calls s_i at "
-            "their level (within 0.05), above or below them as those means are",
-            recipe_findings.pixel_reference),
-    Finding("09_offline_backbone", "the second recipe's verdict names the backbone with the best full score "
-            "on in-world validation, says the image residual rose and the patch residual fell exactly "
-            "when they did, and says the choice does not transfer exactly when the one look at the held-out "
-            "targets finds it worse on both", recipe_findings.recipe_sentences),
-    Finding("09_offline_backbone", "on families the new runs never drew, the verdict names the backbone "
-            "with the best full score, the earlier choice is said to rank below v1 exactly "
-            "when it does, and the second look counts the K where the full score rose as its table shows",
-            recipe_findings.family_out_sentences),
-    Finding("09_offline_backbone", "the GPU arms' sentence says they do not pass the choice exactly when "
-            "their full scores are below it, and names the longer run's s_i and the from-scratch run's s_p "
-            "and real-texture s_p as rising or falling as the table shows", recipe_findings.gpu_sentences),
-    Finding("09_offline_backbone", "the heads study says validation chooses the world-drawn set exactly when "
-            "its full score is higher, counts the K where the look's full score rose and reached s_p, and "
-            "states the heads' largest spread over seeds on ELPV as its numbers show",
-            recipe_findings.heads_world_sentences),
-    Finding("09_offline_backbone", "the choice made again with the book's heads names the backbone with the "
-            "best full score on validation, and the look counts and names the marks v2 misses as its table "
-            "shows", recipe_findings.v2_sentences),
-    Finding("09_offline_backbone", "the heads-training study names the arm the rule adopts (none when no arm "
-            "beats the book's full score by more than the draws' spread), the best other arm and its score, "
-            "and counts the arms whose full score is below s_p", recipe_findings.heads_training_sentences),
-    Finding("09_offline_backbone", "the holistic head's own AUROC is stated beside s_p on each target, and "
-            "it is said to read only its map's level exactly when both probes stay within the tolerance",
-            recipe_findings.fusion_sentences),
+    Finding("09_offline_backbone", "the tap sentence keeps the three stages exactly when no set beats "
+            "them by more than the spread over draws", _tap_rule),
+    Finding("09_offline_backbone", "validation is said to prefer v3 exactly when its full score beats "
+            "v1's and v2's at every K", _prefers_v3),
+    Finding("09_offline_backbone", "the targets sentence calls each mark met or missed, with its value, "
+            "as the record shows, and counts the marks met", _target_marks),
 ]
 
 

@@ -21,8 +21,11 @@ from PIL import Image, ImageOps
 __all__ = [
     "IMAGE_SUFFIXES",
     "IGNORED_FILE_NAMES",
+    "MIN_IMAGE_SIDE",
     "ImageLoadError",
     "SkippedImageWarning",
+    "check_image_files",
+    "check_image_size",
     "is_image_file",
     "list_images",
     "load_image",
@@ -39,6 +42,10 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 IGNORED_FILE_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+
+#: The smallest side (pixels) of an image the model scores: scikit-learn's digits, 8 x 8, are
+#: the smallest images of the package's own datasets; a 1 x 1 image is a mistake, not a photo.
+MIN_IMAGE_SIDE = 8
 
 
 class ImageLoadError(ValueError):
@@ -154,8 +161,12 @@ def list_images(folder: str | os.PathLike, recursive: bool = False,
     return images
 
 
-def _open_fully(path: Path, what: str) -> Image.Image:
-    """Open and decode the whole file so that truncation is detected here, not later."""
+def _open_fully(path: Path, what: str, decode: bool = True) -> Image.Image:
+    """Open and decode the whole file so that truncation is detected here, not later.
+
+    ``decode=False`` reads the header only (size and mode). A file too large to decode
+    safely (Pillow's decompression-bomb limit) is an :class:`ImageLoadError`, never a warning.
+    """
     if not path.exists():
         reason = unreadable_reason(path)
         if reason == "a symlink loop":
@@ -169,14 +180,55 @@ def _open_fully(path: Path, what: str) -> Image.Image:
         raise ImageLoadError(f"cannot read {what} {path}: it is not a regular file (a FIFO, socket "
                              "or device); give an image file")
     try:
-        img = Image.open(path)
-        img.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        with warnings.catch_warnings():  # Pillow only warns below twice its limit: an error here too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if decode:
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageLoadError(f"cannot read {what} {path}: it is too large to decode safely ({err}); "
+                             f"downscale it below {Image.MAX_IMAGE_PIXELS} pixels") from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise ImageLoadError(
             f"cannot read {what} {path}: expected a complete image file "
             f"({', '.join(sorted(IMAGE_SUFFIXES))}), but decoding failed ({err})"
         ) from err
     return img
+
+
+def check_image_size(size: tuple[int, int], source) -> None:
+    """Refuse an image smaller than :data:`MIN_IMAGE_SIDE` on a side (a 1 x 1 image has no patches).
+
+    Args:
+        size: ``(width, height)``.
+        source: the image's path or a description, for the message.
+
+    Raises:
+        ImageLoadError: a side is below :data:`MIN_IMAGE_SIDE`.
+    """
+    width, height = size
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageLoadError(f"image {source} is {width} x {height} pixels, smaller than the "
+                             f"{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} the model takes; give a larger image")
+
+
+def check_image_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read the header of every image (not its pixels): refuse an empty, undecodable or tiny file.
+
+    Run before any work, so that a broken image fails a run whichever images it happens to
+    read (a K=2 draw may skip the file a K=7 draw reads).
+
+    Args:
+        paths: image files.
+
+    Raises:
+        FileNotFoundError: as :func:`load_image`.
+        ImageLoadError: a file that is not an image, too large to decode safely, or
+            smaller than :data:`MIN_IMAGE_SIDE` on a side.
+    """
+    for path in paths:
+        with _open_fully(Path(path), "image", decode=False) as img:
+            check_image_size(img.size, path)
 
 
 def _to_uint8(array: np.ndarray, mode: str) -> np.ndarray:

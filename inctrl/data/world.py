@@ -1,31 +1,30 @@
-"""A procedural world to pretrain the offline backbone on: images, exact defect masks, captions.
+"""A procedural world: images, exact defect masks and captions, drawn from a seed.
 
 The world has 23 pretraining families (materials and objects, :mod:`.world_families`) and 14
 defect kinds (:mod:`.world_defects`). A *product* is one family with fixed attributes
 (colour, pattern scale, layout); a *photo* of it adds jitter (position, rotation, light).
 Every image comes with its defect mask and a caption built from its family, colour, light
-and defect ("a close-up photo of a silver brushed metal plate with a thin scratch."), so a
-CLIP model can learn both what things are and what a flaw is.
+and defect ("a close-up photo of a silver brushed metal plate with a thin scratch."): the
+mini profile's text tower learns from them (:mod:`inctrl.lit`).
 
-Nothing is stored: :func:`world_batch` draws a batch from a seed in milliseconds per image,
-and :func:`make_world_dataset` writes a canonical-layout dataset (for the held-out families)
-when one is needed on disk. :func:`world_groups` draws the v2 recipe's batches: in-context
-groups (K normal prompts and a query of one product), some products being crops of real
-photographs (:mod:`.photos`), every photo with :func:`photometric_jitter`.
+Nothing is stored: :func:`photo` and :func:`world_batch` draw photos from a seed in
+milliseconds per image, and :func:`make_world_dataset` writes a canonical-layout dataset (the
+held-out families, the validation set, the auxiliary set) when one is needed on disk.
+:func:`photometric_jitter` adds camera-like nuisance to a photo.
 
 InCTRL's heads learn from an auxiliary set; offline it is :func:`make_world_aux`: one product
 of each of :data:`AUX_FAMILIES` with clear defects (:data:`WORLD_AUX`).
 
 Protocol hygiene: the families are disjoint from the six categories of
 ``inctrl.data.synthetic`` and none imitates an evaluation target; the four
-:data:`HELD_OUT_FAMILIES` are used neither in pretraining nor in the auxiliary set, and the
-auxiliary set leaves out the validation families.
+:data:`HELD_OUT_FAMILIES` are used neither by the text tower nor in the auxiliary set, and both
+leave out the validation families.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,6 @@ from scipy import ndimage
 
 from ..prompts import NORMAL_STATES
 from .converters._common import progress, save_mask, save_png, staged_output
-from .photos import NATURAL, REAL_FAMILIES, REAL_HELD_OUT_FAMILIES, REAL_PRETRAIN_FAMILIES
 from .splits import split_normals
 from .world_defects import DEFECTS
 from .world_families import (
@@ -50,8 +48,6 @@ __all__ = [
     "FAMILIES",
     "HELD_OUT_FAMILIES",
     "PRETRAIN_FAMILIES",
-    "REAL_HELD_OUT_FAMILIES",
-    "REAL_PRETRAIN_FAMILIES",
     "Photo",
     "Product",
     "caption",
@@ -60,7 +56,6 @@ __all__ = [
     "photo",
     "photometric_jitter",
     "world_batch",
-    "world_groups",
 ]
 
 # Normal captions use the paper's own state words (inctrl.prompts), so captions teach the text
@@ -124,8 +119,8 @@ class Photo:
 
 
 def family_of(name: str) -> Family:
-    """The family called ``name``: procedural (:data:`FAMILIES`) or a photograph (``REAL_FAMILIES``)."""
-    return FAMILIES[name] if name in FAMILIES else REAL_FAMILIES[name]
+    """The family called ``name`` (a key of :data:`FAMILIES`)."""
+    return FAMILIES[name]
 
 
 def _article(phrase: str) -> str:
@@ -146,7 +141,7 @@ def caption(rng: np.random.Generator, family: Family, colour: str, defect: str |
     Returns:
         One sentence, e.g. "a close-up photo of a silver brushed metal plate with a thin scratch."
     """
-    thing = family.noun if colour == NATURAL else f"{colour} {family.noun}"
+    thing = f"{colour} {family.noun}"
     if defect is None:
         state = NORMAL_STATES[int(rng.integers(len(NORMAL_STATES)))].format(thing)
     else:
@@ -184,7 +179,7 @@ def photo(
         The :class:`Photo`.
     """
     family = family_of(product.family)
-    rgb = COLOURS.get(product.colour, (1.0, 1.0, 1.0))  # photographs ignore it
+    rgb = COLOURS[product.colour]
     scene = family.draw(np.random.default_rng(product.seed), rng, size, rgb)
     mask = np.zeros((size, size), bool)
     image = scene.image
@@ -253,53 +248,6 @@ def photometric_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarra
     return np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
 
 
-def world_groups(
-    seed: int,
-    step: int,
-    groups: int,
-    size: int,
-    shots: int = 2,
-    p_defect: float = 0.5,
-    real_fraction: float = 0.0,
-    jitter: bool = True,
-    families=None,
-) -> list:
-    """A pretraining batch of in-context groups: ``shots`` normal prompts and one query each.
-
-    Like the K-shot setting InCTRL is used in: all photos of a group show the same product,
-    the query is defective with probability ``p_defect``. Deterministic in (seed, step), and a
-    different stream from :func:`world_batch`.
-
-    Args:
-        seed: the run's seed.
-        step: the step.
-        groups: the number of groups.
-        size: the image side in pixels.
-        shots: normal prompts per group (K).
-        p_defect: the probability that a query has a (random) defect.
-        real_fraction: the probability that a group's product is a real photograph
-            (``REAL_PRETRAIN_FAMILIES``) rather than a procedural family.
-        jitter: apply :func:`photometric_jitter` to every photo, independently.
-        families: the procedural families to draw from (default :data:`PRETRAIN_FAMILIES`).
-
-    Returns:
-        ``groups`` lists of ``shots + 1`` :class:`Photo` (prompts first, the query last).
-    """
-    rng = np.random.default_rng([seed, step, 2])
-    kinds = sorted(DEFECTS)
-    batch = []
-    for _ in range(groups):
-        real = rng.random() < real_fraction
-        product = Product.draw(rng, REAL_PRETRAIN_FAMILIES if real else families)
-        shots_ = [photo(product, rng, size) for _ in range(shots)]
-        defect = kinds[int(rng.integers(len(kinds)))] if rng.random() < p_defect else None
-        shots_.append(photo(product, rng, size, defect, strength=float(rng.uniform(0.4, 1.0))))
-        if jitter:
-            shots_ = [replace(p, image=photometric_jitter(rng, p.image)) for p in shots_]
-        batch.append(shots_)
-    return batch
-
-
 def make_world_dataset(
     out: str | os.PathLike,
     families=None,
@@ -338,10 +286,9 @@ def make_world_dataset(
         FileExistsError: ``out`` is not empty and ``overwrite`` is False.
     """
     names = list(HELD_OUT_FAMILIES if families is None else families)
-    known = {**FAMILIES, **REAL_FAMILIES}
-    unknown = sorted(set(names) - set(known))
+    unknown = sorted(set(names) - set(FAMILIES))
     if unknown:
-        raise ValueError(f"unknown world families {unknown}; available: {', '.join(sorted(known))}")
+        raise ValueError(f"unknown world families {unknown}; available: {', '.join(sorted(FAMILIES))}")
     if n_normal < 2 or n_anomalous < 1:
         raise ValueError(f"need n_normal >= 2 and n_anomalous >= 1, got {n_normal}, {n_anomalous}")
     kinds = sorted(DEFECTS)
@@ -349,7 +296,7 @@ def make_world_dataset(
     for f, name in enumerate(names):
         product_rng = np.random.default_rng([seed, f, 99])
         product = Product(
-            name, str(product_rng.choice(known[name].colours)), int(product_rng.integers(2**31))
+            name, str(product_rng.choice(FAMILIES[name].colours)), int(product_rng.integers(2**31))
         )
         _, test_idx = split_normals(list(range(n_normal)))
         test = set(test_idx)

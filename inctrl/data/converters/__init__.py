@@ -2,9 +2,10 @@
 
 Every converter has the signature ``convert_<name>(raw, out, *, overwrite=False,
 show_progress=True, ...) -> Path``. It reads ``raw`` (never writes there), refuses an
-``out`` inside ``raw`` or a non-empty ``out`` unless ``overwrite=True``, writes into a
-temporary sibling folder and renames it to ``out`` at the end, so a crash leaves no half
-tree. ``CONVERTERS[name](raw, out)`` is what ``python -m inctrl prepare`` calls.
+``out`` inside ``raw`` or a non-empty ``out`` unless ``overwrite=True`` (which replaces only a
+folder inctrl wrote: :func:`inctrl.paths.check_output_folder`), writes into a temporary
+sibling folder and renames it to ``out`` at the end, so a crash leaves no half tree.
+``CONVERTERS[name](raw, out)`` is what ``python -m inctrl prepare`` calls.
 """
 
 from __future__ import annotations

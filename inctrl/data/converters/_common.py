@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+
+from ...paths import path_part, regular_file, staged_folder
 
 T = TypeVar("T")
 
@@ -39,6 +40,9 @@ def check_raw(raw: str | os.PathLike, dataset: str) -> Path:
             f"first (see data/README.md)"
         )
     if not raw.is_dir():
+        if not raw.is_file():  # a FIFO, socket or device
+            raise NotADirectoryError(f"raw {dataset} path {raw} is not a folder (a FIFO, socket or device); "
+                                     "pass the folder of the extracted download")
         raise NotADirectoryError(
             f"raw {dataset} path {raw} is a file; extract the archive and pass the folder"
         )
@@ -58,12 +62,15 @@ def require(path: Path, dataset: str, what: str) -> Path:
 
     Raises:
         FileNotFoundError: ``path`` is missing (the raw layout is not recognised).
+        ValueError: ``path`` is a FIFO, a socket or a device (reading it could block forever).
     """
     if not path.exists():
         raise FileNotFoundError(
             f"raw {dataset} layout not recognised: expected {what} at {path} "
             f"(see data/README.md for the layout the converter expects)"
         )
+    if not path.is_dir():
+        regular_file(path, f"raw {dataset} file")
     return path
 
 
@@ -76,58 +83,39 @@ def _inside(child: Path, parent: Path) -> bool:
 def staged_output(
     out: str | os.PathLike, raw: str | os.PathLike | None = None, overwrite: bool = False
 ) -> Iterator[Path]:
-    """Yield a temporary folder next to ``out``; on success rename it to ``out``.
+    """Yield a temporary folder next to ``out``; on success it replaces ``out``.
 
-    A crash (or Ctrl-C) inside the block removes the temporary folder, so ``out`` is either
-    absent/untouched or complete, never half written.
+    The rules of :func:`inctrl.paths.staged_folder`: a crash (or Ctrl-C) inside the block
+    removes the temporary folder, so ``out`` is either untouched or complete; ``overwrite``
+    replaces only a folder inctrl wrote; a symlink's non-empty target is never emptied.
 
     Args:
         out: the final output folder.
         raw: the raw download folder, checked not to overlap ``out``; None skips the check.
-        overwrite: replace a non-empty ``out``.
+        overwrite: replace a non-empty ``out`` that inctrl wrote.
 
     Yields:
         The temporary folder to write into; it becomes ``out`` when the block ends without error.
 
     Raises:
         ValueError: ``out`` is inside ``raw`` (or ``raw`` inside ``out``), so writing or
-            overwriting could touch the raw download.
+            overwriting could touch the raw download; or ``out`` is refused by
+            :func:`inctrl.paths.check_output_folder`.
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is False.
-        NotADirectoryError: ``out`` is a file.
     """
-    out = Path(os.path.realpath(Path(out).expanduser()))  # unlike resolve(), no error on a symlink loop
+    real_out = Path(os.path.realpath(Path(out).expanduser()))  # unlike resolve(), no error on a loop
     if raw is not None:
         raw_r = Path(os.path.realpath(Path(raw).expanduser()))
-        if _inside(out, raw_r):
+        if _inside(real_out, raw_r):
             raise ValueError(
-                f"output folder {out} is inside the raw folder {raw_r}; converters never "
+                f"output folder {real_out} is inside the raw folder {raw_r}; converters never "
                 f"write into the raw download, choose an output outside it"
             )
-        if _inside(raw_r, out):
-            raise ValueError(f"raw folder {raw_r} is inside the output folder {out}; choose another output")
-    if out.exists():
-        if not out.is_dir():
-            raise NotADirectoryError(f"output {out} is a file, expected a folder path")
-        if any(out.iterdir()) and not overwrite:
-            raise FileExistsError(
-                f"output folder {out} exists and is not empty; pass overwrite=True "
-                f"(--overwrite) to replace it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+        if _inside(raw_r, real_out):
+            raise ValueError(f"raw folder {raw_r} is inside the output folder {real_out}; choose another "
+                             "output")
+    with staged_folder(out, overwrite=overwrite) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def progress(items: Iterable[T], desc: str, enabled: bool = True, total: int | None = None):
@@ -285,8 +273,8 @@ def write_plan(
     names = UniqueNames()
     counts: dict[str, int] = {}
     for split, item in progress(plan, desc, enabled):
-        folder = f"{split}/{item.defect}"
-        stem = names(folder, item.key)
+        folder = f"{split}/{path_part(item.defect, 'defect type')}"
+        stem = path_part(names(folder, item.key), "image name")
         dst = cat_root / split / item.defect / f"{stem}{item.suffix}"
         if isinstance(item.image, Path):
             copy_file(item.image, dst)

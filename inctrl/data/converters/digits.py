@@ -51,11 +51,17 @@ def read_digits(raw: str | os.PathLike | None = None) -> tuple[np.ndarray, np.nd
 
     Raises:
         FileNotFoundError: ``raw`` or its ``digits.csv.gz`` is missing.
-        ValueError: the file does not hold rows of 64 grey levels in 0 ... 16 and a digit.
+        ValueError: the file is not a gzipped CSV, or does not hold rows of 64 grey levels in
+            0 ... 16 and a digit, or is a FIFO, socket or device.
     """
     file = digits_package_file() if raw is None else require(
         check_raw(raw, "digits") / DIGITS_FILE, "digits", "scikit-learn's digits file")
-    table = np.loadtxt(file, delimiter=",", ndmin=2)
+    try:
+        table = np.loadtxt(file, delimiter=",", ndmin=2)
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as error:  # not gzip, cut, not numbers
+        raise ValueError(f"{file} is not scikit-learn's digits file (a gzipped CSV of 64 grey levels and a "
+                         f"digit per row): {' '.join(str(error).split())}; give the folder holding the "
+                         f"{DIGITS_FILE} of scikit-learn, or leave --raw out") from None
     if table.shape[1] != 65:
         raise ValueError(f"{file}: expected 65 columns (64 pixels and the digit), got {table.shape[1]}")
     pixels, labels = table[:, :64], table[:, 64]

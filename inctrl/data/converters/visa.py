@@ -6,6 +6,7 @@ import csv
 import os
 from pathlib import Path
 
+from ...paths import path_part
 from ._common import Item, check_raw, require, staged_output, write_plan
 
 __all__ = ["convert_visa"]
@@ -68,6 +69,7 @@ def convert_visa(
         if label == "anomaly" and row["mask"]:
             mask = require(raw / row["mask"], "VisA", f"the mask listed on line {lineno}")
         defect = "good" if label == "normal" else "bad"
+        path_part(row["object"], f"{csv_path}:{lineno}: object")  # a category folder: never a path
         plans.setdefault(row["object"], []).append(
             (split, Item(Path(row["image"]).stem, defect, image, mask))
         )
