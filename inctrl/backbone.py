@@ -342,6 +342,8 @@ class Backbone(nn.Module):
         elif hasattr(visual, "trunk"):  # open_clip's timm tower: a convolutional trunk
             self._tapped = trunk_stages(visual.trunk, spec.model_name)
             self.grid = (self.image_size // TRUNK_PATCH,) * 2
+            # channels-last weights and inputs: about twice the CPU throughput of a depthwise CNN
+            visual.to(memory_format=torch.channels_last)
         else:
             raise ValueError(f"{spec.model_name} has neither a ViT nor a timm image tower: InCTRL needs "
                              "patch tokens from intermediate layers")
@@ -459,6 +461,8 @@ class Backbone(nn.Module):
             raise ValueError(f"expected {self.image_size}x{self.image_size} images, got "
                              f"{tuple(pixels.shape[-2:])}: preprocess them with model.transform")
         taken: list[torch.Tensor] = []
+        if hasattr(self.clip.visual, "trunk"):
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
         embedding = self._forward_with_taps(pixels, taken)
         if hasattr(self.clip.visual, "trunk"):
             tokens = [self._stage_tokens(t, pool) for t, pool in zip(taken, self._pools)]

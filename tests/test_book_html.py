@@ -160,3 +160,11 @@ def test_math_comes_with_the_build(page):
         local = [s["src"] for s in soup.find_all("script", src=True) if "_static/mathjax/" in s["src"]]
         assert local, f"{page.name} has formulas but loads no MathJax from _static/mathjax"
         assert (page.parent / local[0]).resolve().is_file(), f"{page.name}: {local[0]} is missing"
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.stem)
+def test_a_launch_button_only_on_a_chapter_to_run(page):
+    launch = "colab.research.google.com" in str(_soup(page))
+    chapter = (ROOT / "book" / f"{page.stem}.ipynb").is_file()
+    assert launch == chapter, (f"{page.name}: a Colab button on a Markdown page" if launch else
+                               f"{page.name}: a chapter without its Colab button")

@@ -31,7 +31,8 @@ OVERRIDES: dict[str, dict] = {
     "03_image_residuals": {**SMALL, "shots": 2},
     "04_text_priors": {**SMALL, "n_show": 2},
     # 05-07 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
-    "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2},
+    "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2,
+                    "phi_queries": 8},
     "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40,
                      "diagnosis_shots": 2, "diagnosis_checkpoints": [1, 2], "diagnosis_steps_per_epoch": 3},
     "07_your_own_images": {"shots": 2, "n_good": 6, "n_new": 8},
@@ -163,8 +164,9 @@ def check_02(m, params):
 def check_03(m, params):
     assert m["shots"] == params["shots"] and m["heads_trained"] is False
     assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
-    assert m["residual_dim"] == 640
-    assert m["n_adapter_parameters"] == 2 * 640 * 160
+    dim = 1280 if expected_profile("03_image_residuals", params) == "mini" else 640  # E: the embedding
+    assert m["residual_dim"] == dim
+    assert m["n_adapter_parameters"] == 2 * dim * (dim // 4)
     assert m["si_max_abs_diff"] < 1e-5  # the notebook's eta(F_x) is the model's s_i
     assert 0 < m["image_score_min"] <= m["image_score_max"] < 1
     assert set(m["auroc"]) == {"raw_residual_norm", "adapted_residual_norm", "s_i"}
@@ -175,7 +177,7 @@ def check_04(m, params):
     assert (m["n_normal_sentences"], m["n_anomalous_sentences"]) == (154, 88)
     assert (m["n_cifar_normal"], m["n_cifar_anomalous"]) == (1, 1)
     assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
-    assert m["text_shape"] == [2, 640]
+    assert m["text_shape"] == [2, 1280 if expected_profile("04_text_priors", params) == "mini" else 640]
     assert -1 <= m["cos_tn_ta"] <= 1
     assert m["sa_max_abs_diff"] < 1e-4  # Eq. 6 recomputed equals the model's text_score
     assert 0 < m["sa_mean"] < 1

@@ -21,5 +21,6 @@ it may use pandas, Matplotlib and seaborn):
 * :mod:`~inctrl.book.words` - counts and numbers in prose ("1 false alarm", "3", not "3.000");
 * :mod:`~inctrl.book.environment` - the build's environment (shown once) and a chapter's profile line;
 * :mod:`~inctrl.book.offline_math` - the Sphinx extension that serves MathJax from the build;
+* :mod:`~inctrl.book.launch_buttons` - the Sphinx extension that keeps launch buttons off Markdown pages;
 * :mod:`~inctrl.book.repo_url` - the repository URL of ``_config.yml`` in every Colab cell.
 """

@@ -245,7 +245,8 @@ def target_marks(study: dict) -> pd.DataFrame:
         if goal == "s_p":
             gap = table[score] - table["s_p"]
             worst = gap.idxmin()
-            rows.append({"mark": f"{target}: full ≥ s_p at every K", "value": float(table.loc[worst, score]),
+            rows.append({"mark": f"{target}: full ≥ s_p at every K (furthest at K = {worst})",
+                         "value": float(table.loc[worst, score]),
                          "goal": float(table.loc[worst, "s_p"]), "by": float(gap.min())})
         else:
             words = "above chance" if goal == 0.5 else f"≥ {goal:.2f}"
