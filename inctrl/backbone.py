@@ -212,7 +212,7 @@ def _shipped_mini_weights() -> dict[str, torch.Tensor]:
     path = MINI_WEIGHTS_FILE
     if not path.is_file():
         raise WeightsUnavailableError(f"the mini profile's weights are missing from the package ({path}); "
-                                      "reinstall inctrl, or recreate them with 'inctrl lit'")
+                                      "reinstall inctrl, or recreate them with 'python -m inctrl.lit'")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != MINI_WEIGHTS_SHA256:
         raise WeightsUnavailableError(f"{path} is damaged (SHA-256 {digest[:12]}... instead of "
