@@ -168,3 +168,11 @@ def test_a_launch_button_only_on_a_chapter_to_run(page):
     chapter = (ROOT / "book" / f"{page.stem}.ipynb").is_file()
     assert launch == chapter, (f"{page.name}: a Colab button on a Markdown page" if launch else
                                f"{page.name}: a chapter without its Colab button")
+
+
+def test_pages_load_the_books_stylesheet():
+    """_static/inctrl.css (long code in tables wraps inside the column) reaches every page."""
+    page = HTML / "book" / "equations.html"
+    links = [link.get("href", "") for link in _soup(page).find_all("link", rel="stylesheet")]
+    assert any(href.split("?")[0].endswith("_static/inctrl.css") for href in links), links
+    assert (HTML / "_static" / "inctrl.css").is_file()
