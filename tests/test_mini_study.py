@@ -60,9 +60,22 @@ def test_the_appendix_findings_fail_when_a_sentence_no_longer_matches():
     rows = _taps(0.01, 0.02)
     good["taps"] = {"rows": rows, "shipped": list(MINI_TAPS), "choice": mini_study.tap_choice(rows),
                     "sentence": "... it keeps three stages, as many taps as the paper has."}
+    good["speed"] = {"ratios": [0.8, 0.9], "sentence": "... it reached 0.80 to 0.90 times v2's queries per "
+                     "second (...): slower, a mark missed too; ..."}
     assert check_chapter("09_offline_backbone", good) == []
+    faster = {**good, "speed": {**good["speed"], "ratios": [0.8, 1.1]}}
+    assert len(check_chapter("09_offline_backbone", faster)) == 1
     said_met = good["targets"]["sentence"].replace("missed", "met")
     wrong = {**good, "targets": {"marks": marks, "sentence": said_met}}
     assert len(check_chapter("09_offline_backbone", wrong)) == 1
     worse = {**good, "validation_full": {**full, "v3": {2: 0.71}}}
     assert len(check_chapter("09_offline_backbone", worse)) == 1
+
+
+def test_speed_ratios_divide_v3_by_v2_per_setting(tmp_path):
+    from inctrl.book.mini_study import SPEED_RESULTS, speed_ratios
+
+    ratios = speed_ratios(SPEED_RESULTS, repo_root=".")
+    assert len(ratios) == 9 and set(ratios.index.get_level_values(0)) == {1, 8, 32}
+    assert 0 < ratios.min() <= ratios.max() < 1  # the committed run: v3 slower at every setting
+    assert speed_ratios(str(tmp_path / "*.json")).empty

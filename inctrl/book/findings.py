@@ -263,7 +263,17 @@ def _target_marks(m: dict) -> bool:
     return each and f"meets {sum(r['met'] for r in marks)} of them" in text
 
 
+def _speed_mark(m: dict) -> bool:
+    ratios, text = m["speed"]["ratios"], m["speed"]["sentence"]
+    if not ratios:
+        return text == ""
+    return (f"{min(ratios):.2f} to {max(ratios):.2f}" in text
+            and ("a mark missed too" in text) == (max(ratios) < 1))
+
+
 FINDINGS += [
+    Finding("09_offline_backbone", "the speed sentence gives the range of v3's throughput over v2's and "
+            "calls the mark missed exactly when v3 is slower at every setting", _speed_mark),
     Finding("09_offline_backbone", "the tap sentence keeps the three stages exactly when no set beats "
             "them by more than the spread over draws", _tap_rule),
     Finding("09_offline_backbone", "validation is said to prefer v3 exactly when its full score beats "

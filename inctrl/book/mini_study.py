@@ -221,6 +221,30 @@ def tap_choice(rows, shipped: Sequence[int] = MINI_TAPS) -> dict:
             "replace": gain > float(table.loc[key, "auroc_std"])}
 
 
+#: The benchmark of v3 against v2's architecture, one interleaved CPU run (benchmarks/README.md).
+SPEED_RESULTS = "benchmarks/results/mini_v3_vs_v2/*.json"
+
+
+def speed_ratios(pattern: str = SPEED_RESULTS, repo_root=".") -> pd.Series:
+    """v3's InCTRL queries per second over v2's, per (batch size, K), from the benchmark's files.
+
+    Args:
+        pattern: a glob of benchmark results files holding both profiles ``mini`` and ``mini-v2``.
+        repo_root: the repository root (it holds ``benchmarks/``).
+
+    Returns:
+        The ratios indexed by (batch_size, shots); empty when no file matches.
+    """
+    from .speed import load_benchmarks
+
+    rows, _ = load_benchmarks(pattern, repo_root)
+    if rows.empty:
+        return pd.Series(dtype=float)
+    rows = rows[rows["method"] == "inctrl"]
+    rate = rows.pivot_table(index=["batch_size", "shots"], columns="profile", values="queries_per_s")
+    return rate["mini"] / rate["mini-v2"]
+
+
 def means(rows) -> pd.DataFrame:
     """AUROC per K (rows) and score (columns), the mean over head seeds of a record's rows."""
     return pd.DataFrame(rows).groupby(["k", "score"])["auroc"].mean().unstack()
