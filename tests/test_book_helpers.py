@@ -181,13 +181,6 @@ def test_results_and_ablation_tables_fit_and_agree():
     assert verdict.loc[2, "best part"] == "s_p (patch)"
 
 
-def test_phi_constant_epochs_need_every_split():
-    dt = pd.DataFrame([{"epoch": e, "split": s, "score": "phi", "constant": c}
-                       for e, flags in ((1, (False, False)), (2, (True, False)), (3, (True, True)))
-                       for s, c in zip(("train", "elpv"), flags)])
-    assert tables.phi_constant_epochs(dt) == [3]
-
-
 def test_checkpoint_lookup(tmp_path):
     (tmp_path / "4").mkdir()
     (tmp_path / "4" / "checkpoint.pyth").write_bytes(b"")
@@ -201,28 +194,19 @@ def test_checkpoint_lookup(tmp_path):
     assert runs.nearest_checkpoint(tmp_path / "none", 3) is None
 
 
-def test_work_counts_and_benchmark_tables_fit_the_page():
+def test_work_counts_and_the_throughput_panels_name_their_machine():
     work = speed.work_counts(1092)
     assert work.loc[8, "image passes, official"] == 1092 * 9 and work.loc[8, "image passes, bank"] == 1100
     df, files = speed.load_benchmarks(str(ROOT / "benchmarks" / "results" / "*.json"), ROOT)
     if df.empty:
         pytest.skip("no benchmark results in the repository")
-    for table in (speed.speed_table(df), speed.memory_table(df)):
-        assert len(table.columns) <= 10 and len(table)
-    assert set(speed.speed_table(df).machine) <= set(speed.machine_ids(df).values())
-
-
-def test_ratio_noise_by_hand():
-    def row(method, ratio=None, best=None, times=(10.0, 10.0, 10.0)):
-        return {"file": "f", "profile": "tiny", "precision": "fp32", "method": method, "batch_size": 1,
-                "shots": 2 if method == "inctrl" else None, "speed_ratio": ratio, "speed_ratio_best": best,
-                "latency_ms_all": list(times), "device": "cpu"}
-
-    df = pd.DataFrame([row("encoder", times=(8.0, 10.0, 12.0)), row("inctrl", 1.05, 0.9)])
-    noise = speed.ratio_noise(df)
-    assert noise == {"n_above_one": 1, "max_ratio": 1.05, "max_best_ratio": 0.9,
-                     "max_encoder_spread": pytest.approx(0.4)}   # (12 - 8) / 10
-    assert speed.ratio_noise(pd.DataFrame([row("encoder"), row("inctrl", 0.9, 0.8)]))["n_above_one"] == 0
+    groups = df.groupby(["file", "profile", "precision"])
+    fig, axes = plt.subplots(1, len(groups), squeeze=False)
+    speed.plot_throughput(df, axes.ravel())
+    titles = [ax.get_title() for ax in axes.ravel()]
+    plt.close(fig)
+    machines = [part.device.iloc[0].replace(" (", "\n(", 1) for _, part in groups]
+    assert titles == [f"{m}\n{prof}, {prec}" for m, ((_, prof, prec), _) in zip(machines, groups)]
 
 
 # ------------------------------------------------------------------------ figures

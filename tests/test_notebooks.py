@@ -28,20 +28,21 @@ OVERRIDES: dict[str, dict] = {
     "index": {},
     "01_in_context_learning": {**SMALL, "shots": 2, "toy_points": 50},
     "02_patch_residuals": {**SMALL, "shots": 2, "ks": [1, 2], "prompt_seeds": [0, 1]},
-    "03_image_residuals": {**SMALL, "shots": 2},
+    # chapter 3 trains (or loads) the shared run with chapter 5's knobs, as the book build does
+    "03_image_residuals": {**SMALL, "shots": 2,
+                           "run": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5}},
     "04_text_priors": {**SMALL, "n_show": 2},
     # 05-07 share one small offline run (experiment_dir, see SHARED_EXPERIMENT): same knobs
     "05_training": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "batch_rows": 2,
                     "phi_queries": 8},
-    "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40,
-                     "diagnosis_shots": 2, "diagnosis_checkpoints": [1, 2], "diagnosis_steps_per_epoch": 3},
+    "06_benchmark": {"shots": [2], "seeds": [0], "epochs": 1, "steps_per_epoch": 5, "roc_queries": 40},
     "07_your_own_images": {"shots": 2, "n_good": 6, "n_new": 8},
     "08_speed": {"shots": 2, "n_live": 4, "live_batch_sizes": [1, 4], "n_official": 1, "repeats": 1},
     "09_offline_backbone": {"photo_size": 64},
 }
 
 #: Chapters that read or write the shared offline experiment (trained once per session).
-SHARED_EXPERIMENT = {"05_training", "06_benchmark", "07_your_own_images"}
+SHARED_EXPERIMENT = {"03_image_residuals", "05_training", "06_benchmark", "07_your_own_images"}
 
 #: Extra runs: the Colab path (paper architecture) on random weights, no download; and
 #: profile "auto", which on a machine without CUDA is the offline default.
@@ -51,6 +52,8 @@ EXTRA_RUNS = {
         {"profile": "paper", "pretrained": False, "n_normal": 2, "n_anomalous": 2, "shots": 1,
          "ks": [1], "prompt_seeds": [0], "batch_size": 4},
     ),
+    "03_image_residuals[untrained]": (
+        "03_image_residuals", {**SMALL, "shots": 2, "trained_heads": False}),
     "01_in_context_learning[auto]": (
         "01_in_context_learning", {**SMALL, "shots": 2, "toy_points": 50, "profile": "auto"}),
 }
@@ -168,7 +171,12 @@ def check_02(m, params):
 
 
 def check_03(m, params):
-    assert m["shots"] == params["shots"] and m["heads_trained"] is False
+    trained = params.get("trained_heads", True)
+    assert m["shots"] == params["shots"] and m["heads_trained"] is trained
+    assert (m["checkpoint"] is not None) is trained
+    c = m["complement"]
+    assert c["n_defective"] == params["n_anomalous"]
+    assert c["n_si_higher"] + c["n_sp_higher"] <= c["n_defective"]
     assert (m["n_normal"], m["n_anomalous"]) == (params["n_normal"], params["n_anomalous"])
     dim = 1280 if expected_profile("03_image_residuals", params) == "mini" else 640  # E: the embedding
     assert m["residual_dim"] == dim
@@ -229,25 +237,10 @@ def check_06(m, params):
     assert m["full_beats_every_part"] == {  # the verdict is the table's, not computed apart
         k: v["full"] > max(v["s_p"], v["s_i"], v["s_a"]) for k, v in by_k.items()}
     assert m["roc"]["n"] == params["roc_queries"] and set(m["roc"]["curves"]) >= {"full s", "s_p (patch)"}
-    diag = m["diagnosis"]
-    assert diag["checkpoints"] == params["diagnosis_checkpoints"]
-    assert diag["shots"] == params["diagnosis_shots"] and diag["held_out"] == "leather"
-    assert diag["train_categories"] == sorted(set(WORLD_AUX["families"]) - {"leather"})
-    splits = {"train", "train_pooled", "held_out", "elpv"}
-    # one row per checkpoint x split x score (full, s_p, s_i, s_a, phi)
-    assert len(diag["table"]) == len(params["diagnosis_checkpoints"]) * len(splits) * 5
-    assert {r["split"] for r in diag["table"]} == splits
-    assert all(0 <= r["auroc"] <= 1 for r in diag["table"])
-    assert set(diag["full_minus_s_p"]) == splits
-    cell = {(r["split"], r["score"], r["epoch"]): r["auroc"] for r in diag["table"]}
-    for split, per_epoch in diag["full_minus_s_p"].items():
-        for epoch, d in per_epoch.items():
-            expected = cell[(split, "full", int(epoch))] - cell[(split, "s_p", int(epoch))]
-            assert abs(d - expected) < 1e-12
-    assert set(diag["phi_constant_epochs"]) <= set(diag["checkpoints"])
-    # at a checkpoint where phi is constant, the full score ranks exactly as s_p
-    for epoch in diag["phi_constant_epochs"]:
-        assert all(abs(diag["full_minus_s_p"][s][str(epoch)]) < 1e-9 for s in splits)
+    assert "diagnosis" not in m
+    # the summary's ablation sentence follows the table
+    every_k = all(v["full"] < v["s_p"] for v in by_k.values())
+    assert ("beats the full score for every K" in m["summary_ablation"]) == every_k
 
 
 def check_07(m, params):
@@ -310,3 +303,25 @@ def test_chapter_executes(run, data_dir, experiment_dir, tmp_path):
         assert math.isnan(value) or 0.0 <= value <= 1.0, f"{source.name}: {key} = {value} outside [0, 1]"
     if stem in CHECKS:
         CHECKS[stem](metrics, {**overrides})
+
+
+@pytest.mark.parametrize("stem", ["05_training", "06_benchmark"])
+def test_book_run_is_the_chapters_default_run(stem):
+    """Chapter 3 trains chapter 5's run with inctrl.book.runs.BOOK_RUN; chapters 5 and 6 must ask
+    for the same run, or a build would train it twice and chapter 3 would show other heads."""
+    from inctrl.book.runs import BOOK_RUN
+
+    for key in ("shots", "seeds", "epochs", "steps_per_epoch"):
+        value = BOOK_RUN[key]
+        assert default_parameter(stem, key) == (list(value) if isinstance(value, tuple) else value), key
+    if stem == "05_training":
+        assert default_parameter(stem, "aux_dataset") == BOOK_RUN["aux"]
+    for chapter in ("03_image_residuals", stem):
+        assert default_parameter(chapter, "experiment_dir") == "../outputs/offline-elpv"
+
+
+def test_book_run_refuses_an_unknown_setting(tmp_path):
+    from inctrl.book.runs import book_run
+
+    with pytest.raises(ValueError, match=r"unknown run setting\(s\) epoch; use shots, seeds"):
+        book_run(tmp_path, tmp_path / "run", profile="tiny", epoch=3)

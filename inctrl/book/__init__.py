@@ -12,7 +12,6 @@ it may use pandas, Matplotlib and seaborn):
 * :mod:`~inctrl.book.elpv` - ELPV: prepared dataset, prompt draws, queries, cell types;
 * :mod:`~inctrl.book.toy`, :mod:`~inctrl.book.patches` - chapter 1's toy, chapter 2's lookups;
 * :mod:`~inctrl.book.offline_experiment` - the offline run chapters 5, 6 and the appendix share;
-* :mod:`~inctrl.book.diagnosis` - chapter 6's training diagnosis;
 * :mod:`~inctrl.book.mini_study` - the appendix: how the offline backbone was chosen, and its record;
 * :mod:`~inctrl.book.runs` - the trained runs chapters 5-7 share, finding checkpoints;
 * :mod:`~inctrl.book.tables` - chapter 6's tables and findings, chapter 7's decisions;

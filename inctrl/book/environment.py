@@ -109,7 +109,7 @@ def profile_line(label: str, concrete: str, pretrained: bool, asked_auto: bool =
     if concrete == "tiny" or not pretrained:
         note = " (random weights: they show the mechanics, not the paper's results)"
     elif concrete == "mini":
-        note = " (an ImageNet CNN with a text tower trained offline, not the paper's backbone or results)"
+        note = " (not the paper's backbone; the appendix says how it was made)"
     auto = " for profile 'auto'" if asked_auto else ""
     return (f"Numbers on this page: **{label}**{auto}{note}. Versions and hardware: "
             f"[Environment]({ENVIRONMENT_SECTION}).")

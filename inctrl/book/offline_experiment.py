@@ -11,8 +11,8 @@ The protocol is the paper's (10 epochs x 100 steps, batches of 8 + 8, 3 draws); 
 and must not be compared with the paper's.
 
 Backbone features of the auxiliary set and of the test images are cached in
-``<out_dir>/feature-cache`` (files keyed by backbone and image files); the training
-diagnosis (:mod:`inctrl.book.diagnosis`) can reuse that folder.
+``<out_dir>/feature-cache`` (files keyed by backbone and image files); chapter 6's ROC
+section and :mod:`inctrl.book.runs` reuse that folder.
 """
 
 from __future__ import annotations

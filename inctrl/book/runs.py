@@ -4,7 +4,9 @@ The offline run, training on a real auxiliary dataset, and finding a checkpoint 
 ``train_k<K>/last.pt`` or the official ``<K>/checkpoint.pyth``).
 
 Chapters 5, 6 and 7 share one ``experiment_dir``: chapter 5 trains (or loads) the run,
-chapter 6 evaluates it, chapter 7 applies its model to new images.
+chapter 6 evaluates it, chapter 7 applies its model to new images. Chapter 3 runs before
+chapter 5 in a build and needs trained heads too: :func:`book_run` trains the same run with
+chapter 5's settings (:data:`BOOK_RUN`), so whichever chapter comes first trains it once.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["TrainedRun", "find_checkpoint", "nearest_checkpoint", "offline_run", "train_per_k",
-           "trained_or_fresh"]
+__all__ = ["BOOK_RUN", "TrainedRun", "book_run", "find_checkpoint", "nearest_checkpoint",
+           "offline_run", "train_per_k", "trained_or_fresh"]
 
 
 def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequence[int], epochs: int,
@@ -57,6 +59,36 @@ def offline_run(data_dir, experiment_dir, *, shots: Sequence[int], seeds: Sequen
     except CheckpointError:
         result = run(True)
     return result
+
+
+#: Chapter 5's offline run as the book builds it: the defaults of its parameters cell (a test
+#: keeps the two equal), so that chapter 3 and chapter 5 share one cached run.
+BOOK_RUN = {"shots": (2, 4, 8), "seeds": (0, 1, 2), "epochs": 10, "steps_per_epoch": 100,
+            "aux": "world"}
+
+
+def book_run(data_dir, experiment_dir, *, profile: str, device="auto", pretrained: bool = True,
+             weights: str | None = None, progress: bool = True, **changes):
+    """Chapter 5's offline run (:func:`offline_run` with :data:`BOOK_RUN`), trained or loaded.
+
+    Args:
+        data_dir: the data folder.
+        experiment_dir: the run folder shared with chapter 5.
+        profile, device, pretrained, weights, progress: as for :func:`offline_run`.
+        **changes: settings that differ from :data:`BOOK_RUN` (as changed in chapter 5).
+
+    Returns:
+        The :class:`~inctrl.book.offline_experiment.OfflineELPVResult`.
+
+    Raises:
+        ValueError: a change names no setting of the run.
+    """
+    unknown = sorted(set(changes) - set(BOOK_RUN))
+    if unknown:
+        raise ValueError(f"unknown run setting(s) {', '.join(unknown)}; "
+                         f"use {', '.join(BOOK_RUN)}")
+    return offline_run(data_dir, experiment_dir, **{**BOOK_RUN, **changes}, profile=profile,
+                       device=device, pretrained=pretrained, weights=weights, progress=progress)
 
 
 @dataclass
@@ -164,7 +196,8 @@ def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, de
 
     Args:
         checkpoint: a checkpoint to use, or None.
-        experiment_dir: the run folder to look in when ``checkpoint`` is None.
+        experiment_dir: the run folder to look in when ``checkpoint`` is None (None: a fresh
+            model).
         shots: the K wanted.
         profile: the profile of a fresh model.
         device: where the model goes.
@@ -178,7 +211,8 @@ def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, de
     from ..checkpoint import CheckpointError, load
     from .notebook import load_model, profile_label
 
-    path = Path(checkpoint) if checkpoint is not None else nearest_checkpoint(experiment_dir, shots)
+    path = (Path(checkpoint) if checkpoint is not None else
+            nearest_checkpoint(experiment_dir, shots) if experiment_dir is not None else None)
     if path is not None:
         try:
             model = load(path, device=device)

@@ -1,4 +1,4 @@
-"""Chapter 8: encoder-pass counts, the benchmark's results as tables, and a live timing.
+"""Chapter 8: encoder-pass counts, the benchmark's throughput figure, and a live timing.
 
 The live timing compares the official-style loop against the prompt bank and batching.
 
@@ -15,14 +15,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-__all__ = [
-    "batch_invariance", "live_timing", "load_benchmarks", "machine_ids", "memory_table",
-    "plot_throughput", "ratio_noise", "speed_table", "work_counts",
-]
+__all__ = ["batch_invariance", "live_timing", "load_benchmarks", "plot_throughput", "work_counts"]
 
 #: Text sentences per category in the prompt ensemble (154 normal + 88 anomalous).
 N_SENTENCES = 242
@@ -75,96 +71,11 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), files
 
 
-def machine_ids(df: pd.DataFrame) -> dict[str, str]:
-    """Short ids (``M1``, ``M2`` ...) for the machines of the results, in file order.
-
-    Args:
-        df: the benchmark rows (:func:`load_benchmarks`).
-
-    Returns:
-        Device name -> id; empty for no rows.
-    """
-    return {name: f"M{i + 1}" for i, name in enumerate(dict.fromkeys(df.device))} if len(df) else {}
-
-
-def _inctrl_rows(df: pd.DataFrame) -> pd.DataFrame:
-    rows = df[df.method == "inctrl"].copy()
-    rows["machine"] = rows.device.map(machine_ids(df))
-    rows["K"] = rows.shots.astype(int)
-    rows["B"] = rows.batch_size.astype(int)
-    return rows
-
-
-def speed_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Throughput of batched InCTRL per machine, profile, precision, K and batch size.
-
-    As a ratio to the bare encoder (median calls, fastest calls, and the arithmetic bound)
-    and as a speed-up over the official one-query loop.
-
-    Args:
-        df: the benchmark rows (:func:`load_benchmarks`).
-
-    Returns:
-        One row per InCTRL configuration, with short column names for the page.
-    """
-    rows = _inctrl_rows(df)
-    out = rows[["machine", "profile", "precision", "K", "B", "queries_per_s", "speed_ratio",
-                "speed_ratio_best", "speed_ratio_arithmetic", "speedup_vs_official"]]
-    names = {"precision": "prec.", "queries_per_s": "queries/s", "speed_ratio": "÷ enc.",
-             "speed_ratio_best": "÷ enc., fastest", "speed_ratio_arithmetic": "÷ enc., arith.",
-             "speedup_vs_official": "× official"}
-    return out.rename(columns=names).reset_index(drop=True)
-
-
-def memory_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Working memory of one scoring call against the bare encoder's at the same batch size.
-
-    Args:
-        df: the benchmark rows (:func:`load_benchmarks`).
-
-    Returns:
-        One row per InCTRL configuration: its and the encoder's peak MB and their ratio.
-    """
-    rows = _inctrl_rows(df)
-    enc = df[df.method == "encoder"].set_index(["file", "profile", "precision", "batch_size"]).peak_mem_mb
-    rows["encoder MB"] = [enc.get((r.file, r.profile, r.precision, r.batch_size)) for r in rows.itertuples()]
-    out = rows[["machine", "profile", "precision", "K", "B", "peak_mem_mb", "encoder MB", "memory_ratio"]]
-    return out.rename(columns={"precision": "prec.", "peak_mem_mb": "InCTRL MB",
-                               "memory_ratio": "ratio"}).reset_index(drop=True)
-
-
-def ratio_noise(df: pd.DataFrame) -> dict[str, float | int]:
-    """How far throughput ratios above 1 (InCTRL faster than its own encoder) can be noise.
-
-    InCTRL runs the encoder and more, so a ratio above 1 is a timing artefact; the spread of
-    the bare encoder's own repeats at the same file, profile, precision and batch size says
-    how large such artefacts can be.
-
-    Args:
-        df: the benchmark rows (:func:`load_benchmarks`), with ``latency_ms_all``.
-
-    Returns:
-        ``n_above_one`` (rows with a median ratio above 1), ``max_ratio``, ``max_best_ratio``
-        (the fastest-call ratio of those rows) and ``max_encoder_spread`` ((max - min) /
-        median of the encoder's repeats in those rows); zeros when no ratio exceeds 1.
-    """
-    rows = _inctrl_rows(df)
-    above = rows[rows.speed_ratio > 1]
-    if above.empty:
-        return {"n_above_one": 0, "max_ratio": 0.0, "max_best_ratio": 0.0, "max_encoder_spread": 0.0}
-    enc = df[df.method == "encoder"].set_index(["file", "profile", "precision", "batch_size"])
-    spreads = []
-    for r in above.itertuples():
-        times = np.asarray(enc.loc[(r.file, r.profile, r.precision, r.batch_size), "latency_ms_all"], float)
-        spreads.append(float((times.max() - times.min()) / np.median(times)))
-    return {"n_above_one": len(above), "max_ratio": float(above.speed_ratio.max()),
-            "max_best_ratio": float(above.speed_ratio_best.max()), "max_encoder_spread": max(spreads)}
-
-
 def plot_throughput(df: pd.DataFrame, axes) -> None:
     """Plot queries/s against batch size (log-log), one line per K and the bare encoder.
 
-    The official loop shows as crosses.
+    The official loop shows as crosses; each panel's title names its machine (the file's
+    ``device``, a parenthesised part on a line of its own), then the profile and the precision.
 
     Args:
         df: the benchmark rows (:func:`load_benchmarks`).
@@ -174,7 +85,6 @@ def plot_throughput(df: pd.DataFrame, axes) -> None:
 
     from .viz import PALETTE, log_ticks
 
-    ids = machine_ids(df)
     for ax, ((_, prof, prec), part) in zip(axes, df.groupby(["file", "profile", "precision"])):
         enc = part[part.method == "encoder"].sort_values("batch_size")
         ax.plot(enc.batch_size, enc.queries_per_s, "k--", marker="o", label="encoder")
@@ -189,7 +99,8 @@ def plot_throughput(df: pd.DataFrame, axes) -> None:
         ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="queries / s")
         log_ticks(ax, sorted(part.batch_size.unique()))
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labels between decades
-        ax.set_title(f"{ids[part.device.iloc[0]]}, {prof}, {prec}")
+        machine = part.device.iloc[0].replace(" (", "\n(", 1)  # details on a line of their own
+        ax.set_title(f"{machine}\n{prof}, {prec}")
 
 
 # ------------------------------------------------------------------------ live timing

@@ -1,7 +1,7 @@
 """Tables and summary numbers of chapters 6 and 7.
 
-The results beside the published ones, the component ablation, the training diagnosis and
-the decisions of a threshold.
+The results beside the published ones, the component ablation and the decisions of a
+threshold.
 
 Each function returns a small pandas DataFrame (at most a handful of columns, so that it
 fits the page), plain numbers for the text, or a short phrase a chapter glues into its prose
@@ -16,20 +16,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "COMPONENT_NAMES", "SPLIT_NAMES", "ablation", "confusion", "diagnosis_value",
-    "chance_phrase", "dips", "merge_identical_rows", "operating_point", "phi_constant_epochs", "pm",
+    "COMPONENT_NAMES", "ablation", "confusion",
+    "chance_phrase", "dips", "merge_identical_rows", "operating_point", "pm",
     "published_auroc",
     "results_table",
     "spread_phrase", "within_spread",
 ]
 
 #: Short names of the scores in tables and legends.
-COMPONENT_NAMES = {"full": "full s", "s_p": "s_p (patch)", "s_i": "s_i (image)", "s_a": "s_a (text)",
-                   "phi": "φ(M⁺) alone"}
-
-#: Short names of the training diagnosis's splits.
-SPLIT_NAMES = {"train_pooled": "training categories, pooled", "train": "training categories, mean",
-               "held_out": "held-out category", "elpv": "ELPV"}
+COMPONENT_NAMES = {"full": "full s", "s_p": "s_p (patch)", "s_i": "s_i (image)", "s_a": "s_a (text)"}
 
 
 def pm(mean: float, std: float) -> str:
@@ -168,46 +163,6 @@ def ablation(table: pd.DataFrame, shots: Sequence[int]) -> pd.DataFrame:
                      "its AUROC": float(parts.max()),
                      "full − best part": float(part.loc["full", "auroc"] - parts.max())})
     return pd.DataFrame(rows).set_index("K")
-
-
-def diagnosis_value(table: pd.DataFrame, split: str, score: str, epoch: int,
-                    metric: str = "auroc") -> float:
-    """One cell of the training diagnosis table (:func:`inctrl.book.diagnosis.run_training_diagnosis`).
-
-    Args:
-        table: the diagnosis table.
-        split: a key of :data:`SPLIT_NAMES`.
-        score: the score's name (``"full"``, ``"s_p"``, ``"phi"`` ...).
-        epoch: the checkpoint's epoch.
-        metric: the column to read.
-
-    Returns:
-        The value.
-
-    Raises:
-        KeyError: no row for that split, score and epoch.
-    """
-    hit = table[(table.split == split) & (table.score == score) & (table.epoch == epoch)]
-    if hit.empty:
-        raise KeyError(f"no diagnosis row for split={split!r}, score={score!r}, epoch={epoch}")
-    return float(hit[metric].iloc[0])
-
-
-def phi_constant_epochs(table: pd.DataFrame) -> list[int]:
-    """The checkpoints at which the holistic head phi is constant on every split.
-
-    There phi gives every image the same value, so the full score ranks exactly as s_p.
-
-    Args:
-        table: the training diagnosis table (its ``phi`` rows and ``constant`` column).
-
-    Returns:
-        The epochs.
-    """
-    phi = table[table.score == "phi"]
-    splits = phi.split.nunique()
-    flat = phi[phi.constant.astype(bool)].groupby("epoch").split.nunique()
-    return [int(e) for e, n in flat.items() if n == splits]
 
 
 def confusion(scores, labels, threshold: float) -> dict[str, float | int]:
