@@ -56,3 +56,13 @@ def test_number_drops_decimals_of_whole_numbers_only():
     assert number(0.7605, digits=2) == "0.76"
     assert number(-2.0) == "-2"
     assert number(float("inf")) == "inf"
+
+
+def test_power_of_ten_bound_reads_without_e_notation():
+    from inctrl.book.words import power_of_ten_bound
+
+    assert power_of_ten_bound(2.4e-7) == "below $10^{-6}$"
+    assert power_of_ten_bound(1e-6) == "below $10^{-5}$"  # 10^-6 itself is not below 10^-6
+    assert power_of_ten_bound(0.0) == "0"
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        power_of_ten_bound(-1e-3)

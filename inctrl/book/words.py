@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["count", "count_of", "number", "plural"]
+__all__ = ["count", "count_of", "number", "plural", "power_of_ten_bound"]
 
 _VOWELS = "aeiou"
 
@@ -98,3 +98,24 @@ def number(x, digits: int = 3) -> str:
     if math.isfinite(value) and value == int(value):
         return str(int(value))
     return f"{value:.{digits}f}"
+
+
+def power_of_ten_bound(x) -> str:
+    """A small non-negative number for prose, as the power of ten it stays below (Markdown).
+
+    Sentences never show e-notation; a rounding difference reads "below $10^{-6}$".
+
+    Args:
+        x: a non-negative real number.
+
+    Returns:
+        ``"0"`` for 0, else ``"below $10^{n}$"`` with the smallest such ``n``:
+        ``power_of_ten_bound(2.4e-7)`` -> ``"below $10^{-6}$"``.
+    """
+    value = float(x)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"power_of_ten_bound() needs a finite number >= 0, got {x!r}")
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(value)) + 1
+    return f"below $10^{{{exponent}}}$"
