@@ -12,8 +12,8 @@ from inctrl.book import environment, notebook, offline_math
 
 
 def test_profile_line_names_the_profile_and_links_the_environment_section():
-    mini = environment.profile_line("mini profile (v3), ImageNet CNN with a LiT text tower", "mini", True)
-    assert mini.startswith("Numbers on this page: **mini profile (v3), ImageNet CNN with a LiT text "
+    mini = environment.profile_line("mini profile, ImageNet CNN with a LiT text tower", "mini", True)
+    assert mini.startswith("Numbers on this page: **mini profile, ImageNet CNN with a LiT text "
                            "tower** (")
     assert "not the paper's backbone" in mini and mini.endswith("[Environment](running.md#environment).")
     tiny = environment.profile_line("tiny profile, random backbone", "tiny", True, asked_auto=True)

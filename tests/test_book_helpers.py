@@ -38,7 +38,7 @@ def test_profile_auto_is_the_offline_default_without_cuda():
 
 def test_profile_labels_name_the_weights():
     assert notebook.profile_label("tiny") == "tiny profile, random backbone"
-    assert notebook.profile_label("mini") == "mini profile (v3), ImageNet CNN with a LiT text tower"
+    assert notebook.profile_label("mini") == "mini profile, ImageNet CNN with a LiT text tower"
     assert notebook.profile_label("mini", pretrained=False) == "mini profile, random weights"
     assert notebook.profile_label("paper") == "paper profile, laion400m_e32"
     assert notebook.profile_label("paper", weights="/x/w.bin") == "paper profile, weights w.bin"
@@ -200,13 +200,24 @@ def test_work_counts_and_the_throughput_panels_name_their_machine():
     df, files = speed.load_benchmarks(str(ROOT / "benchmarks" / "results" / "*.json"), ROOT)
     if df.empty:
         pytest.skip("no benchmark results in the repository")
-    groups = df.groupby(["file", "profile", "precision"])
-    fig, axes = plt.subplots(1, len(groups), squeeze=False)
+    groups = df[df.precision == "fp32"].groupby("file")  # one panel per machine, fp32
+    fig, axes = plt.subplots(1, len(groups), squeeze=False, layout="constrained")
     speed.plot_throughput(df, axes.ravel())
     titles = [ax.get_title() for ax in axes.ravel()]
     plt.close(fig)
-    machines = [part.device.iloc[0].replace(" (", "\n(", 1) for _, part in groups]
-    assert titles == [f"{m}\n{prof}, {prec}" for m, ((_, prof, prec), _) in zip(machines, groups)]
+    assert titles == [f"{speed.machine_name(part.device.iloc[0], part['kind'].iloc[0])}, fp32, "
+                      f"K = {int(part.shots.max())}" for _, part in groups]
+    assert speed.machine_name("Intel(R) Xeon(R) Processor (2 cores, 2 torch threads)", "cpu") == "2-core CPU"
+    assert speed.machine_name("NVIDIA H200", "cuda") == "NVIDIA H200 GPU"
+    # the batching sentence quotes what the finding checks
+    from inctrl.book.findings import _batching_gains
+
+    gains = speed.batching_gains(df)
+    said = speed.batching_sentence(gains)
+    assert _batching_gains({"batching": gains, "batching_sentence": said})
+    slower_gpu = {f: {**g, "gain": 1.0} if g["kind"] == "cuda" else g for f, g in gains.items()}
+    assert "a GPU needs large batches" not in speed.batching_sentence(slower_gpu)
+    assert _batching_gains({"batching": slower_gpu, "batching_sentence": speed.batching_sentence(slower_gpu)})
 
 
 # ------------------------------------------------------------------------ figures
@@ -225,6 +236,9 @@ def test_book_figures_are_legible_at_page_width():
         _, axes = viz.subplots(1, 2)
         score_plots.plot_roc_pr(labels, {"s": scores, "s_p": scores[::-1]}, axes, label="tiny profile")
         _check_legible(axes[0].figure)
+        # the label once, above both panels (two long panel titles would overlap)
+        assert axes[0].figure.get_suptitle() == "[tiny profile]"
+        assert all("tiny" not in ax.get_title() for ax in axes)
         axes = score_plots.score_distributions({"a": scores, "b": -scores, "c": scores ** 2}, labels,
                                                label="x")
         _check_legible(axes[0].figure)

@@ -201,3 +201,16 @@ def test_paper_profile_expects_exactly_the_official_key_table():
                       and "num_batches" not in k)
     assert n_trainable == 334_916
     assert model.backbone.taps == (7, 9, 11) and model.backbone.grid == (15, 15)
+
+
+def test_a_chapters_model_label_names_the_k_its_heads_were_trained_with(tmp_path):
+    from inctrl.book.runs import trained_or_fresh
+
+    model = inctrl.load("tiny", device="cpu")  # not the shared fixture, which a test above alters
+    save_checkpoint(model, tmp_path / "run" / "train_k4" / "last.pt")
+    _, path, label = trained_or_fresh(None, tmp_path / "run", 8, profile="tiny", device="cpu")
+    assert path.parent.name == "train_k4" and label.endswith(", heads trained with K = 4")
+    other = save_checkpoint(model, tmp_path / "mine.pt")
+    assert trained_or_fresh(other, None, 4, profile="tiny", device="cpu")[2].endswith(", heads of mine.pt")
+    fresh = trained_or_fresh(None, None, 4, profile="tiny", device="cpu")
+    assert fresh[1] is None and fresh[2].endswith("untrained heads")

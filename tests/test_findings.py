@@ -56,12 +56,12 @@ def test_batching_gains_follow_the_files():
 
     batching = {"M1": {"kind": "cpu", "from": 1, "to": 8, "gain": 1.1},
                 "M2": {"kind": "cuda", "from": 1, "to": 256, "gain": 5.2}}
-    said = ("... by 1.1\u00d7 on M1 (B = 1 to 8), 5.2\u00d7 on M2 (B = 1 to 256). A GPU needs large batches "
-            "to keep its cores busy; a small CPU gains little from them.")
+    said = ("... by 5.2\u00d7 on a GPU but only by 1.1\u00d7 on a CPU: a GPU needs large batches "
+            "to keep its cores busy, while a small CPU is already kept busy by one image.")
     assert _batching_gains({"batching": batching, "batching_sentence": said})
     assert not _batching_gains({"batching": batching, "batching_sentence": said.replace("5.2", "5.3")})
     slower_gpu = {**batching, "M2": {**batching["M2"], "gain": 1.0}}
     assert not _batching_gains({"batching": slower_gpu, "batching_sentence": said.replace("5.2", "1.0")})
     only_cpu = {"M1": batching["M1"]}
-    cpu_said = "... by 1.1\u00d7 on M1 (B = 1 to 8)."
+    cpu_said = "... by 1.1\u00d7 on a CPU."
     assert _batching_gains({"batching": only_cpu, "batching_sentence": cpu_said})

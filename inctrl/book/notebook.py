@@ -100,7 +100,7 @@ def profile_label(profile: str, pretrained: bool = True, weights: str | None = N
         >>> profile_label("tiny")
         'tiny profile, random backbone'
         >>> profile_label("mini")
-        'mini profile (v3), ImageNet CNN with a LiT text tower'
+        'mini profile, ImageNet CNN with a LiT text tower'
         >>> profile_label("paper", pretrained=False)
         'paper profile, random weights'
     """
@@ -112,7 +112,7 @@ def profile_label(profile: str, pretrained: bool = True, weights: str | None = N
         return f"{profile} profile, random weights"
     if profile == "mini":
         return (f"mini profile, weights {Path(weights).name}" if weights
-                else "mini profile (v3), ImageNet CNN with a LiT text tower")
+                else "mini profile, ImageNet CNN with a LiT text tower")
     if profile == "paper":
         return f"paper profile, {'weights ' + Path(weights).name if weights else 'laion400m_e32'}"
     return f"{profile} profile"

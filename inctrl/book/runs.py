@@ -206,7 +206,8 @@ def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, de
 
     Returns:
         ``(model, checkpoint path or None, label)``; the label names the profile and, for a
-        trained model, the checkpoint its heads come from.
+        trained model, the K its heads were trained with (an inctrl run's ``train_k<K>``) or
+        the checkpoint's file name.
     """
     from ..checkpoint import CheckpointError, load
     from .notebook import load_model, profile_label
@@ -225,4 +226,6 @@ def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, de
     backbone = model.config.pretrained  # as stored in the checkpoint (None: random weights)
     label = profile_label(model.config.profile, pretrained=backbone is not None,
                           weights=backbone if backbone and Path(str(backbone)).suffix else None)
-    return model, path, f"{label}, heads from {path.parent.name}/{path.name}"
+    trained_k = path.parent.name[len("train_k"):] if path.parent.name.startswith("train_k") else ""
+    heads = f"heads trained with K = {trained_k}" if trained_k.isdigit() else f"heads of {path.name}"
+    return model, path, f"{label}, {heads}"

@@ -216,8 +216,10 @@ def plot_roc_pr(labels, scores_by_name: Mapping[str, Sequence[float]], axes=None
     pr_ax.axhline(labels.mean(), ls="--", color="0.6", lw=1)
     roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
     pr_ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-    roc_ax.set_title(with_profile("ROC (legend: AUROC)", label))
-    pr_ax.set_title(with_profile("Precision-recall (legend: AP)", label))
+    roc_ax.set_title("ROC (legend: AUROC)")
+    pr_ax.set_title("Precision-recall (legend: AP)")
+    if label:  # once for both panels: two long panel titles would run into each other
+        roc_ax.figure.suptitle(f"[{label}]")
     for ax in (roc_ax, pr_ax):  # below each panel: the curves fill the whole square
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return results

@@ -9,6 +9,8 @@ package); :func:`load_benchmarks` reads its results files with its own loader.
 from __future__ import annotations
 
 import glob
+import json
+import re
 import statistics
 import sys
 import time
@@ -18,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-__all__ = ["batch_invariance", "live_timing", "load_benchmarks", "plot_throughput", "work_counts"]
+__all__ = ["batch_invariance", "batching_gains", "batching_sentence", "live_timing", "load_benchmarks",
+           "machine_name", "plot_throughput", "work_counts"]
 
 #: Text sentences per category in the prompt ensemble (154 normal + 88 anomalous).
 N_SENTENCES = 242
@@ -55,7 +58,8 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
         repo_root: the repository root (it holds ``benchmarks/``).
 
     Returns:
-        ``(rows, files)``: the measurements with a ``file`` column, and the files read.
+        ``(rows, files)``: the measurements with ``file`` and ``kind`` (the file's
+        ``device_type``) columns, and the files read.
         Both are empty when the benchmark is not importable (the package installed without
         the repository) or no file matches.
     """
@@ -67,40 +71,127 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
     except ImportError:
         return pd.DataFrame(), []
     files = [Path(p) for p in sorted(glob.glob(pattern))]
-    frames = [load_results(p).assign(file=p.name) for p in files]
+    frames = [load_results(p).assign(file=p.name, kind=json.loads(p.read_text()).get("device_type", ""))
+              for p in files]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), files
 
 
-def plot_throughput(df: pd.DataFrame, axes) -> None:
-    """Plot queries/s against batch size (log-log), one line per K and the bare encoder.
+def machine_name(device: str, kind: str = "") -> str:
+    """A short name of the machine of a results file, for a panel title.
 
-    The official loop shows as crosses; each panel's title names its machine (the file's
-    ``device``, a parenthesised part on a line of its own), then the profile and the precision.
+    Args:
+        device: the file's ``device`` string (a CPU's model and thread counts, or a GPU's name).
+        kind: the file's ``device_type`` (``"cpu"``, ``"cuda"``, ...).
+
+    Returns:
+        ``"2-core CPU"`` for a CPU (the core count when the string gives it), else the device
+        name with ``" GPU"`` appended where it lacks it.
+
+    Examples:
+        >>> machine_name("Intel(R) Xeon(R) Processor (2 cores, 2 torch threads)", "cpu")
+        '2-core CPU'
+        >>> machine_name("NVIDIA H200", "cuda")
+        'NVIDIA H200 GPU'
+    """
+    if kind == "cpu" or (not kind and "cpu" in device.lower()):
+        cores = re.search(r"(\d+) cores", device)
+        return f"{cores.group(1)}-core CPU" if cores else "CPU"
+    return device if "GPU" in device else f"{device} GPU"
+
+
+def plot_throughput(df: pd.DataFrame, axes, precision: str = "fp32") -> None:
+    """Plot queries/s against batch size (log-log), one panel per results file (machine).
+
+    Each panel shows, for every profile (one colour each) at the file's largest K, batched
+    InCTRL scoring (solid), the bare image encoder (dashed, the lower bound on the cost) and
+    the official one-query loop (a cross at batch size 1). Its title names the machine
+    (:func:`machine_name`), the precision and K.
 
     Args:
         df: the benchmark rows (:func:`load_benchmarks`).
-        axes: matplotlib axes, one per results file, profile and precision (in groupby order).
+        axes: matplotlib axes, one per results file (in file order).
+        precision: the precision plotted.
     """
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import LogLocator
 
     from .viz import PALETTE, log_ticks
 
-    for ax, ((_, prof, prec), part) in zip(axes, df.groupby(["file", "profile", "precision"])):
-        enc = part[part.method == "encoder"].sort_values("batch_size")
-        ax.plot(enc.batch_size, enc.queries_per_s, "k--", marker="o", label="encoder")
-        ks = sorted(part[part.method != "encoder"].shots.dropna().unique())
-        color = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(ks)}
-        for k, rows in part[part.method == "inctrl"].groupby("shots"):
-            rows = rows.sort_values("batch_size")
-            ax.plot(rows.batch_size, rows.queries_per_s, marker="o", color=color[k], label=f"K={int(k)}")
-        for k, rows in part[part.method == "official"].groupby("shots"):
-            ax.scatter(rows.batch_size, rows.queries_per_s, marker="x", s=50, color=color[k],
-                       label=f"official loop, K={int(k)}")
+    rows = df[df.precision == precision]
+    profiles = sorted(rows.profile.unique(), key=lambda p: (p != "paper", p))  # the paper's first
+    color = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(profiles)}
+    for ax, (_, part) in zip(axes, rows.groupby("file", sort=True)):
+        k = part[part.method != "encoder"].shots.max()
+        for prof, prows in part.groupby("profile"):
+            enc = prows[prows.method == "encoder"].sort_values("batch_size")
+            ours = prows[(prows.method == "inctrl") & (prows.shots == k)].sort_values("batch_size")
+            off = prows[(prows.method == "official") & (prows.shots == k)]
+            ax.plot(enc.batch_size, enc.queries_per_s, "--", color=color[prof], alpha=0.8)
+            ax.plot(ours.batch_size, ours.queries_per_s, "-", marker="o", color=color[prof])
+            ax.scatter(off.batch_size, off.queries_per_s, marker="x", s=60, color=color[prof])
         ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="queries / s")
         log_ticks(ax, sorted(part.batch_size.unique()))
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labels between decades
-        machine = part.device.iloc[0].replace(" (", "\n(", 1)  # details on a line of their own
-        ax.set_title(f"{machine}\n{prof}, {prec}")
+        kind = part["kind"].iloc[0] if "kind" in part else ""
+        ax.set_title(f"{machine_name(part.device.iloc[0], kind)}, {precision}, K = {int(k)}")
+    handles = [Line2D([], [], color=color[p], lw=6, label=f"{p} profile") for p in profiles] + [
+        Line2D([], [], color="k", marker="o", label="InCTRL, batched"),
+        Line2D([], [], color="k", ls="--", label="bare encoder"),
+        Line2D([], [], color="k", marker="x", ls="", markersize=8, label="official loop")]
+    ax = next(iter(axes), None)
+    if ax is not None:
+        ax.figure.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+
+
+def batching_gains(df: pd.DataFrame, profile: str = "paper", precision: str = "fp32") -> dict[str, dict]:
+    """How much batching multiplies InCTRL's throughput on each machine, at its largest K.
+
+    Args:
+        df: the benchmark rows (:func:`load_benchmarks`).
+        profile: the profile compared.
+        precision: the precision compared.
+
+    Returns:
+        Results file -> ``machine`` (:func:`machine_name`), ``kind``, ``shots``, the smallest
+        and largest batch size (``from``, ``to``) and ``gain``, the ratio of their throughputs.
+    """
+    gains = {}
+    if df.empty:
+        return gains
+    rows = df[(df.method == "inctrl") & (df.profile == profile) & (df.precision == precision)]
+    for file, part in rows.groupby("file"):
+        part = part[part.shots == part.shots.max()].sort_values("batch_size")
+        kind = part["kind"].iloc[0] if "kind" in part else ""
+        gains[file] = {"machine": machine_name(part.device.iloc[0], kind), "kind": kind,
+                       "shots": int(part.shots.iloc[0]), "from": int(part.batch_size.iloc[0]),
+                       "to": int(part.batch_size.iloc[-1]),
+                       "gain": float(part.queries_per_s.iloc[-1] / part.queries_per_s.iloc[0])}
+    return gains
+
+
+def batching_sentence(gains: dict[str, dict]) -> str:
+    """One sentence on :func:`batching_gains`: the largest gain on a GPU and on a CPU.
+
+    It says that a GPU needs large batches only when every GPU gains more than every CPU.
+
+    Args:
+        gains: what :func:`batching_gains` returns.
+
+    Returns:
+        The sentence, or an empty string when there is neither a GPU nor a CPU file.
+    """
+    by_kind = {kind: [g["gain"] for g in gains.values() if g["kind"] == kind] for kind in ("cuda", "cpu")}
+    said = [f"{max(v):.1f}\u00d7 on {'a GPU' if kind == 'cuda' else 'a CPU'}"
+            for kind, v in by_kind.items() if v]
+    if not said:
+        return ""
+    contrast = bool(by_kind["cuda"] and by_kind["cpu"]) and min(by_kind["cuda"]) > max(by_kind["cpu"])
+    start = ("From the smallest to the largest batch of the benchmark, batching multiplies the paper "
+             "architecture's throughput by ")
+    if contrast:
+        return (start + f"{said[0]} but only by {said[1]}: a GPU needs large batches to keep its "
+                "thousands of cores busy, while a small CPU is already kept busy by one image.")
+    return start + " and by ".join(said) + "."
 
 
 # ------------------------------------------------------------------------ live timing
