@@ -61,8 +61,9 @@ def test_number_drops_decimals_of_whole_numbers_only():
 def test_power_of_ten_bound_reads_without_e_notation():
     from inctrl.book.words import power_of_ten_bound
 
-    assert power_of_ten_bound(2.4e-7) == "below $10^{-6}$"
-    assert power_of_ten_bound(1e-6) == "below $10^{-5}$"  # 10^-6 itself is not below 10^-6
+    assert power_of_ten_bound(2.4e-7) == "below 10⁻⁶"
+    assert power_of_ten_bound(1e-6) == "below 10⁻⁵"  # 10^-6 itself is not below 10^-6
+    assert power_of_ten_bound(0.03) == "below 10⁻¹"
     assert power_of_ten_bound(0.0) == "0"
     with pytest.raises(ValueError, match="finite number >= 0"):
         power_of_ten_bound(-1e-3)

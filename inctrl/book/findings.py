@@ -145,6 +145,12 @@ def _k_story(m: dict) -> bool:
     return names_dip == dipped and (not names_dip or blames_heads == sp_steady)
 
 
+def _full_flat(m: dict) -> bool:
+    full = [(r["auroc"], r["auroc_std"]) for r in m["table"]["elpv"] if r["score"] == "full"]
+    flat = within_spread(min(full), max(full))
+    return ("full score stays within the spread" in m["k_story"]) == flat == m["full_flat"]
+
+
 def _summary_ablation(m: dict) -> bool:
     """The summary's ablation sentence, against the table: s_p above the full score for every K,
     and s_i and s_a called weaker than s_p at the largest K exactly when they are."""
@@ -218,6 +224,9 @@ FINDINGS: list[Finding] = [
     Finding("06_benchmark", "the summary says s_p beats the full score for every K exactly when it does, "
             "and calls s_i and s_a both weaker than s_p at the largest K only when they are",
             _summary_ablation),
+    Finding("06_benchmark", "the full score is said to stay within the spread of the draws over K exactly "
+            "when its lowest and highest K are within each other's spread",
+            _full_flat),
     Finding("06_benchmark", "the effect-of-K sentences name a dip of a trained score exactly when one K is "
             "below both neighbours, and blame the heads only when s_p is steady over K", _k_story),
     Finding("06_benchmark", "the ROC section says the single draw reverses the table's order of full and "

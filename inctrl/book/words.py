@@ -101,16 +101,17 @@ def number(x, digits: int = 3) -> str:
 
 
 def power_of_ten_bound(x) -> str:
-    """A small non-negative number for prose, as the power of ten it stays below (Markdown).
+    """A small non-negative number for prose, as the power of ten it stays below.
 
-    Sentences never show e-notation; a rounding difference reads "below $10^{-6}$".
+    Sentences never show e-notation; a rounding difference reads "below 10⁻⁶" (Unicode
+    superscripts, which render the same in Markdown, glued text and plain output).
 
     Args:
         x: a non-negative real number.
 
     Returns:
-        ``"0"`` for 0, else ``"below $10^{n}$"`` with the smallest such ``n``:
-        ``power_of_ten_bound(2.4e-7)`` -> ``"below $10^{-6}$"``.
+        ``"0"`` for 0, else ``"below 10ⁿ"`` with the smallest such ``n``:
+        ``power_of_ten_bound(2.4e-7)`` -> ``"below 10⁻⁶"``.
     """
     value = float(x)
     if not math.isfinite(value) or value < 0:
@@ -118,4 +119,7 @@ def power_of_ten_bound(x) -> str:
     if value == 0:
         return "0"
     exponent = math.floor(math.log10(value)) + 1
-    return f"below $10^{{{exponent}}}$"
+    return "below 10" + str(exponent).translate(_SUPERSCRIPTS)
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
