@@ -187,8 +187,8 @@ FINDINGS: list[Finding] = [
             "cells peaking in a corner more often than poly ones, or not) matches the numbers", _corners),
     Finding("03_image_residuals", "the model's image score is eta(F_x) computed by hand",
             lambda m: m["si_max_abs_diff"] < 1e-5),
-    Finding("03_image_residuals", "the sentence on which residual sizes carry information alone "
-            " (AUROC at least 0.05 from chance) matches the AUROCs", _residual_verdict),
+    Finding("03_image_residuals", "the sentence on which residual sizes alone tell the classes apart "
+            "(AUROC at least 0.05 from chance) matches the AUROCs", _residual_verdict),
     Finding("03_image_residuals", "the residual said to rank more defective cells higher among the normal "
             "ones is the one that does", _complement_leader),
     Finding("03_image_residuals", "the sum of the two ranks is called above or below s_p alone as its "

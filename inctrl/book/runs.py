@@ -166,6 +166,12 @@ def find_checkpoint(folder, k: int) -> Path:
                             f"or train_k{k}/last.pt)")
 
 
+def _trained_k(checkpoint: Path) -> int | None:
+    """The K of a checkpoint in an inctrl run's ``train_k<K>`` folder, else None."""
+    suffix = checkpoint.parent.name.removeprefix("train_k")
+    return int(suffix) if suffix != checkpoint.parent.name and suffix.isdigit() else None
+
+
 def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
     """The ``train_k<K>/last.pt`` of ``experiment_dir`` whose K is closest to ``shots``.
 
@@ -176,11 +182,8 @@ def nearest_checkpoint(experiment_dir, shots: int) -> Path | None:
     Returns:
         The checkpoint (the smaller K on a tie), or None when nothing was trained there.
     """
-    found = {}
-    for path in Path(experiment_dir).glob("train_k*/last.pt"):
-        suffix = path.parent.name[len("train_k"):]
-        if suffix.isdigit():
-            found[int(suffix)] = path
+    found = {_trained_k(path): path for path in Path(experiment_dir).glob("train_k*/last.pt")}
+    found.pop(None, None)
     if not found:
         return None
     return found[min(found, key=lambda k: (abs(k - shots), k))]
@@ -226,6 +229,6 @@ def trained_or_fresh(checkpoint, experiment_dir, shots: int, *, profile: str, de
     backbone = model.config.pretrained  # as stored in the checkpoint (None: random weights)
     label = profile_label(model.config.profile, pretrained=backbone is not None,
                           weights=backbone if backbone and Path(str(backbone)).suffix else None)
-    trained_k = path.parent.name[len("train_k"):] if path.parent.name.startswith("train_k") else ""
-    heads = f"heads trained with K = {trained_k}" if trained_k.isdigit() else f"heads of {path.name}"
+    trained_k = _trained_k(path)
+    heads = f"heads trained with K = {trained_k}" if trained_k else f"heads of {path.name}"
     return model, path, f"{label}, {heads}"
