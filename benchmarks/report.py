@@ -16,8 +16,8 @@ def load_results(path) -> pd.DataFrame:
         path: the results JSON.
 
     Returns:
-        One row per measurement, plus ``device``, ``date`` and (InCTRL rows)
-        ``speed_ratio_arithmetic``.
+        One row per measurement, plus ``device``, ``device_type`` (``"cpu"``, ``"cuda"``; empty
+        when the file lacks it), ``date`` and (InCTRL rows) ``speed_ratio_arithmetic``.
 
     Examples:
         >>> df = load_results("benchmarks/results/cpu.json")                     # doctest: +SKIP
@@ -30,6 +30,7 @@ def load_results(path) -> pd.DataFrame:
     data = json.loads(Path(path).read_text())
     frame = pd.DataFrame(data["rows"])
     frame["device"] = data["device"]
+    frame["device_type"] = data.get("device_type", "")
     frame["date"] = data["date"]
     bounds = _arithmetic_bounds(data)
     frame["speed_ratio_arithmetic"] = [

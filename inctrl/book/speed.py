@@ -9,7 +9,6 @@ package); :func:`load_benchmarks` reads its results files with its own loader.
 from __future__ import annotations
 
 import glob
-import json
 import re
 import statistics
 import sys
@@ -71,7 +70,7 @@ def load_benchmarks(pattern: str, repo_root: str | Path = "..") -> tuple[pd.Data
     except ImportError:
         return pd.DataFrame(), []
     files = [Path(p) for p in sorted(glob.glob(pattern))]
-    frames = [load_results(p).assign(file=p.name, kind=json.loads(p.read_text()).get("device_type", ""))
+    frames = [load_results(p).assign(file=p.name).rename(columns={"device_type": "kind"})
               for p in files]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), files
 
